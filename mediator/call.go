@@ -1,0 +1,75 @@
+package mediator
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// Call is one agent request as it moves through the pipeline. Each step
+// reads what the steps before it filled in and adds its own part; the record
+// step turns the finished Call into a ChainRecord.
+type Call struct {
+	// ID is the mediator's id for this request (also the record id).
+	ID string
+	// Method is the MCP method, e.g. "tools/call".
+	Method string
+	// Name is what the agent asked for: a catalog tool or prompt name, a URI.
+	Name string
+	// Arguments are the call's arguments as the agent sent them.
+	Arguments map[string]any
+	// Prompt is the user request that led to the call (from _meta), capped.
+	Prompt string
+	// Started is when the request entered the pipeline.
+	Started time.Time
+
+	// Session describes the agent's session.
+	Session SessionInfo
+	// Credentials are what the transport saw (never recorded).
+	Credentials Credentials
+
+	// Filled in by the steps.
+	Agent      *Agent
+	Target     *Target
+	Intent     Intent
+	Decision   Decision
+	Verdict    *Verdict
+	UpstreamUS int64
+
+	// Request is the agent's original request object, forwarded upstream
+	// (one of the mcp request types).
+	Request any
+	// Result is the upstream's answer (one of the mcp result types).
+	Result any
+}
+
+// SessionInfo is what the mediator knows about the agent's session.
+type SessionInfo struct {
+	ID        string
+	Transport string // "http" or "stdio"
+	Client    string // client name and version from initialize
+}
+
+// PromptMetaKey is the _meta key on tools/call (and declare_intent) that
+// carries the user's request that led to the call. Its value is a string,
+// or an object {"text": "...", "reasoning": "..."}.
+const PromptMetaKey = "io.mcp-mediator/prompt"
+
+// ResultJSON returns the call's result as JSON, or nil.
+func (c *Call) ResultJSON() json.RawMessage {
+	if c.Result == nil {
+		return nil
+	}
+	b, err := json.Marshal(c.Result)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// IsToolError reports whether the result is a tool result with isError set.
+func (c *Call) IsToolError() bool {
+	r, ok := c.Result.(*mcp.CallToolResult)
+	return ok && r != nil && r.IsError
+}

@@ -1,0 +1,83 @@
+package mediator
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Every error the pipeline returns wraps one of them, so the
+// edge can turn it into the right JSON-RPC error or tool error and the
+// recorder into the right outcome. Error text never holds secrets or raw
+// arguments.
+var (
+	// ErrUnauthenticated: no usable credential.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrDenied: policy, intent or a human said no.
+	ErrDenied = errors.New("denied")
+	// ErrPolicy: the policy could not decide (fails closed as a denial).
+	ErrPolicy = errors.New("policy error")
+	// ErrApprovalPending: a human has not decided yet; repeat the call later.
+	ErrApprovalPending = errors.New("approval pending")
+	// ErrApprovalUnavailable: a rule asked for approval but no approver is configured.
+	ErrApprovalUnavailable = errors.New("approval required but no approval queue is configured")
+	// ErrUnknownTool: no tool, prompt or resource of that name in the catalog.
+	ErrUnknownTool = errors.New("unknown tool")
+	// ErrUnknownResource: no upstream serves that URI.
+	ErrUnknownResource = errors.New("unknown resource")
+	// ErrUnknownPrompt: no prompt of that name in the catalog.
+	ErrUnknownPrompt = errors.New("unknown prompt")
+	// ErrMethodNotAllowed: a method outside the mediator's table.
+	ErrMethodNotAllowed = errors.New("method not allowed")
+	// ErrInvalidRequest: malformed parameters.
+	ErrInvalidRequest = errors.New("invalid request")
+	// ErrUpstreamUnavailable: the upstream is down, restarting or died mid-call.
+	ErrUpstreamUnavailable = errors.New("upstream unavailable")
+	// ErrUpstreamTimeout: the upstream did not answer within its timeout.
+	ErrUpstreamTimeout = errors.New("upstream timeout")
+	// ErrUpstream: the upstream answered with a protocol error.
+	ErrUpstream = errors.New("upstream error")
+	// ErrAudit: the audit record could not be written; the call is refused.
+	ErrAudit = errors.New("audit unavailable")
+	// ErrNotSupported: the agent's client lacks a capability (sampling, elicitation).
+	ErrNotSupported = errors.New("not supported by the client")
+	// ErrInternal: a bug (a recovered panic); fails closed.
+	ErrInternal = errors.New("internal error")
+)
+
+// DenyError is a denial with the data a caller may need.
+type DenyError struct {
+	Decision Decision
+	// Hint tells the agent what to do next.
+	Hint string
+}
+
+func (e *DenyError) Error() string {
+	msg := "denied by policy"
+	if e.Decision.Rule != "" {
+		msg += " (rule " + e.Decision.Rule + ")"
+	}
+	if e.Decision.Reason != "" {
+		msg += ": " + e.Decision.Reason
+	}
+	if e.Hint != "" {
+		msg += ". " + e.Hint
+	}
+	return msg
+}
+
+// Unwrap makes errors.Is(err, ErrDenied) true.
+func (e *DenyError) Unwrap() error { return ErrDenied }
+
+// PendingError says a call awaits a human decision.
+type PendingError struct {
+	ApprovalID string
+	URL        string
+}
+
+func (e *PendingError) Error() string {
+	return fmt.Sprintf("approval pending: a human must approve this call (approval %s, decide at %s); "+
+		"repeat the identical call later and it will run once approved", e.ApprovalID, e.URL)
+}
+
+// Unwrap makes errors.Is(err, ErrApprovalPending) true.
+func (e *PendingError) Unwrap() error { return ErrApprovalPending }

@@ -1,0 +1,121 @@
+package mediator
+
+import (
+	"context"
+
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// Upstreams is the catalog of upstream MCP servers and the way to reach them.
+// It is implemented by package tools.
+//
+// Every method that forwards takes the agent's context: cancelling it must
+// cancel the upstream request (notifications/cancelled). A Peer in the
+// context (see WithPeer) receives the upstream's progress and logging
+// notifications and its sampling and elicitation requests for this call.
+// Errors are failures to reach or use the upstream and must wrap one of the
+// sentinels in errors.go (ErrUpstreamUnavailable, ErrUpstreamTimeout,
+// ErrUnknownTool, ...); an upstream's tool-level error is a result with
+// IsError set, not an error.
+type Upstreams interface {
+	// Catalog returns the current merged catalog. The returned value is
+	// immutable; a change produces a new Catalog.
+	Catalog() *Catalog
+	// CallTool forwards tools/call for t with the agent's request (name and
+	// progress token are rewritten by the implementation).
+	CallTool(ctx context.Context, t Tool, req mcp.CallToolRequest) (*mcp.CallToolResult, error)
+	// ReadResource forwards resources/read to server.
+	ReadResource(ctx context.Context, server string, req mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error)
+	// GetPrompt forwards prompts/get for p.
+	GetPrompt(ctx context.Context, p Prompt, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error)
+	// Complete forwards completion/complete to server; the request's ref
+	// already names the upstream's own prompt name or URI.
+	Complete(ctx context.Context, server string, req mcp.CompleteRequest) (*mcp.CompleteResult, error)
+	// OnChange registers fn to be called (from any goroutine) after the
+	// catalog changed.
+	OnChange(fn func(*Catalog))
+}
+
+// Authenticator turns the credentials presented with a request into an
+// Agent. A nil Agent with a nil error never happens: an unusable credential
+// is an error wrapping ErrUnauthenticated.
+type Authenticator interface {
+	Authenticate(ctx context.Context, cred Credentials) (*Agent, error)
+}
+
+// Credentials is what the transport saw: a bearer token over HTTP, nothing
+// over stdio (identity from config).
+type Credentials struct {
+	Transport string // "http" or "stdio"
+	Bearer    string
+	RemoteIP  string
+}
+
+// IntentChecker compares a call with the intent declared for its session.
+// An error is a failure to check, and callers treat it as a denial.
+type IntentChecker interface {
+	Check(ctx context.Context, c *Call) (Intent, error)
+}
+
+// Authorizer decides a request. A Deny is a decision; an error is a failure
+// to decide. Callers treat both as deny, and record which it was.
+type Authorizer interface {
+	Decide(ctx context.Context, req AuthzRequest) (Decision, error)
+}
+
+// AuthzRequest is everything policy may look at.
+type AuthzRequest struct {
+	Agent  Agent
+	Target Target
+	// Arguments are the call's arguments (nil for listings).
+	Arguments map[string]any
+	Intent    Intent
+	// Listing is true when the question is "could this agent ever use this
+	// object" (tools/list and friends), not "may this call run".
+	Listing bool
+	// RemoteIP is the client's address ("" for stdio).
+	RemoteIP string
+}
+
+// Approver asks a human. Await blocks until the request is decided, the
+// configured hold runs out (ErrApprovalPending, carrying the approval id) or
+// ctx ends. A Verdict with Approved false is a denial with a reason.
+type Approver interface {
+	Await(ctx context.Context, p Pending) (Verdict, error)
+}
+
+// Pending is a call waiting for approval.
+type Pending struct {
+	Call     *Call
+	Decision Decision
+}
+
+// Verdict is a human's decision.
+type Verdict struct {
+	Approved   bool
+	ApprovalID string
+	Approver   string
+	Reason     string
+}
+
+// Recorder appends records to the audit chain. Record returns once the
+// record is durable (committed), or an error: a caller must not release a
+// result whose record failed. Implementations batch concurrent records.
+type Recorder interface {
+	Record(ctx context.Context, r ChainRecord) error
+}
+
+// Peer is the agent side of a session, as seen by an upstream mid-call: the
+// way back for notifications and server-to-client requests.
+type Peer interface {
+	// Notify sends a notification (progress, logging) to the agent.
+	Notify(ctx context.Context, method string, params map[string]any) error
+	// CreateMessage relays a sampling request; ErrNotSupported when the
+	// agent's client did not declare the capability.
+	CreateMessage(ctx context.Context, req mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error)
+	// Elicit relays an elicitation request; ErrNotSupported when the agent's
+	// client did not declare the capability.
+	Elicit(ctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error)
+	// SessionID identifies the agent session (for per-session upstreams).
+	SessionID() string
+}
