@@ -29,3 +29,16 @@ func CallFromContext(ctx context.Context) *Call {
 	c, _ := ctx.Value(callKey{}).(*Call)
 	return c
 }
+
+type credKey struct{}
+
+// WithCredentials returns a context carrying what the transport saw.
+func WithCredentials(ctx context.Context, c Credentials) context.Context {
+	return context.WithValue(ctx, credKey{}, c)
+}
+
+// CredentialsFromContext returns the credentials set by WithCredentials.
+func CredentialsFromContext(ctx context.Context) Credentials {
+	c, _ := ctx.Value(credKey{}).(Credentials)
+	return c
+}

@@ -1,0 +1,212 @@
+package mediator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// hooks wires the mediator into mcp-go's request handling:
+//   - every request first meets gate, which runs protocol methods through the
+//     chain (so they are authorised by the method table and recorded) and
+//     leaves mediated methods to their handlers, which run the chain;
+//   - errors mcp-go raises before a handler runs (a hidden or unknown tool,
+//     bad params) are recorded by onError;
+//   - resource listings are filtered by policy like tools and prompts.
+func (s *Server) hooks() *server.Hooks {
+	h := &server.Hooks{}
+	h.AddOnRequestInitialization(s.gate)
+	h.AddOnError(s.onError)
+	h.AddAfterListResources(s.filterResources)
+	h.AddAfterListResourceTemplates(s.filterTemplates)
+	h.AddOnUnregisterSession(func(_ context.Context, cs server.ClientSession) { s.binding.forget(cs.SessionID()) })
+	return h
+}
+
+// gate runs before mcp-go dispatches a request.
+func (s *Server) gate(ctx context.Context, _ any, message any) error {
+	raw, ok := message.(json.RawMessage)
+	if !ok {
+		return nil
+	}
+	var head struct {
+		Method string `json:"method"`
+	}
+	if json.Unmarshal(raw, &head) != nil {
+		return nil // mcp-go answers the parse error
+	}
+	c := s.newCall(ctx, head.Method, "")
+	if err := s.binding.check(c); err != nil {
+		return s.refuse(ctx, c, err)
+	}
+	if IsMediated(head.Method) {
+		return nil // the handler runs the chain
+	}
+	if head.Method == tooLargeMethod {
+		_ = s.reject(ctx, c, fmt.Errorf("%w: request line exceeds the %d byte cap; send smaller arguments", ErrInvalidRequest, s.opts.maxBody))
+		return nil
+	}
+	if !IsKnownMethod(head.Method) {
+		// Recorded as denied; mcp-go then answers -32601 method not found
+		// and calls no handler.
+		_ = s.reject(ctx, c, fmt.Errorf("%w: unknown method %q", ErrMethodNotAllowed, trimForError(head.Method, 64)))
+		return nil
+	}
+	err := s.chain(ctx, c)
+	if err == nil && head.Method == "initialize" {
+		s.binding.bind(c)
+	}
+	if err != nil {
+		return &recordedError{err}
+	}
+	return nil
+}
+
+// refuse records c as refused for err and returns the error for mcp-go.
+func (s *Server) refuse(ctx context.Context, c *Call, err error) error {
+	if rerr := s.reject(ctx, c, err); rerr != nil {
+		return &recordedError{rerr}
+	}
+	return &recordedError{err}
+}
+
+// onError records mediated requests that mcp-go refused before any handler
+// ran: a tool that does not exist or that policy hides, invalid params.
+func (s *Server) onError(ctx context.Context, _ any, method mcp.MCPMethod, message any, err error) {
+	var done *recordedError
+	if errors.As(err, &done) || !IsMediated(string(method)) {
+		return
+	}
+	c := s.newCall(ctx, string(method), requestName(message))
+	cause := fmt.Errorf("%w: %w", ErrUnknownTool, err)
+	if !errors.Is(err, server.ErrToolNotFound) && !errors.Is(err, server.ErrPromptNotFound) &&
+		!errors.Is(err, server.ErrResourceNotFound) {
+		cause = fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	_ = s.reject(ctx, c, cause)
+}
+
+// requestName digs the tool/prompt name or URI out of a parsed request.
+func requestName(message any) string {
+	switch r := message.(type) {
+	case *mcp.CallToolRequest:
+		return r.Params.Name
+	case *mcp.GetPromptRequest:
+		return r.Params.Name
+	case *mcp.ReadResourceRequest:
+		return r.Params.URI
+	}
+	return ""
+}
+
+// listable reports whether policy could ever allow the agent in ctx to use
+// target: deny-only objects are hidden from listings.
+func (s *Server) listable(ctx context.Context, t Target) bool {
+	a := AgentFromContext(ctx)
+	if a == nil {
+		var err error
+		if a, err = s.deps.Authenticator.Authenticate(ctx, CredentialsFromContext(ctx)); err != nil {
+			return false
+		}
+	}
+	d, err := s.deps.Authorizer.Decide(ctx, AuthzRequest{Agent: *a, Target: t, Listing: true,
+		Intent: Intent{Verdict: IntentNone}, RemoteIP: CredentialsFromContext(ctx).RemoteIP})
+	return err == nil && (d.Effect == EffectAllow || d.Effect == EffectApprove)
+}
+
+func (s *Server) filterTools(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+	cat := s.deps.Upstreams.Catalog()
+	out := tools[:0:0]
+	for _, t := range tools {
+		ct, ok := cat.Tool(t.Name)
+		if ok && s.listable(ctx, ToolTarget(ct)) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (s *Server) filterPrompts(ctx context.Context, prompts []mcp.Prompt) []mcp.Prompt {
+	cat := s.deps.Upstreams.Catalog()
+	out := prompts[:0:0]
+	for _, p := range prompts {
+		cp, ok := cat.Prompt(p.Name)
+		if ok && s.listable(ctx, Target{Kind: KindPrompt, Server: cp.Server, Name: cp.Name, Hash: cp.Hash}) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (s *Server) filterResources(ctx context.Context, _ any, _ *mcp.ListResourcesRequest, res *mcp.ListResourcesResult) {
+	cat := s.deps.Upstreams.Catalog()
+	kept := res.Resources[:0]
+	for _, r := range res.Resources {
+		server, class, ok := cat.ResourceServer(r.URI)
+		if ok && s.listable(ctx, Target{Kind: KindResource, Server: server, Name: r.URI, DataClass: class}) {
+			kept = append(kept, r)
+		}
+	}
+	res.Resources = kept
+}
+
+func (s *Server) filterTemplates(ctx context.Context, _ any, _ *mcp.ListResourceTemplatesRequest, res *mcp.ListResourceTemplatesResult) {
+	cat := s.deps.Upstreams.Catalog()
+	kept := res.ResourceTemplates[:0]
+	for _, t := range res.ResourceTemplates {
+		raw := ""
+		if t.URITemplate != nil {
+			raw = t.URITemplate.Raw()
+		}
+		for _, ct := range cat.Templates {
+			if ct.URITemplate == raw && s.listable(ctx, Target{Kind: KindResource, Server: ct.Server, Name: raw, DataClass: ct.DataClass}) {
+				kept = append(kept, t)
+				break
+			}
+		}
+	}
+	res.ResourceTemplates = kept
+}
+
+// sessionBinding ties each stateful MCP session to the agent that opened
+// it: a session id presented with another agent's credential is refused.
+type sessionBinding struct {
+	mu     sync.Mutex
+	agents map[string]string
+}
+
+func (b *sessionBinding) bind(c *Call) {
+	if c.Session.ID == "" || c.Agent == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.agents == nil {
+		b.agents = make(map[string]string)
+	}
+	b.agents[c.Session.ID] = c.Agent.ID
+}
+
+func (b *sessionBinding) check(c *Call) error {
+	if c.Session.ID == "" || c.Agent == nil {
+		return nil
+	}
+	b.mu.Lock()
+	owner, ok := b.agents[c.Session.ID]
+	b.mu.Unlock()
+	if ok && owner != c.Agent.ID {
+		return fmt.Errorf("%w: this MCP session belongs to another agent; start a new session with initialize", ErrUnauthenticated)
+	}
+	return nil
+}
+
+func (b *sessionBinding) forget(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.agents, id)
+}

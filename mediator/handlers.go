@@ -1,0 +1,232 @@
+package mediator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// ErrorMetaKey is the _meta key of an error result the mediator produced;
+// its value is {"code": "...", "approval_id": "...", "rule": "..."}.
+const ErrorMetaKey = "io.mcp-mediator/error"
+
+// recordedError marks an error whose call the chain has already recorded,
+// so the server's error hook does not record it twice.
+type recordedError struct{ err error }
+
+func (e *recordedError) Error() string { return e.err.Error() }
+func (e *recordedError) Unwrap() error { return e.err }
+
+// newCall starts a Call for a request that arrived in ctx.
+func (s *Server) newCall(ctx context.Context, method, name string) *Call {
+	c := &Call{ID: newID(), Method: method, Name: name, Started: s.now()}
+	c.Credentials = CredentialsFromContext(ctx)
+	c.Session = sessionInfo(ctx, c.Credentials.Transport)
+	c.Agent = AgentFromContext(ctx)
+	return c
+}
+
+func (s *Server) now() time.Time {
+	if s.deps.Now != nil {
+		return s.deps.Now()
+	}
+	return time.Now()
+}
+
+// run mediates c with a Peer for the upstream's way back.
+func (s *Server) run(ctx context.Context, c *Call) error {
+	ctx = WithPeer(ctx, &peer{srv: s.mcp, ctx: ctx, session: c.Session.ID})
+	ctx = WithCall(ctx, c)
+	return s.chain(ctx, c)
+}
+
+// handleTool is the mcp-go handler of every catalog tool. A refusal or a
+// failure is returned as an error result (isError) that says why and what
+// to do, so that the agent's model sees it; it is never a successful-looking
+// result.
+func (s *Server) handleTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	c := s.newCall(ctx, "tools/call", req.Params.Name)
+	c.Arguments = req.GetArguments()
+	c.Prompt = promptFromMeta(req.Params.Meta, s.promptCap())
+	c.Request = &req
+	if err := s.run(ctx, c); err != nil {
+		return ErrorResult(err), nil
+	}
+	res, ok := c.Result.(*mcp.CallToolResult)
+	if !ok || res == nil {
+		return ErrorResult(fmt.Errorf("%w: upstream returned no result", ErrUpstream)), nil
+	}
+	return res, nil
+}
+
+func (s *Server) handlePrompt(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+	c := s.newCall(ctx, "prompts/get", req.Params.Name)
+	c.Arguments = stringMapToAny(req.Params.Arguments)
+	c.Request = &req
+	if err := s.run(ctx, c); err != nil {
+		return nil, &recordedError{err}
+	}
+	res, ok := c.Result.(*mcp.GetPromptResult)
+	if !ok || res == nil {
+		return nil, &recordedError{fmt.Errorf("%w: upstream returned no prompt", ErrUpstream)}
+	}
+	return res, nil
+}
+
+func (s *Server) handleResource(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+	c := s.newCall(ctx, "resources/read", req.Params.URI)
+	c.Request = &req
+	if err := s.run(ctx, c); err != nil {
+		return nil, &recordedError{err}
+	}
+	res, ok := c.Result.(*mcp.ReadResourceResult)
+	if !ok || res == nil {
+		return nil, &recordedError{fmt.Errorf("%w: upstream returned no contents", ErrUpstream)}
+	}
+	return res.Contents, nil
+}
+
+// completer forwards completion/complete through the chain.
+type completer struct{ s *Server }
+
+func (c completer) CompletePromptArgument(ctx context.Context, name string, arg mcp.CompleteArgument, cc mcp.CompleteContext) (*mcp.Completion, error) {
+	return c.complete(ctx, name, mcp.PromptReference{Type: "ref/prompt", Name: name}, arg, cc)
+}
+
+func (c completer) CompleteResourceArgument(ctx context.Context, uri string, arg mcp.CompleteArgument, cc mcp.CompleteContext) (*mcp.Completion, error) {
+	return c.complete(ctx, uri, mcp.ResourceReference{Type: "ref/resource", URI: uri}, arg, cc)
+}
+
+func (c completer) complete(ctx context.Context, name string, ref any, arg mcp.CompleteArgument, cc mcp.CompleteContext) (*mcp.Completion, error) {
+	call := c.s.newCall(ctx, "completion/complete", name)
+	req := mcp.CompleteRequest{}
+	req.Method = "completion/complete"
+	req.Params.Ref, req.Params.Argument, req.Params.Context = ref, arg, cc
+	call.Arguments = map[string]any{"argument": arg.Name, "value": arg.Value}
+	call.Request = &req
+	if err := c.s.run(ctx, call); err != nil {
+		return nil, &recordedError{err}
+	}
+	res, ok := call.Result.(*mcp.CompleteResult)
+	if !ok || res == nil {
+		return &mcp.Completion{Values: []string{}}, nil
+	}
+	return &res.Completion, nil
+}
+
+// ErrorResult turns a pipeline error into a tool error result: text for the
+// model, and a machine-readable code in _meta.
+func ErrorResult(err error) *mcp.CallToolResult {
+	res := mcp.NewToolResultError(err.Error())
+	info := map[string]any{"code": ErrorCode(err)}
+	var pe *PendingError
+	if errors.As(err, &pe) {
+		info["approval_id"], info["url"] = pe.ApprovalID, pe.URL
+	}
+	var de *DenyError
+	if errors.As(err, &de) && de.Decision.Rule != "" {
+		info["rule"] = de.Decision.Rule
+	}
+	res.Meta = mcp.NewMetaFromMap(map[string]any{ErrorMetaKey: info})
+	return res
+}
+
+// ErrorCode is a short stable name for the sentinel an error wraps.
+func ErrorCode(err error) string {
+	codes := []struct {
+		err  error
+		code string
+	}{
+		{ErrApprovalPending, "approval_pending"}, {ErrApprovalUnavailable, "approval_unavailable"},
+		{ErrDenied, "denied"}, {ErrPolicy, "policy_error"}, {ErrUnauthenticated, "unauthenticated"},
+		{ErrUnknownTool, "unknown_tool"}, {ErrUnknownPrompt, "unknown_prompt"}, {ErrUnknownResource, "unknown_resource"},
+		{ErrMethodNotAllowed, "method_not_allowed"}, {ErrInvalidRequest, "invalid_request"},
+		{ErrUpstreamTimeout, "upstream_timeout"}, {ErrUpstreamUnavailable, "upstream_unavailable"},
+		{ErrUpstream, "upstream_error"}, {ErrAudit, "audit_unavailable"}, {context.Canceled, "cancelled"},
+		{context.DeadlineExceeded, "timeout"}, {ErrNotSupported, "not_supported"},
+	}
+	for _, c := range codes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return "internal_error"
+}
+
+func (s *Server) promptCap() int {
+	if s.deps.Caps.PromptBytes > 0 {
+		return s.deps.Caps.PromptBytes
+	}
+	return 16 << 10
+}
+
+// promptFromMeta takes the user's request from _meta[PromptMetaKey]: a
+// string or {"text": ...}; capped at max bytes on a UTF-8 boundary.
+func promptFromMeta(m *mcp.Meta, max int) string {
+	if m == nil || m.AdditionalFields == nil {
+		return ""
+	}
+	var text string
+	switch v := m.AdditionalFields[PromptMetaKey].(type) {
+	case string:
+		text = v
+	case map[string]any:
+		text, _ = v["text"].(string)
+	}
+	return capUTF8(text, max)
+}
+
+// capUTF8 cuts s to at most max bytes without splitting a rune, marking a
+// cut with a trailing "…[truncated]".
+func capUTF8(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…[truncated]"
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+func stringMapToAny(m map[string]string) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// sessionInfo describes the mcp-go session in ctx.
+func sessionInfo(ctx context.Context, transport string) SessionInfo {
+	si := SessionInfo{Transport: transport}
+	cs := server.ClientSessionFromContext(ctx)
+	if cs == nil {
+		return si
+	}
+	si.ID = cs.SessionID()
+	if ci, ok := cs.(server.SessionWithClientInfo); ok {
+		info := ci.GetClientInfo()
+		si.Client = strings.TrimSpace(info.Name + " " + info.Version)
+	}
+	return si
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

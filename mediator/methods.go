@@ -1,0 +1,74 @@
+package mediator
+
+import (
+	"fmt"
+	"strings"
+)
+
+// methodRule is how the mediator treats one MCP method.
+type methodRule int
+
+const (
+	// methodLocal: a protocol method the mediator answers itself.
+	methodLocal methodRule = iota + 1
+	// methodMediated: acts on an upstream object; goes through policy.
+	methodMediated
+	// methodRefused: known to MCP but not offered through the mediator.
+	methodRefused
+)
+
+// methodTable is the explicit list of MCP methods the mediator serves.
+// Anything not listed is denied (deny by default).
+var methodTable = map[string]methodRule{
+	"initialize":               methodLocal,
+	"ping":                     methodLocal,
+	"server/discover":          methodLocal,
+	"tools/list":               methodLocal,
+	"resources/list":           methodLocal,
+	"resources/templates/list": methodLocal,
+	"prompts/list":             methodLocal,
+	"logging/setLevel":         methodLocal,
+	"subscriptions/listen":     methodLocal,
+	"tools/call":               methodMediated,
+	"resources/read":           methodMediated,
+	"prompts/get":              methodMediated,
+	"completion/complete":      methodMediated,
+	// Upstream subscriptions and long-running tasks are not proxied yet:
+	// refuse them plainly rather than half-support them.
+	"resources/subscribe":   methodRefused,
+	"resources/unsubscribe": methodRefused,
+	"tasks/get":             methodRefused,
+	"tasks/list":            methodRefused,
+	"tasks/result":          methodRefused,
+	"tasks/cancel":          methodRefused,
+}
+
+// IsMediated reports whether method acts on an upstream object and is
+// decided by policy (tools/call, resources/read, ...).
+func IsMediated(method string) bool { return methodTable[method] == methodMediated }
+
+// IsKnownMethod reports whether the method is in the mediator's table.
+func IsKnownMethod(method string) bool { return methodTable[method] != 0 }
+
+// decideMethod applies the method table to a protocol method.
+func decideMethod(method string) (Decision, error) {
+	switch methodTable[method] {
+	case methodLocal:
+		return Decision{Effect: EffectAllow, Rule: "method-table", Reason: "protocol method served by the mediator"}, nil
+	case methodRefused:
+		d := Decision{Effect: EffectDeny, Rule: "method-table", Reason: "method " + method + " is not offered through the mediator"}
+		return d, fmt.Errorf("%w: %s is not offered through the mediator", ErrMethodNotAllowed, method)
+	default:
+		d := Decision{Effect: EffectDeny, Rule: "method-table", Reason: "unknown method"}
+		return d, fmt.Errorf("%w: unknown method %q", ErrMethodNotAllowed, trimForError(method, 64))
+	}
+}
+
+// trimForError bounds untrusted text quoted in an error.
+func trimForError(s string, n int) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

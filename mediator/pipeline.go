@@ -1,0 +1,314 @@
+package mediator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// Handler processes one Call. The Call carries the request in and the
+// result out; the error says why it did not run.
+type Handler func(ctx context.Context, c *Call) error
+
+// Step wraps a Handler with one stage of mediation.
+type Step func(next Handler) Handler
+
+// Deps are the parts the pipeline is built from. Upstreams, Authenticator,
+// Authorizer and Recorder are required; Intent defaults to "no intent
+// declared" and a nil Approver refuses every approval.
+type Deps struct {
+	Upstreams     Upstreams
+	Authenticator Authenticator
+	Intent        IntentChecker
+	Authorizer    Authorizer
+	Approver      Approver
+	Recorder      Recorder
+	Logger        *slog.Logger
+	// Caps bounds what is recorded and forwarded.
+	Caps Caps
+	// Now is the clock (tests); time.Now when nil.
+	Now func() time.Time
+}
+
+// Caps are the size limits of the pipeline.
+type Caps struct {
+	// PromptBytes caps the prompt text taken from _meta (default 16 KiB).
+	PromptBytes int
+}
+
+// Validate reports a missing required part.
+func (d *Deps) Validate() error {
+	switch {
+	case d.Upstreams == nil:
+		return errors.New("mediator: Deps.Upstreams is required")
+	case d.Authenticator == nil:
+		return errors.New("mediator: Deps.Authenticator is required")
+	case d.Authorizer == nil:
+		return errors.New("mediator: Deps.Authorizer is required")
+	case d.Recorder == nil:
+		return errors.New("mediator: Deps.Recorder is required")
+	}
+	return nil
+}
+
+// BuildChain builds the mediation chain, outermost first, in the order of
+// DESIGN.md:
+//
+//	record → recover → authenticate → resolve → intent → policy → approval → forward
+//
+// record wraps everything so that denials, failures and panics are recorded
+// too; recover turns a panic into ErrInternal before record sees it.
+func BuildChain(d Deps) Handler {
+	p := &pipeline{d: d}
+	steps := []Step{
+		p.record,
+		p.recover,
+		p.authenticate,
+		p.resolve,
+		p.checkIntent,
+		p.authorize,
+		p.approve,
+	}
+	h := Handler(p.forward)
+	for i := len(steps) - 1; i >= 0; i-- {
+		h = steps[i](h)
+	}
+	return h
+}
+
+type pipeline struct {
+	d Deps
+}
+
+func (p *pipeline) now() time.Time {
+	if p.d.Now != nil {
+		return p.d.Now()
+	}
+	return time.Now()
+}
+
+func (p *pipeline) logger() *slog.Logger {
+	if p.d.Logger != nil {
+		return p.d.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// healthChecker is implemented by recorders that know they cannot write.
+type healthChecker interface{ Healthy() error }
+
+// record writes one chain record for the call, whatever its outcome. A call
+// is refused before it runs when the recorder already knows it cannot write,
+// and its result is withheld when its record fails: nothing happens that
+// the audit chain does not hold.
+func (p *pipeline) record(next Handler) Handler {
+	return func(ctx context.Context, c *Call) error {
+		if c.Started.IsZero() {
+			c.Started = p.now()
+		}
+		var err error
+		if hc, ok := p.d.Recorder.(healthChecker); ok {
+			if herr := hc.Healthy(); herr != nil {
+				err = fmt.Errorf("%w: the audit log cannot be written, so no call is forwarded (%w); "+
+					"an operator must check the mediator's database", ErrAudit, herr)
+			}
+		}
+		if err == nil {
+			err = next(ctx, c)
+		}
+		if rerr := p.write(ctx, c, err); rerr != nil {
+			c.Result = nil
+			p.logger().Error("audit record failed; result withheld", "call", c.ID, "method", c.Method, "err", rerr)
+			return fmt.Errorf("%w: the call's audit record could not be written, so its result is withheld", ErrAudit)
+		}
+		return err
+	}
+}
+
+func (p *pipeline) write(ctx context.Context, c *Call, callErr error) error {
+	rec := NewRecord(c, callErr, p.now())
+	// A cancelled call is still recorded: detach from the agent's context,
+	// but bound the wait.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return p.d.Recorder.Record(wctx, rec)
+}
+
+// recover turns a panic in a later step into ErrInternal, so that the call
+// fails closed and is recorded.
+func (p *pipeline) recover(next Handler) Handler {
+	return func(ctx context.Context, c *Call) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				p.logger().Error("panic in pipeline", "call", c.ID, "method", c.Method, "panic", r, "stack", string(debug.Stack()))
+				c.Result = nil
+				err = fmt.Errorf("%w: the mediator failed while handling this call; it was not forwarded", ErrInternal)
+			}
+		}()
+		return next(ctx, c)
+	}
+}
+
+// authenticate establishes who is calling. Over HTTP the transport has
+// already verified the credential (an HTTP 401 must happen before MCP) and
+// put the Agent in the context; over stdio the identity comes from config.
+func (p *pipeline) authenticate(next Handler) Handler {
+	return func(ctx context.Context, c *Call) error {
+		if c.Agent == nil {
+			c.Agent = AgentFromContext(ctx)
+		}
+		if c.Agent == nil {
+			a, err := p.d.Authenticator.Authenticate(ctx, c.Credentials)
+			if err != nil {
+				return fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+			}
+			c.Agent = a
+		}
+		return next(ctx, c)
+	}
+}
+
+// resolve maps the requested name to an upstream object.
+func (p *pipeline) resolve(next Handler) Handler {
+	return func(ctx context.Context, c *Call) error {
+		t, err := Resolve(p.d.Upstreams.Catalog(), c)
+		if err != nil {
+			return err
+		}
+		c.Target = &t
+		return next(ctx, c)
+	}
+}
+
+// checkIntent compares the call with the session's declared intent. A
+// failure to check is a denial.
+func (p *pipeline) checkIntent(next Handler) Handler {
+	return func(ctx context.Context, c *Call) error {
+		c.Intent = Intent{Verdict: IntentNone}
+		if p.d.Intent != nil && c.Target.Kind != KindProtocol {
+			in, err := p.d.Intent.Check(ctx, c)
+			if err != nil {
+				c.Decision = Decision{Effect: EffectDeny, Reason: "intent check failed"}
+				return fmt.Errorf("%w: the intent check failed, so the call is denied: %w", ErrPolicy, err)
+			}
+			c.Intent = in
+		}
+		return next(ctx, c)
+	}
+}
+
+// authorize asks policy. Protocol methods are decided by the method table;
+// everything else by the Authorizer. Deny and error both stop the call.
+func (p *pipeline) authorize(next Handler) Handler {
+	return func(ctx context.Context, c *Call) error {
+		if c.Target.Kind == KindProtocol {
+			d, err := decideMethod(c.Method)
+			c.Decision = d
+			if err != nil {
+				return err
+			}
+			return next(ctx, c)
+		}
+		d, err := p.d.Authorizer.Decide(ctx, AuthzRequest{
+			Agent:     *c.Agent,
+			Target:    *c.Target,
+			Arguments: c.Arguments,
+			Intent:    c.Intent,
+			RemoteIP:  c.Credentials.RemoteIP,
+		})
+		if err != nil {
+			c.Decision = Decision{Effect: EffectDeny, Reason: "policy error", PolicyVersion: d.PolicyVersion}
+			p.logger().Error("policy evaluation failed; denying", "call", c.ID, "err", err)
+			return fmt.Errorf("%w: the policy could not be evaluated, so the call is denied; an administrator must check the policy", ErrPolicy)
+		}
+		c.Decision = d
+		switch d.Effect {
+		case EffectAllow, EffectApprove:
+			return next(ctx, c)
+		case EffectDeny:
+			return &DenyError{Decision: d, Hint: "Do not retry this call; ask the user or an administrator if it is needed"}
+		default:
+			c.Decision.Effect = EffectDeny
+			return fmt.Errorf("%w: policy returned unknown effect %q", ErrPolicy, d.Effect)
+		}
+	}
+}
+
+// approve sends approve decisions to a human.
+func (p *pipeline) approve(next Handler) Handler {
+	return func(ctx context.Context, c *Call) error {
+		if c.Decision.Effect != EffectApprove {
+			return next(ctx, c)
+		}
+		if p.d.Approver == nil {
+			return fmt.Errorf("%w (rule %s): ask an administrator to enable approvals or change the policy", ErrApprovalUnavailable, c.Decision.Rule)
+		}
+		v, err := p.d.Approver.Await(ctx, Pending{Call: c, Decision: c.Decision})
+		if err != nil {
+			return err
+		}
+		c.Verdict = &v
+		if !v.Approved {
+			d := c.Decision
+			d.Reason = "denied by approver " + v.Approver + ": " + v.Reason
+			return &DenyError{Decision: d}
+		}
+		return next(ctx, c)
+	}
+}
+
+// forward sends the call to its upstream. Protocol methods are served by the
+// mediator itself and have nothing to forward.
+func (p *pipeline) forward(ctx context.Context, c *Call) error {
+	start := p.now()
+	defer func() { c.UpstreamUS = p.now().Sub(start).Microseconds() }()
+	var err error
+	switch req := c.Request.(type) {
+	case nil:
+		if c.Target.Kind != KindProtocol {
+			return fmt.Errorf("%w: nothing to forward for %s", ErrInternal, c.Method)
+		}
+		return nil
+	case *mcp.CallToolRequest:
+		t, ok := p.d.Upstreams.Catalog().Tool(c.Target.Name)
+		if !ok {
+			return fmt.Errorf("%w %q: it was removed from the catalog; call tools/list", ErrUnknownTool, c.Target.Name)
+		}
+		c.Result, err = p.d.Upstreams.CallTool(ctx, t, *req)
+	case *mcp.ReadResourceRequest:
+		c.Result, err = p.d.Upstreams.ReadResource(ctx, c.Target.Server, *req)
+	case *mcp.GetPromptRequest:
+		pr, ok := p.d.Upstreams.Catalog().Prompt(c.Target.Name)
+		if !ok {
+			return fmt.Errorf("%w %q: it was removed from the catalog; call prompts/list", ErrUnknownPrompt, c.Target.Name)
+		}
+		c.Result, err = p.d.Upstreams.GetPrompt(ctx, pr, *req)
+	case *mcp.CompleteRequest:
+		c.Result, err = p.d.Upstreams.Complete(ctx, c.Target.Server, *req)
+	default:
+		return fmt.Errorf("%w: unsupported request type %T", ErrInternal, req)
+	}
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", context.Cause(ctx), err)
+	}
+	return err
+}
+
+// RecordRejection returns a function that records a request refused before
+// it reached the chain's later steps (a malformed body, an unknown session,
+// a credential the transport refused, a tool mcp-go could not find). It uses
+// the chain's own record step, so such records look like any other.
+func RecordRejection(d Deps) func(ctx context.Context, c *Call, cause error) error {
+	p := &pipeline{d: d}
+	return func(ctx context.Context, c *Call, cause error) error {
+		if c.Decision.Effect == "" {
+			c.Decision = Decision{Effect: EffectDeny, Reason: cause.Error()}
+		}
+		return p.record(func(context.Context, *Call) error { return cause })(ctx, c)
+	}
+}

@@ -1,0 +1,101 @@
+package mediator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// NewRecord builds the chain record of a finished call. The store redacts,
+// caps and hashes it.
+func NewRecord(c *Call, callErr error, end time.Time) ChainRecord {
+	r := ChainRecord{
+		ID:         c.ID,
+		Time:       c.Started.UTC(),
+		SessionID:  c.Session.ID,
+		Transport:  c.Session.Transport,
+		Method:     c.Method,
+		Name:       c.Name,
+		Prompt:     c.Prompt,
+		Decision:   c.Decision,
+		Outcome:    OutcomeOf(c, callErr),
+		DurationUS: end.Sub(c.Started).Microseconds(),
+		UpstreamUS: c.UpstreamUS,
+	}
+	if c.Agent != nil {
+		r.AgentID = c.Agent.ID
+		r.TaskID = c.Agent.TaskID
+	}
+	if c.Target != nil {
+		r.Kind, r.Server, r.ToolHash = c.Target.Kind, c.Target.Server, c.Target.Hash
+		if c.Target.Kind != KindProtocol {
+			in := c.Intent
+			r.Intent = &in
+		}
+	}
+	if c.Arguments != nil {
+		if b, err := CanonicalValue(c.Arguments); err == nil {
+			r.Arguments = b
+		}
+	}
+	if callErr != nil {
+		r.Error = callErr.Error()
+		if r.Decision.Effect == "" || r.Decision.Effect == EffectAllow && r.Outcome == OutcomeDenied {
+			r.Decision.Effect = EffectDeny
+		}
+	} else {
+		r.Result = c.ResultJSON()
+	}
+	return r
+}
+
+// OutcomeOf classifies how a call ended.
+func OutcomeOf(c *Call, err error) Outcome {
+	switch {
+	case err == nil && c.IsToolError():
+		return OutcomeToolError
+	case err == nil:
+		return OutcomeOK
+	case errors.Is(err, context.Canceled):
+		return OutcomeCancelled
+	case IsDenial(err):
+		return OutcomeDenied
+	default:
+		return OutcomeFailed
+	}
+}
+
+// IsDenial reports whether err is the mediator refusing a call (as opposed
+// to failing to carry it out).
+func IsDenial(err error) bool {
+	for _, s := range []error{ErrDenied, ErrPolicy, ErrUnauthenticated, ErrApprovalPending,
+		ErrApprovalUnavailable, ErrMethodNotAllowed, ErrUnknownTool, ErrUnknownPrompt,
+		ErrUnknownResource, ErrAudit, ErrInvalidRequest} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+type agentKey struct{}
+
+// WithAgent returns a context carrying the authenticated agent.
+func WithAgent(ctx context.Context, a *Agent) context.Context {
+	return context.WithValue(ctx, agentKey{}, a)
+}
+
+// AgentFromContext returns the agent set by WithAgent, or nil.
+func AgentFromContext(ctx context.Context) *Agent {
+	a, _ := ctx.Value(agentKey{}).(*Agent)
+	return a
+}
+
+// rawOrNil returns b as a RawMessage when it is valid JSON.
+func rawOrNil(b []byte) json.RawMessage {
+	if len(b) == 0 || !json.Valid(b) {
+		return nil
+	}
+	return b
+}

@@ -1,0 +1,172 @@
+package mediator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// Server is the MCP server agents connect to. It presents the upstream
+// catalog as its own, and runs every request through the chain built by
+// BuildChain.
+type Server struct {
+	deps    Deps
+	chain   Handler
+	reject  func(ctx context.Context, c *Call, cause error) error
+	mcp     *server.MCPServer
+	log     *slog.Logger
+	opts    options
+	binding sessionBinding
+	syncMu  sync.Mutex
+}
+
+// Option configures a Server.
+type Option func(*options)
+
+type options struct {
+	name, version string
+	instructions  string
+	maxBody       int64
+	approvalURL   string
+}
+
+// WithImplementation sets the server name and version sent at initialize.
+func WithImplementation(name, version string) Option {
+	return func(o *options) { o.name, o.version = name, version }
+}
+
+// WithInstructions replaces the default server instructions.
+func WithInstructions(s string) Option { return func(o *options) { o.instructions = s } }
+
+// WithMaxRequestBytes caps an HTTP request body (default 4 MiB).
+func WithMaxRequestBytes(n int64) Option { return func(o *options) { o.maxBody = n } }
+
+// DefaultInstructions tell agents how to work with the mediator.
+const DefaultInstructions = "This is MCP Mediator: every tool call is checked against policy and recorded. " +
+	"Pass the user's request that led to a tool call in the call's _meta under the key \"" + PromptMetaKey + "\" " +
+	"(a string). A denied call returns an error that says why; do not retry a denial unchanged. " +
+	"A call that needs human approval returns an error naming the approval; repeat the identical call later."
+
+// NewServer builds the agent-facing server over deps.
+func NewServer(deps Deps, opts ...Option) (*Server, error) {
+	if err := deps.Validate(); err != nil {
+		return nil, err
+	}
+	o := options{name: "mcp-mediator", version: "dev", instructions: DefaultInstructions, maxBody: 4 << 20}
+	for _, fn := range opts {
+		fn(&o)
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{deps: deps, chain: BuildChain(deps), reject: RecordRejection(deps), log: deps.Logger, opts: o}
+	s.mcp = server.NewMCPServer(o.name, o.version,
+		server.WithToolCapabilities(true),
+		server.WithResourceCapabilities(false, true),
+		server.WithPromptCapabilities(true),
+		server.WithLogging(),
+		server.WithElicitation(),
+		server.WithCompletions(),
+		server.WithPromptCompletionProvider(completer{s}),
+		server.WithResourceCompletionProvider(completer{s}),
+		server.WithInstructions(o.instructions),
+		server.WithToolFilter(s.filterTools),
+		server.WithPromptFilter(s.filterPrompts),
+		server.WithHooks(s.hooks()),
+		server.WithLogger(deps.Logger),
+	)
+	s.mcp.EnableSampling()
+	s.syncCatalog(deps.Upstreams.Catalog())
+	deps.Upstreams.OnChange(s.syncCatalog)
+	return s, nil
+}
+
+// MCPServer exposes the underlying mcp-go server (tests, in-process clients).
+func (s *Server) MCPServer() *server.MCPServer { return s.mcp }
+
+// syncCatalog registers the catalog's objects with mcp-go, which also tells
+// initialised sessions that the lists changed.
+func (s *Server) syncCatalog(cat *Catalog) {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	tools := make([]server.ServerTool, 0, len(cat.Tools))
+	for _, t := range cat.Tools {
+		mt, err := ToMCPTool(t)
+		if err != nil {
+			s.log.Warn("tool definition not usable; hidden", "tool", t.Name, "server", t.Server, "err", err)
+			continue
+		}
+		tools = append(tools, server.ServerTool{Tool: mt, Handler: s.handleTool})
+	}
+	s.mcp.SetTools(tools...)
+	s.syncPrompts(cat)
+	s.syncResources(cat)
+}
+
+func (s *Server) syncPrompts(cat *Catalog) {
+	prompts := make([]server.ServerPrompt, 0, len(cat.Prompts))
+	for _, p := range cat.Prompts {
+		var mp mcp.Prompt
+		if err := json.Unmarshal(p.Definition, &mp); err != nil {
+			s.log.Warn("prompt definition not usable; hidden", "prompt", p.Name, "err", err)
+			continue
+		}
+		mp.Name = p.Name
+		prompts = append(prompts, server.ServerPrompt{Prompt: mp, Handler: s.handlePrompt})
+	}
+	s.mcp.SetPrompts(prompts...)
+}
+
+func (s *Server) syncResources(cat *Catalog) {
+	resources := make([]server.ServerResource, 0, len(cat.Resources))
+	for _, r := range cat.Resources {
+		var mr mcp.Resource
+		if err := json.Unmarshal(r.Definition, &mr); err != nil || mr.URI == "" {
+			s.log.Warn("resource definition not usable; hidden", "uri", r.URI, "err", err)
+			continue
+		}
+		resources = append(resources, server.ServerResource{Resource: mr, Handler: s.handleResource})
+	}
+	s.mcp.SetResources(resources...)
+	templates := make([]server.ServerResourceTemplate, 0, len(cat.Templates))
+	for _, t := range cat.Templates {
+		var mt mcp.ResourceTemplate
+		if err := json.Unmarshal(t.Definition, &mt); err != nil || mt.URITemplate == nil {
+			s.log.Warn("resource template not usable; hidden", "template", t.URITemplate, "err", err)
+			continue
+		}
+		templates = append(templates, server.ServerResourceTemplate{Template: mt, Handler: s.handleResource})
+	}
+	s.mcp.SetResourceTemplates(templates...)
+}
+
+// ToMCPTool turns a catalog tool into mcp-go's type for listing, keeping the
+// upstream's input and output schemas as raw JSON (mcp-go's parsed schema
+// type would drop oneOf, $defs and the like).
+func ToMCPTool(t Tool) (mcp.Tool, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(t.Definition, &fields); err != nil {
+		return mcp.Tool{}, fmt.Errorf("tool %q: %w", t.Name, err)
+	}
+	var mt mcp.Tool
+	if err := json.Unmarshal(t.Definition, &mt); err != nil {
+		return mcp.Tool{}, fmt.Errorf("tool %q: %w", t.Name, err)
+	}
+	mt.Name = t.Name
+	mt.InputSchema, mt.OutputSchema = mcp.ToolInputSchema{}, mcp.ToolOutputSchema{}
+	mt.RawInputSchema = fields["inputSchema"]
+	if len(mt.RawInputSchema) == 0 || string(mt.RawInputSchema) == "null" {
+		mt.RawInputSchema = json.RawMessage(`{"type":"object"}`)
+	}
+	if raw := fields["outputSchema"]; len(raw) > 0 && string(raw) != "null" {
+		mt.RawOutputSchema = raw
+	}
+	// Tasks are not proxied: a task-only tool is offered for direct calls.
+	mt.Execution = nil
+	return mt, nil
+}

@@ -1,0 +1,221 @@
+package mediator
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+type testServer struct {
+	url string
+	rec *fakeRecorder
+	up  *fakeUpstreams
+}
+
+func startTestServer(t *testing.T) *testServer {
+	t.Helper()
+	rec := &fakeRecorder{}
+	up := &fakeUpstreams{cat: testCatalog(), callTool: echoResult}
+	srv, err := NewServer(newTestDeps(rec, up), WithMaxRequestBytes(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", srv.HTTPHandler("/mcp"))
+	hs := httptest.NewServer(mux)
+	t.Cleanup(hs.Close)
+	return &testServer{url: hs.URL + "/mcp", rec: rec, up: up}
+}
+
+func (ts *testServer) client(t *testing.T) *client.Client {
+	t.Helper()
+	tr, err := transport.NewStreamableHTTP(ts.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.NewClient(tr)
+	if err := c.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
+	if _, err := c.Initialize(t.Context(), init); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (ts *testServer) recordsFor(method string) []ChainRecord {
+	var out []ChainRecord
+	for _, r := range ts.rec.all() {
+		if r.Method == method {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestServerListsOnlyWhatPolicyCouldAllow(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t)
+	c := ts.client(t)
+	res, err := c.ListTools(t.Context(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Tools) != 1 || res.Tools[0].Name != "demo__echo" {
+		t.Fatalf("listed %v, want only demo__echo (demo__pay is deny-only)", res.Tools)
+	}
+	if len(ts.recordsFor("tools/list")) != 1 {
+		t.Fatal("tools/list was not recorded")
+	}
+}
+
+func TestServerPassesRawSchemaThrough(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t)
+	_ = ts.client(t)
+	body := post(t, ts.url, sessionOf(t, ts.url), `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+	if !strings.Contains(body, `"oneOf":[{"required":["a"]},{"required":["b"]}]`) || !strings.Contains(body, `"$defs"`) {
+		t.Fatalf("oneOf/$defs lost in tools/list: %s", body)
+	}
+}
+
+func TestServerDeniesHiddenAndUnknownTools(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t)
+	c := ts.client(t)
+	for _, name := range []string{"demo__pay", "no_such_tool"} {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = name
+		_, err := c.CallTool(t.Context(), req)
+		if err == nil || !strings.Contains(err.Error(), "not found") {
+			t.Fatalf("%s: err = %v, want tool not found", name, err)
+		}
+	}
+	recs := ts.recordsFor("tools/call")
+	if len(recs) != 2 {
+		t.Fatalf("got %d tools/call records, want 2", len(recs))
+	}
+	for _, r := range recs {
+		if r.Outcome != OutcomeDenied || r.Decision.Effect != EffectDeny {
+			t.Fatalf("record %+v is not a denial", r)
+		}
+	}
+}
+
+func TestServerCallsAllowedTool(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t)
+	c := ts.client(t)
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "demo__echo"
+	req.Params.Arguments = map[string]any{"message": "hi"}
+	req.Params.Meta = mcp.NewMetaFromMap(map[string]any{PromptMetaKey: "please echo hi"})
+	res, err := c.CallTool(t.Context(), req)
+	if err != nil || res.IsError {
+		t.Fatalf("call failed: %v %+v", err, res)
+	}
+	if txt := res.Content[0].(mcp.TextContent).Text; txt != "echo:hi" {
+		t.Fatalf("result %q", txt)
+	}
+	recs := ts.recordsFor("tools/call")
+	if len(recs) != 1 || recs[0].Prompt != "please echo hi" || recs[0].Outcome != OutcomeOK {
+		t.Fatalf("records %+v", recs)
+	}
+}
+
+func TestServerBadInput(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t)
+	_ = ts.client(t)
+	sid := sessionOf(t, ts.url)
+	cases := []struct {
+		name       string
+		session    string
+		body       string
+		wantStatus int
+		wantBody   string
+	}{
+		{"unknown method", sid, `{"jsonrpc":"2.0","id":5,"method":"evil/do"}`, 200, `"code":-32601`},
+		{"refused method", sid, `{"jsonrpc":"2.0","id":6,"method":"tasks/list"}`, 200, "not offered through the mediator"},
+		{"malformed JSON", sid, `{"jsonrpc":"2.0","id":7,"method":`, 0, ""},
+		{"forged session id", "mcp-session-00000000-0000-4000-8000-000000000000", `{"jsonrpc":"2.0","id":8,"method":"ping"}`, 404, ""},
+		{"over the size cap", sid, `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"demo__echo","arguments":{"message":"` + strings.Repeat("x", 70<<10) + `"}}}`, 413, "cap"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(ts.rec.all())
+			status, body := postStatus(t, ts.url, tc.session, tc.body)
+			if tc.wantStatus != 0 && status != tc.wantStatus {
+				t.Fatalf("status %d, want %d (%s)", status, tc.wantStatus, body)
+			}
+			if !strings.Contains(body, tc.wantBody) {
+				t.Fatalf("body %s, want %q", body, tc.wantBody)
+			}
+			recs := ts.rec.all()[before:]
+			if len(recs) == 0 {
+				t.Fatal("refused request was not recorded")
+			}
+			if last := recs[len(recs)-1]; last.Outcome != OutcomeDenied {
+				t.Fatalf("record outcome %s, want denied", last.Outcome)
+			}
+		})
+	}
+}
+
+func sessionOf(t *testing.T, url string) string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if sid == "" {
+		t.Fatal("no session id issued")
+	}
+	post(t, url, sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	return sid
+}
+
+func post(t *testing.T, url, sid, body string) string {
+	t.Helper()
+	_, b := postStatus(t, url, sid, body)
+	return b
+}
+
+func postStatus(t *testing.T, url, sid, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, url, bytes.NewReader([]byte(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	if sid != "" {
+		req.Header.Set("Mcp-Session-Id", sid)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+var _ = json.Valid

@@ -1,0 +1,108 @@
+package mediator
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"regexp"
+
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// ServeStdio serves one agent over in/out (newline-delimited JSON-RPC), as
+// launched by an MCP client's "command". It returns when in is closed or ctx
+// is done. Nothing but protocol messages is written to out.
+func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
+	st := server.NewStdioServer(s.mcp)
+	st.SetContextFunc(func(ctx context.Context) context.Context {
+		return WithCredentials(ctx, Credentials{Transport: "stdio"})
+	})
+	st.SetErrorLogger(log.New(slogWriter{s.log}, "", 0))
+	return st.Listen(ctx, newLineCapReader(in, int(s.opts.maxBody)), out)
+}
+
+// slogWriter adapts mcp-go's *log.Logger output to slog.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn("stdio transport", "msg", string(p))
+	return len(p), nil
+}
+
+// lineCapReader passes newline-delimited messages through, replacing any
+// line longer than max with a small request that the gate refuses (method
+// mediator/request_too_large, with the original id when it can be found),
+// so an oversized request is answered and recorded instead of buffered.
+type lineCapReader struct {
+	r    *bufio.Reader
+	max  int
+	pend []byte
+}
+
+func newLineCapReader(r io.Reader, max int) *lineCapReader {
+	return &lineCapReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
+}
+
+var idPattern = regexp.MustCompile(`"id"\s*:\s*("(?:[^"\\]|\\.){0,64}"|-?[0-9]{1,19})`)
+
+func (l *lineCapReader) Read(p []byte) (int, error) {
+	for len(l.pend) == 0 {
+		line, err := l.readLine()
+		if len(line) > 0 {
+			l.pend = line
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, l.pend)
+	l.pend = l.pend[n:]
+	return n, nil
+}
+
+// readLine returns the next line (with its newline), or its replacement.
+func (l *lineCapReader) readLine() ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := l.r.ReadSlice('\n')
+		if len(line)+len(chunk) > l.max {
+			head := append(line, chunk...)
+			if len(head) > 4096 {
+				head = head[:4096]
+			}
+			if err == bufio.ErrBufferFull {
+				err = l.discardLine()
+			}
+			return tooLarge(head, l.max), err
+		}
+		line = append(line, chunk...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		return line, err
+	}
+}
+
+func (l *lineCapReader) discardLine() error {
+	for {
+		_, err := l.r.ReadSlice('\n')
+		if err != bufio.ErrBufferFull {
+			return err
+		}
+	}
+}
+
+// tooLargeMethod is the method of the stand-in for an oversized line.
+const tooLargeMethod = "mediator/request_too_large"
+
+func tooLarge(head []byte, max int) []byte {
+	id := "null"
+	if m := idPattern.FindSubmatch(head); m != nil {
+		id = string(m[1])
+	}
+	return fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%s,"method":"`+tooLargeMethod+`","params":{"cap":%d}}`+"\n", id, max)
+}
