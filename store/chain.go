@@ -1,0 +1,189 @@
+package store
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mcp-mediator/mediator/mediator"
+)
+
+// genesisHash is the prev_hash of the first record of a chain.
+const genesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// timeLayout is how record times are stored and hashed: RFC 3339 in UTC
+// with exactly nine fractional digits, so that stored times sort as text.
+// time.RFC3339Nano parses it.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// row is one audit record exactly as stored: one field per column. The
+// chain hash is computed from a row, so that Verify can recompute it from
+// what it reads.
+type row struct {
+	seq                                             int64
+	id, time, sessionID, transport, agentID, taskID string
+	method, kind, server, name, toolHash, prompt    string
+	arguments, intent                               []byte // nil is NULL
+	effect, rule, reason, policyVersion             string
+	shadow                                          bool
+	outcome, errText                                string
+	result                                          []byte // nil is NULL
+	truncated                                       bool
+	durationUS, upstreamUS                          int64
+	prevHash, hash                                  string
+}
+
+// formatTime renders t as stored.
+func formatTime(t time.Time) string {
+	return t.UTC().Format(timeLayout)
+}
+
+// prepare turns r into a row ready for the chain: it fills a missing id
+// and time, redacts Prompt, Error, Arguments, Result and Intent, and caps
+// Arguments and Result. Seq and the hashes are left to the writer.
+func (s *Store) prepare(r mediator.ChainRecord) (row, error) {
+	w := row{
+		id: r.ID, sessionID: r.SessionID, transport: r.Transport, agentID: r.AgentID,
+		taskID: r.TaskID, method: r.Method, kind: string(r.Kind), server: r.Server,
+		name: r.Name, toolHash: r.ToolHash, prompt: s.redactor.text(r.Prompt),
+		effect: string(r.Decision.Effect), rule: r.Decision.Rule, reason: r.Decision.Reason,
+		policyVersion: r.Decision.PolicyVersion, shadow: r.Decision.Shadow,
+		outcome: string(r.Outcome), errText: s.redactor.text(r.Error),
+		truncated: r.Truncated, durationUS: r.DurationUS, upstreamUS: r.UpstreamUS,
+	}
+	w.sanitize()
+	if w.id == "" {
+		w.id = rand.Text()
+	}
+	t := r.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	w.time = formatTime(t)
+	var cut bool
+	w.arguments, cut = s.redactor.value(r.Arguments, s.maxArgBytes)
+	w.truncated = w.truncated || cut
+	w.result, cut = s.redactor.value(r.Result, s.maxResultBytes)
+	w.truncated = w.truncated || cut
+	if r.Intent != nil {
+		b, err := json.Marshal(r.Intent)
+		if err != nil {
+			return row{}, fmt.Errorf("encode intent of record %s: %w", w.id, err)
+		}
+		w.intent, _ = s.redactor.value(b, 0)
+	}
+	return w, nil
+}
+
+// sanitize replaces invalid UTF-8 in the text fields with U+FFFD, so that
+// what is stored is exactly what is hashed and exported.
+func (r *row) sanitize() {
+	for _, f := range []*string{&r.id, &r.sessionID, &r.transport, &r.agentID, &r.taskID,
+		&r.method, &r.kind, &r.server, &r.name, &r.toolHash, &r.prompt, &r.effect, &r.rule,
+		&r.reason, &r.policyVersion, &r.outcome, &r.errText} {
+		if !utf8.ValidString(*f) {
+			*f = strings.ToValidUTF8(*f, "\uFFFD")
+		}
+	}
+}
+
+// chainHash returns the hash of r given r.prevHash: the lower-case hex
+// SHA-256 of r.prevHash (64 ASCII hex characters) immediately followed by
+// hashInput(r). buf is scratch space, returned for reuse.
+func chainHash(buf []byte, r *row) (string, []byte) {
+	buf = append(buf[:0], r.prevHash...)
+	buf = appendHashInput(buf, r)
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:]), buf
+}
+
+// appendHashInput appends the canonical serialisation of every stored
+// field of r except prev_hash and hash, as defined in the package
+// documentation ("Chain format"). Keys are written in byte order.
+func appendHashInput(b []byte, r *row) []byte {
+	b = appendStrField(b, '{', "agent_id", r.agentID)
+	b = appendRawField(b, "arguments", r.arguments)
+	b = appendStrField(b, ',', "decision_effect", r.effect)
+	b = appendStrField(b, ',', "decision_policy_version", r.policyVersion)
+	b = appendStrField(b, ',', "decision_reason", r.reason)
+	b = appendStrField(b, ',', "decision_rule", r.rule)
+	b = appendBoolField(b, "decision_shadow", r.shadow)
+	b = appendIntField(b, "duration_us", r.durationUS)
+	b = appendStrField(b, ',', "error", r.errText)
+	b = appendStrField(b, ',', "id", r.id)
+	b = appendRawField(b, "intent", r.intent)
+	b = appendStrField(b, ',', "kind", r.kind)
+	b = appendStrField(b, ',', "method", r.method)
+	b = appendStrField(b, ',', "name", r.name)
+	b = appendStrField(b, ',', "outcome", r.outcome)
+	b = appendStrField(b, ',', "prompt", r.prompt)
+	b = appendRawField(b, "result", r.result)
+	b = appendIntField(b, "seq", r.seq)
+	b = appendStrField(b, ',', "server", r.server)
+	b = appendStrField(b, ',', "session_id", r.sessionID)
+	b = appendStrField(b, ',', "task_id", r.taskID)
+	b = appendStrField(b, ',', "time", r.time)
+	b = appendStrField(b, ',', "tool_hash", r.toolHash)
+	b = appendStrField(b, ',', "transport", r.transport)
+	b = appendBoolField(b, "truncated", r.truncated)
+	b = appendIntField(b, "upstream_us", r.upstreamUS)
+	return append(b, '}')
+}
+
+func appendKey(b []byte, sep byte, key string) []byte {
+	b = append(b, sep, '"')
+	b = append(b, key...)
+	return append(b, '"', ':')
+}
+
+func appendStrField(b []byte, sep byte, key, v string) []byte {
+	return appendJSONString(appendKey(b, sep, key), v)
+}
+
+func appendRawField(b []byte, key string, v []byte) []byte {
+	b = appendKey(b, ',', key)
+	if v == nil {
+		return append(b, "null"...)
+	}
+	return appendJSONString(b, string(v))
+}
+
+func appendBoolField(b []byte, key string, v bool) []byte {
+	return strconv.AppendBool(appendKey(b, ',', key), v)
+}
+
+func appendIntField(b []byte, key string, v int64) []byte {
+	return strconv.AppendInt(appendKey(b, ',', key), v, 10)
+}
+
+// record converts a stored row back into a ChainRecord.
+func (r *row) record() (mediator.ChainRecord, error) {
+	t, err := time.Parse(time.RFC3339Nano, r.time)
+	if err != nil {
+		return mediator.ChainRecord{}, fmt.Errorf("record seq %d: parse time %q: %w", r.seq, r.time, err)
+	}
+	c := mediator.ChainRecord{
+		Seq: r.seq, ID: r.id, Time: t, SessionID: r.sessionID, Transport: r.transport,
+		AgentID: r.agentID, TaskID: r.taskID, Method: r.method, Kind: mediator.Kind(r.kind),
+		Server: r.server, Name: r.name, ToolHash: r.toolHash, Prompt: r.prompt,
+		Arguments: r.arguments,
+		Decision: mediator.Decision{Effect: mediator.Effect(r.effect), Rule: r.rule,
+			Reason: r.reason, PolicyVersion: r.policyVersion, Shadow: r.shadow},
+		Outcome: mediator.Outcome(r.outcome), Error: r.errText, Result: r.result,
+		Truncated: r.truncated, DurationUS: r.durationUS, UpstreamUS: r.upstreamUS,
+		PrevHash: r.prevHash, Hash: r.hash,
+	}
+	if r.intent != nil {
+		c.Intent = new(mediator.Intent)
+		if err := json.Unmarshal(r.intent, c.Intent); err != nil {
+			return mediator.ChainRecord{}, fmt.Errorf("record seq %d: decode intent: %w", r.seq, err)
+		}
+	}
+	return c, nil
+}

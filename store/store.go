@@ -1,0 +1,273 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcp-mediator/mediator/mediator"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Defaults for the options.
+const (
+	DefaultBatchSize      = 256
+	DefaultMaxArgBytes    = 64 << 10
+	DefaultMaxResultBytes = 64 << 10
+	DefaultBusyTimeout    = 10 * time.Second
+	// MaxBatchSize bounds WithBatchSize (a batch's ids are looked up in
+	// one query, within SQLite's limit on bound parameters).
+	MaxBatchSize = 4096
+)
+
+// readConns caps the connections used by Verify, Export, Records and Ping.
+const readConns = 4
+
+// Store is the SQLite audit store. It implements mediator.Recorder. All
+// methods are safe for concurrent use.
+type Store struct {
+	path           string
+	log            *slog.Logger
+	syncFull       bool
+	batchSize      int
+	maxArgBytes    int
+	maxResultBytes int
+	busyTimeout    time.Duration
+	extraPatterns  []*regexp.Regexp
+	redactor       *redactor
+
+	wdb *sql.DB // one connection, owned by the writer goroutine
+	rdb *sql.DB // read-only connections
+
+	mu     sync.RWMutex // guards closed and sends on queue
+	closed bool
+	queue  chan request
+	done   chan struct{} // closed when the writer has exited
+
+	healthMu sync.Mutex
+	lastErr  error // error of the last write batch, nil if it committed
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ mediator.Recorder = (*Store)(nil)
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Store) {
+		if l != nil {
+			s.log = l
+		}
+	}
+}
+
+// WithSynchronousFull sets PRAGMA synchronous=FULL: every commit is synced
+// to disk, so an acknowledged record also survives a power loss or OS
+// crash. The default, NORMAL, survives a crash of the process.
+func WithSynchronousFull() Option {
+	return func(s *Store) { s.syncFull = true }
+}
+
+// WithBatchSize sets how many queued records one transaction may hold
+// (default DefaultBatchSize, at least 1, at most MaxBatchSize).
+func WithBatchSize(n int) Option {
+	return func(s *Store) { s.batchSize = min(max(n, 1), MaxBatchSize) }
+}
+
+// WithMaxArgBytes caps the stored size of a record's Arguments (default
+// DefaultMaxArgBytes; n <= 0 disables the cap). A longer value is stored as
+// a JSON string holding a prefix of its text, and the record is marked
+// Truncated.
+func WithMaxArgBytes(n int) Option {
+	return func(s *Store) { s.maxArgBytes = n }
+}
+
+// WithMaxResultBytes caps the stored size of a record's Result, as
+// WithMaxArgBytes does for Arguments (default DefaultMaxResultBytes).
+func WithMaxResultBytes(n int) Option {
+	return func(s *Store) { s.maxResultBytes = n }
+}
+
+// WithRedactPatterns adds secret patterns to the built-in ones. Every match
+// in Arguments, Result, Prompt, Error and Intent is replaced with
+// "[REDACTED]"; when a pattern has a subexpression named "secret", only
+// that part of the match is replaced.
+func WithRedactPatterns(patterns []*regexp.Regexp) Option {
+	return func(s *Store) { s.extraPatterns = append(s.extraPatterns, patterns...) }
+}
+
+// WithBusyTimeout sets how long a write waits for another process holding
+// the database's write lock before failing (default DefaultBusyTimeout).
+func WithBusyTimeout(d time.Duration) Option {
+	return func(s *Store) { s.busyTimeout = max(d, 0) }
+}
+
+// Open opens the SQLite database at path, creating it if needed, applies
+// pending schema migrations and starts the writer. It fails, wrapping
+// ErrSchemaTooNew, if the database was migrated by a newer build. Several
+// Stores, in one process or many, may open the same file: they append to
+// one chain.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	s := &Store{
+		path: path, log: slog.Default(), batchSize: DefaultBatchSize,
+		maxArgBytes: DefaultMaxArgBytes, maxResultBytes: DefaultMaxResultBytes,
+		busyTimeout: DefaultBusyTimeout,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if path == "" {
+		return nil, fmt.Errorf("%w: open audit store: empty database path", mediator.ErrAudit)
+	}
+	s.redactor = newRedactor(s.extraPatterns)
+	if err := s.openDBs(ctx); err != nil {
+		return nil, fmt.Errorf("%w: open audit store %s: %w", mediator.ErrAudit, path, err)
+	}
+	s.queue = make(chan request, max(4*s.batchSize, 64))
+	s.done = make(chan struct{})
+	w, err := newWriter(ctx, s)
+	if err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("%w: open audit store %s: %w", mediator.ErrAudit, path, err)
+	}
+	go w.run()
+	return s, nil
+}
+
+// openDBs opens the writer and reader pools and migrates the schema.
+func (s *Store) openDBs(ctx context.Context) error {
+	var err error
+	if s.wdb, err = sql.Open("sqlite", s.dsn(true)); err != nil {
+		return fmt.Errorf("open writer: %w", err)
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxIdleTime(0)
+	s.wdb.SetConnMaxLifetime(0)
+	if err := s.wdb.PingContext(ctx); err != nil {
+		s.closeDBs()
+		return fmt.Errorf("connect: %w", err)
+	}
+	if err := migrate(ctx, s.wdb, s.log); err != nil {
+		s.closeDBs()
+		return err
+	}
+	if s.rdb, err = sql.Open("sqlite", s.dsn(false)); err != nil {
+		s.closeDBs()
+		return fmt.Errorf("open reader: %w", err)
+	}
+	s.rdb.SetMaxOpenConns(readConns)
+	return nil
+}
+
+// dsn builds the connection string. The writer begins every transaction
+// with BEGIN IMMEDIATE and sets the journal and sync modes; readers are
+// query-only.
+func (s *Store) dsn(writer bool) string {
+	var b strings.Builder
+	b.WriteString("file:")
+	b.WriteString(strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(filepath.Clean(s.path)))
+	b.WriteString("?_pragma=busy_timeout(")
+	b.WriteString(strconv.FormatInt(s.busyTimeout.Milliseconds(), 10))
+	b.WriteString(")&_pragma=foreign_keys(1)")
+	if !writer {
+		b.WriteString("&_pragma=query_only(1)")
+		return b.String()
+	}
+	b.WriteString("&_pragma=journal_mode(WAL)")
+	if s.syncFull {
+		b.WriteString("&_pragma=synchronous(FULL)")
+	} else {
+		b.WriteString("&_pragma=synchronous(NORMAL)")
+	}
+	b.WriteString("&_txlock=immediate")
+	return b.String()
+}
+
+func (s *Store) closeDBs() error {
+	var errs []error
+	if s.wdb != nil {
+		errs = append(errs, s.wdb.Close())
+	}
+	if s.rdb != nil {
+		errs = append(errs, s.rdb.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops accepting records, writes every record already queued, stops
+// the writer and closes the database. Records sent after Close fail with
+// an error wrapping mediator.ErrAudit. Close is idempotent; later calls
+// return the first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		close(s.queue)
+		s.mu.Unlock()
+		<-s.done
+		if err := s.closeDBs(); err != nil {
+			s.closeErr = fmt.Errorf("close audit store %s: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
+
+// errClosed is returned by operations on a closed Store.
+func (s *Store) errClosed() error {
+	return fmt.Errorf("%w: audit store %s is closed", mediator.ErrAudit, s.path)
+}
+
+func (s *Store) isClosed() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.closed
+}
+
+// Healthy returns nil when the store is open and its last write batch
+// committed, otherwise an error wrapping mediator.ErrAudit that names the
+// cause. The pipeline checks it before forwarding a call. A failed batch
+// makes the store unhealthy until a later batch commits (for instance the
+// record of a call refused because the store was unhealthy).
+func (s *Store) Healthy() error {
+	if s.isClosed() {
+		return s.errClosed()
+	}
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	if s.lastErr != nil {
+		return fmt.Errorf("%w: last audit write failed: %w", mediator.ErrAudit, s.lastErr)
+	}
+	return nil
+}
+
+func (s *Store) setHealth(err error) {
+	s.healthMu.Lock()
+	s.lastErr = err
+	s.healthMu.Unlock()
+}
+
+// Ping checks that the store is open and its database answers a query; it
+// is the readiness probe. It does not check Healthy.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.isClosed() {
+		return s.errClosed()
+	}
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		return fmt.Errorf("%w: ping audit store %s: %w", mediator.ErrAudit, s.path, err)
+	}
+	return nil
+}
