@@ -1,0 +1,37 @@
+# MCP Mediator — the things people run. `make help` lists them.
+.DEFAULT_GOAL := help
+GO ?= go
+
+.PHONY: help run test test-go deps lint fuzz bench build
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
+
+run: ## run the mediator on the embedded default (demo upstream, example policy, ./mediator.db)
+	$(GO) run ./cmd/mediator serve
+
+build: ## build ./bin/mediator
+	$(GO) build -o bin/mediator ./cmd/mediator
+
+deps: ## install what the tests need (Node packages for interop tests)
+	./scripts/install-test-deps.sh
+
+test: deps test-go ## install test dependencies, then run every test
+
+test-go: ## run the Go tests only (Node-based tests skip if deps are missing)
+	$(GO) test -race -count=1 ./...
+
+lint: ## gofmt, go vet, staticcheck
+	@test -z "$$(gofmt -l .)" || (gofmt -l .; exit 1)
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+fuzz: ## run each fuzz target for 30s
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run XXX -fuzz "^$$f$$" -fuzztime 30s $$pkg || exit 1; \
+	  done; \
+	done
+
+bench: ## run the Go micro-benchmarks
+	$(GO) test -run XXX -bench . -benchmem ./...

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/mcp-mediator/mediator/examples"
+	"github.com/mcp-mediator/mediator/mediator"
+	"github.com/mcp-mediator/mediator/policy"
+	"github.com/mcp-mediator/mediator/store"
+	"github.com/mcp-mediator/mediator/tools"
+)
+
+// app is a wired mediator: store, upstreams, policy, server.
+type app struct {
+	cfg      *Config
+	log      *slog.Logger
+	logClose func() error
+	store    *store.Store
+	reg      *tools.Registry
+	policy   *policy.Engine
+	srv      *mediator.Server
+}
+
+// newLogger builds the logger; never stdout (the stdio protocol lives there).
+func newLogger(cfg LogConfig, stderr io.Writer) (*slog.Logger, func() error, error) {
+	w, closeFn := stderr, func() error { return nil }
+	if cfg.File != "" {
+		f, err := os.OpenFile(cfg.File, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, nil, fmt.Errorf("log.file: %w", err)
+		}
+		w, closeFn = f, f.Close
+	}
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), closeFn, nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), closeFn, nil
+}
+
+// openApp wires everything; the caller must call close.
+func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
+	a = &app{cfg: cfg}
+	if a.log, a.logClose, err = newLogger(cfg.Log, e.stderr); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if a.policy, err = loadPolicy(cfg, a.log); err != nil {
+		return a, err
+	}
+	if a.store, err = openStore(ctx, cfg, a.log); err != nil {
+		return a, err
+	}
+	a.reg = tools.New(cfg.resolveUpstreams(e.self),
+		tools.WithLogger(a.log),
+		tools.WithBaseEnv(baseEnv(e.lookup)),
+		tools.WithClientInfo("mcp-mediator", version))
+	if err = a.reg.Start(ctx); err != nil {
+		return a, fmt.Errorf("upstreams: %w", err)
+	}
+	a.srv, err = mediator.NewServer(mediator.Deps{
+		Upstreams:     a.reg,
+		Authenticator: policy.StaticIdentity{Agent: agentFromConfig(cfg.Agent)},
+		Authorizer:    a.policy,
+		Recorder:      a.store,
+		Logger:        a.log,
+		Caps:          mediator.Caps{PromptBytes: cfg.Limits.PromptBytes},
+	}, mediator.WithImplementation("mcp-mediator", version), mediator.WithMaxRequestBytes(cfg.Limits.MaxRequestBytes))
+	return a, err
+}
+
+// close stops upstreams first (no more results), then flushes the audit log.
+func (a *app) close() {
+	if a.reg != nil {
+		if err := a.reg.Close(); err != nil {
+			a.log.Warn("stopping upstreams", "err", err)
+		}
+	}
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			a.log.Error("closing the audit store", "err", err)
+		}
+	}
+	if a.logClose != nil {
+		_ = a.logClose()
+	}
+}
+
+func agentFromConfig(c AgentConfig) mediator.Agent {
+	return mediator.Agent{ID: c.ID, Roles: c.Roles, Owner: c.Owner, Attrs: c.Attrs}
+}
+
+// baseEnv is all an upstream child inherits from the mediator: PATH and HOME.
+func baseEnv(lookup func(string) (string, bool)) map[string]string {
+	out := map[string]string{}
+	for _, k := range []string{"PATH", "HOME"} {
+		if v, ok := lookup(k); ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func loadPolicy(cfg *Config, log *slog.Logger) (*policy.Engine, error) {
+	modelPath, policyPath := cfg.path(cfg.Policy.Model), cfg.path(cfg.Policy.File)
+	var m, p []byte
+	var err error
+	if modelPath == "" {
+		modelPath, policyPath = "embedded:policy/model.conf", "embedded:policy/policy.csv"
+		m, _ = examples.Policy.ReadFile("policy/model.conf")
+		p, _ = examples.Policy.ReadFile("policy/policy.csv")
+	} else {
+		if m, err = os.ReadFile(modelPath); err != nil {
+			return nil, fmt.Errorf("policy.model: %w", err)
+		}
+		if p, err = os.ReadFile(policyPath); err != nil {
+			return nil, fmt.Errorf("policy.file: %w", err)
+		}
+	}
+	e, err := policy.New(string(m), string(p), policyPath, policy.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("policy (%s): %w", modelPath, err)
+	}
+	return e, nil
+}
+
+func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (*store.Store, error) {
+	opts := []store.Option{store.WithLogger(log),
+		store.WithMaxArgBytes(cfg.Audit.MaxArgumentBytes), store.WithMaxResultBytes(cfg.Audit.MaxResultBytes)}
+	if cfg.Audit.Sync == "full" {
+		opts = append(opts, store.WithSynchronousFull())
+	}
+	var pats []*regexp.Regexp
+	for _, r := range cfg.Audit.Redact {
+		pats = append(pats, regexp.MustCompile(r)) // validated in Config.Validate
+	}
+	if len(pats) > 0 {
+		opts = append(opts, store.WithRedactPatterns(pats))
+	}
+	s, err := store.Open(ctx, cfg.path(cfg.Database), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", cfg.path(cfg.Database), err)
+	}
+	return s, nil
+}
+
+// isLoopback reports whether addr's host is a loopback name or address.
+func isLoopback(addr string) bool {
+	host := addr
+	if i := strings.LastIndex(addr, ":"); i >= 0 {
+		host = strings.Trim(addr[:i], "[]")
+	}
+	switch host {
+	case "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return strings.HasPrefix(host, "127.")
+}
+
+var errNotLoopback = errors.New("refusing to listen beyond loopback without agent authentication: " +
+	"agents would all share the configured identity; bind to 127.0.0.1 until token authentication is configured")

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/mcp-mediator/mediator/mediator"
+	"github.com/mcp-mediator/mediator/tools"
+)
+
+// Config is mediator.yaml. Relative paths in it are relative to the file's
+// own directory. Environment variables are expanded only in upstream env
+// and header values, written ${VAR}.
+type Config struct {
+	// Listen is the agent-facing HTTP address of `mediator serve`.
+	Listen string `yaml:"listen"`
+	// Database is the SQLite file holding the audit chain.
+	Database string `yaml:"database"`
+	// Agent is the identity of stdio agents, and of HTTP agents while token
+	// authentication is not configured (loopback listeners only).
+	Agent AgentConfig `yaml:"agent"`
+	// Policy names the Casbin model and policy files; empty means the
+	// embedded example policy.
+	Policy    PolicyConfig   `yaml:"policy"`
+	Upstreams []tools.Config `yaml:"upstreams"`
+	Limits    Limits         `yaml:"limits"`
+	Audit     AuditConfig    `yaml:"audit"`
+	Log       LogConfig      `yaml:"log"`
+
+	dir string // directory of the config file
+}
+
+// AgentConfig is a configured agent identity.
+type AgentConfig struct {
+	ID    string            `yaml:"id"`
+	Roles []string          `yaml:"roles"`
+	Owner string            `yaml:"owner"`
+	Attrs map[string]string `yaml:"attrs"`
+}
+
+// PolicyConfig locates the policy.
+type PolicyConfig struct {
+	Model string `yaml:"model"`
+	File  string `yaml:"file"`
+}
+
+// Limits bound what the mediator accepts.
+type Limits struct {
+	// MaxRequestBytes caps one agent request (default 4 MiB).
+	MaxRequestBytes int64 `yaml:"max_request_bytes"`
+	// PromptBytes caps the prompt text recorded from _meta (default 16 KiB).
+	PromptBytes int `yaml:"prompt_bytes"`
+	// ShutdownGrace bounds how long in-flight calls may finish on shutdown.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+}
+
+// AuditConfig tunes what is recorded.
+type AuditConfig struct {
+	// Redact adds regular expressions whose matches are replaced by
+	// [REDACTED] in recorded arguments, results and prompts.
+	Redact []string `yaml:"redact"`
+	// MaxArgumentBytes and MaxResultBytes cap recorded JSON (default 64 KiB).
+	MaxArgumentBytes int `yaml:"max_argument_bytes"`
+	MaxResultBytes   int `yaml:"max_result_bytes"`
+	// Sync is "normal" (survives a process crash; default) or "full"
+	// (also survives power loss, slower).
+	Sync string `yaml:"sync"`
+}
+
+// LogConfig says where logs go. Never stdout: that is the stdio protocol.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug|info|warn|error (default info)
+	File   string `yaml:"file"`   // default stderr
+	Format string `yaml:"format"` // text|json (default text)
+}
+
+// SelfCommand as an upstream command means "this mediator executable", so
+// the quickstart's demo upstream needs nothing installed.
+const SelfCommand = "@mediator"
+
+// Default is the embedded default: the demo upstream in ./sandbox, the
+// example policy, mediator.db in the working directory, loopback only.
+func Default() *Config {
+	empty := ""
+	return &Config{
+		Listen:   "127.0.0.1:8080",
+		Database: "mediator.db",
+		Agent:    AgentConfig{ID: "local-agent", Roles: []string{"writer", "support"}, Owner: "local-user"},
+		Upstreams: []tools.Config{{
+			Name:    "demo",
+			Command: SelfCommand,
+			Args:    []string{"demo-upstream", "--root", "sandbox"},
+			Tools: map[string]tools.ToolOverride{
+				"transfer_funds":  {Risk: mediator.RiskHigh, DataClass: mediator.DataFinancial},
+				"lookup_customer": {Risk: mediator.RiskMedium, DataClass: mediator.DataPII},
+				"fetch_url":       {Risk: mediator.RiskMedium, DataClass: mediator.DataPublic},
+				"write_file":      {Risk: mediator.RiskMedium, DataClass: mediator.DataInternal},
+				"read_file":       {Risk: mediator.RiskLow, DataClass: mediator.DataInternal},
+			},
+		}},
+		Limits: Limits{MaxRequestBytes: 4 << 20, PromptBytes: 16 << 10, ShutdownGrace: 10 * time.Second},
+		Audit:  AuditConfig{MaxArgumentBytes: 64 << 10, MaxResultBytes: 64 << 10, Sync: "normal"},
+		Log:    LogConfig{Level: "info", Format: "text"},
+		dir:    empty,
+	}
+}
+
+// LoadConfig reads and validates path; "" gives Default().
+func LoadConfig(path string, lookup func(string) (string, bool)) (*Config, error) {
+	if path == "" {
+		c := Default()
+		return c, c.Validate()
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if c.dir, err = filepath.Abs(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := c.expand(lookup); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes YAML over Default(), refusing unknown keys.
+func Parse(r io.Reader) (*Config, error) {
+	c := Default()
+	c.Upstreams = nil
+	dec := yaml.NewDecoder(io.LimitReader(r, 1<<20))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return c, nil
+		}
+		return nil, fmt.Errorf("%w (check the key names against the configuration reference in README.md)", err)
+	}
+	return c, nil
+}
+
+func (c *Config) expand(lookup func(string) (string, bool)) error {
+	for i := range c.Upstreams {
+		if err := c.Upstreams[i].Expand(lookup); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var logLevels = map[string]bool{"debug": true, "info": true, "warn": true, "error": true}
+
+// Validate checks every field and names the key and the fix.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen: %q is not host:port (e.g. 127.0.0.1:8080)", c.Listen))
+	}
+	if c.Database == "" {
+		errs = append(errs, errors.New("database: empty; name the SQLite file, e.g. mediator.db"))
+	}
+	if c.Agent.ID == "" {
+		errs = append(errs, errors.New("agent.id: empty; name the identity of local agents, e.g. local-agent"))
+	}
+	if (c.Policy.Model == "") != (c.Policy.File == "") {
+		errs = append(errs, errors.New("policy: set both model and file, or neither for the embedded example policy"))
+	}
+	if err := tools.ValidateAll(c.Upstreams); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, c.validateLimits()...)
+	for i, p := range c.Audit.Redact {
+		if _, err := regexp.Compile(p); err != nil {
+			errs = append(errs, fmt.Errorf("audit.redact[%d]: %w", i, err))
+		}
+	}
+	if c.Audit.Sync != "normal" && c.Audit.Sync != "full" {
+		errs = append(errs, fmt.Errorf("audit.sync: %q; use normal or full", c.Audit.Sync))
+	}
+	if !logLevels[c.Log.Level] {
+		errs = append(errs, fmt.Errorf("log.level: %q; use debug, info, warn or error", c.Log.Level))
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		errs = append(errs, fmt.Errorf("log.format: %q; use text or json", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateLimits() []error {
+	var errs []error
+	if c.Limits.MaxRequestBytes < 1024 || c.Limits.MaxRequestBytes > 256<<20 {
+		errs = append(errs, fmt.Errorf("limits.max_request_bytes: %d; use 1024..268435456", c.Limits.MaxRequestBytes))
+	}
+	if c.Limits.PromptBytes < 0 || c.Limits.PromptBytes > 1<<20 {
+		errs = append(errs, fmt.Errorf("limits.prompt_bytes: %d; use 0..1048576", c.Limits.PromptBytes))
+	}
+	if c.Limits.ShutdownGrace < 0 {
+		errs = append(errs, errors.New("limits.shutdown_grace: negative; use e.g. 10s"))
+	}
+	if c.Audit.MaxArgumentBytes < 0 || c.Audit.MaxResultBytes < 0 {
+		errs = append(errs, errors.New("audit.max_argument_bytes / max_result_bytes: negative"))
+	}
+	return errs
+}
+
+// path resolves p relative to the config file's directory.
+func (c *Config) path(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.dir == "" {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// resolveUpstreams makes upstream commands and working directories
+// absolute: SelfCommand becomes self, a command with a slash is relative to
+// the config file, a bare name is looked up in PATH by the OS.
+func (c *Config) resolveUpstreams(self string) []tools.Config {
+	out := make([]tools.Config, len(c.Upstreams))
+	for i, u := range c.Upstreams {
+		switch {
+		case u.Command == SelfCommand:
+			u.Command = self
+		case strings.Contains(u.Command, "/"):
+			u.Command = c.path(u.Command)
+		}
+		if u.Dir == "" && u.Command != "" {
+			u.Dir = c.dir
+		} else {
+			u.Dir = c.path(u.Dir)
+		}
+		out[i] = u
+	}
+	return out
+}
+
+// timeNow is the clock of commands (a variable for tests).
+var timeNow = time.Now

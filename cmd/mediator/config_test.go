@@ -1,0 +1,127 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadConfigRejects(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"unknown top-level key", "listn: 127.0.0.1:1\n", "field listn not found"},
+		{"unknown upstream key", "upstreams:\n  - name: a\n    comand: x\n", "field comand not found"},
+		{"missing command and url", "upstreams:\n  - name: a\n", "upstreams[0]"},
+		{"duplicate server name", "upstreams:\n  - {name: a, command: x}\n  - {name: a, command: y}\n", "duplicate"},
+		{"bad url", "upstreams:\n  - {name: a, url: 'htp:/x'}\n", "url"},
+		{"both command and url", "upstreams:\n  - {name: a, command: x, url: 'http://127.0.0.1:1/mcp'}\n", "upstreams[0]"},
+		{"bad risk", "upstreams:\n  - {name: a, command: x, tools: {t: {risk: extreme}}}\n", "risk"},
+		{"bad listen", "listen: nowhere\n", "listen"},
+		{"empty agent id", "agent: {id: ''}\n", "agent.id"},
+		{"half a policy", "policy: {model: m.conf}\n", "policy"},
+		{"bad redact regexp", "audit: {redact: ['(']}\n", "audit.redact[0]"},
+		{"bad sync", "audit: {sync: sometimes}\n", "audit.sync"},
+		{"bad log level", "log: {level: loud}\n", "log.level"},
+		{"tiny request cap", "limits: {max_request_bytes: 10}\n", "limits.max_request_bytes"},
+		{"unset env var in header", "upstreams:\n  - {name: a, url: 'http://127.0.0.1:1/mcp', headers: {X: '${NOPE_NOT_SET}'}}\n", "NOPE_NOT_SET"},
+		{"not YAML", "upstreams: [\n", "yaml"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "m.yaml")
+			if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadConfig(path, func(string) (string, bool) { return "", false })
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigAcceptsExamples(t *testing.T) {
+	t.Parallel()
+	lookup := func(string) (string, bool) { return "x", true }
+	c, err := LoadConfig(filepath.Join("..", "..", "examples", "quickstart", "mediator.yaml"), lookup)
+	if err != nil {
+		t.Fatalf("quickstart config: %v", err)
+	}
+	if len(c.Upstreams) != 1 || c.Upstreams[0].Name != "demo" {
+		t.Fatalf("quickstart upstreams: %+v", c.Upstreams)
+	}
+	if _, err := LoadConfig("", lookup); err != nil {
+		t.Fatalf("embedded default: %v", err)
+	}
+}
+
+func TestConfigExpandsOnlyMarkedPlaces(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "m.yaml")
+	yaml := "agent: {id: '${AGENT}'}\nupstreams:\n  - {name: a, command: x, args: ['${ARG}'], env: {K: '${V}'}}\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(path, func(k string) (string, bool) { return "expanded-" + k, true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := c.Upstreams[0]
+	if u.Env["K"] != "expanded-V" {
+		t.Fatalf("env value not expanded: %q", u.Env["K"])
+	}
+	if u.Args[0] != "${ARG}" || c.Agent.ID != "${AGENT}" {
+		t.Fatalf("expanded outside the marked places: args %q agent %q", u.Args[0], c.Agent.ID)
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		in  string
+		ok  bool
+		why string
+	}{
+		{"", true, "empty means from the start"},
+		{"2026-11-22T10:00:00Z", true, "RFC 3339"},
+		{"24h", true, "a duration back from now"},
+		{"yesterday", false, "free text is refused"},
+		{"-5h", false, "a negative duration is refused"},
+	}
+	for _, tc := range cases {
+		if _, err := parseSince(tc.in, timeNow()); (err == nil) != tc.ok {
+			t.Errorf("%q (%s): err = %v", tc.in, tc.why, err)
+		}
+	}
+}
+
+func TestE2EBadConfigRefusedAtStartup(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(path, []byte("upstreams:\n  - {name: a, url: 'ftp://x'}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range [][]string{{"serve", "--config", path}, {"stdio", "--config", path}} {
+		_, stderr, code := runMediator(t, dir, cmd...)
+		if code == 0 || !strings.Contains(stderr, "upstreams[0]") {
+			t.Fatalf("%v: exit %d, stderr %q; want a failure naming upstreams[0]", cmd, code, stderr)
+		}
+	}
+	if _, stderr, code := runMediator(t, dir, "serve", "--listen", "0.0.0.0:0"); code == 0 || !strings.Contains(stderr, "loopback") {
+		t.Fatalf("non-loopback listen without auth: exit %d %q", code, stderr)
+	}
+	if out, _, code := runMediator(t, dir, "version"); code != 0 || !strings.HasPrefix(out, "mediator ") {
+		t.Fatalf("version: %d %q", code, out)
+	}
+	for _, args := range [][]string{{"serve", "--help"}, {"stdio", "--help"}, {"audit", "verify", "--help"}, {"upstream", "list", "--help"}, {"help"}} {
+		out, stderr, code := runMediator(t, dir, args...)
+		if code != 0 || !strings.Contains(out+stderr, "Usage") {
+			t.Fatalf("%v: exit %d, no usage: %q %q", args, code, out, stderr)
+		}
+	}
+}

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The end-to-end tests run the real mediator binary with real upstream
+// subprocesses. TestMain builds the binaries once.
+var (
+	mediatorBin string
+	buildErr    error
+	buildOnce   sync.Once
+	binDir      string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mediator-e2e-*")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// binary builds ./cmd/mediator once and returns its path.
+func binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		mediatorBin = filepath.Join(binDir, "mediator")
+		out, err := exec.Command("go", "build", "-o", mediatorBin, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return mediatorBin
+}
+
+// buildTool builds a Go main package (path relative to the repo root) once
+// per test binary and returns the executable.
+func buildTool(t testing.TB, pkg string) string {
+	t.Helper()
+	toolsMu.Lock()
+	defer toolsMu.Unlock()
+	if p, ok := builtTools[pkg]; ok {
+		return p
+	}
+	out := filepath.Join(binDir, strings.ReplaceAll(strings.Trim(pkg, "./"), "/", "_"))
+	cmd := exec.Command("go", "build", "-o", out, "./"+pkg)
+	cmd.Dir = repoRoot(t)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	builtTools[pkg] = out
+	return out
+}
+
+var (
+	toolsMu    sync.Mutex
+	builtTools = map[string]string{}
+)
+
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Clean(filepath.Join(wd, "..", ".."))
+}
+
+// freeAddr returns a loopback address with a free port.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// mediatorProc is a running `mediator serve`.
+type mediatorProc struct {
+	cmd    *exec.Cmd
+	URL    string // http://addr/mcp
+	Base   string // http://addr
+	DB     string
+	Dir    string
+	stderr *lockedBuffer
+	done   chan error
+}
+
+// startServe writes config (YAML, with {{DIR}} replaced by a temp dir and
+// {{ROOT}} by the repository root) and runs `mediator serve` on it in that
+// dir until the test ends; it waits for /readyz. An empty config runs the
+// embedded default.
+func startServe(t *testing.T, config string, extraEnv ...string) *mediatorProc {
+	t.Helper()
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cfgPath := filepath.Join(dir, "mediator.yaml")
+	config = strings.ReplaceAll(config, "{{DIR}}", dir)
+	config = strings.ReplaceAll(config, "{{ROOT}}", repoRoot(t))
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := &mediatorProc{URL: "http://" + addr + "/mcp", Base: "http://" + addr, DB: filepath.Join(dir, "mediator.db"), Dir: dir,
+		stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	args := []string{"serve", "--listen", addr, "--db", p.DB}
+	if config != "" {
+		args = append(args, "--config", cfgPath)
+	}
+	p.cmd = exec.Command(binary(t), args...)
+	p.cmd.Dir = dir
+	p.cmd.Env = append(os.Environ(), extraEnv...)
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() { p.stop(t) })
+	p.waitReady(t, 60*time.Second)
+	return p
+}
+
+func (p *mediatorProc) waitReady(t *testing.T, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.done:
+			t.Fatalf("mediator exited before ready: %v\n%s", err, p.stderr.String())
+		default:
+		}
+		resp, err := http.Get(p.Base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("mediator not ready after %s\n%s", d, p.stderr.String())
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *mediatorProc) stop(t *testing.T) {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		t.Errorf("mediator did not stop within 30s after SIGTERM\n%s", p.stderr.String())
+	}
+}
+
+// lockedBuffer is a goroutine-safe log sink.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// runMediator runs the binary with args and returns stdout, stderr, exit code.
+func runMediator(t *testing.T, dir string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary(t), args...)
+	cmd.Dir = dir
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// requireTool finds an external tool (node, npx, chromium) for a test that
+// needs it. Under CI=true a missing tool fails the test; by hand it skips
+// with a message saying how to install it.
+func requireTool(t *testing.T, what, hint string, find func() (string, bool)) string {
+	t.Helper()
+	if p, ok := find(); ok {
+		return p
+	}
+	msg := fmt.Sprintf("%s not available: %s", what, hint)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// scanLines returns the lines of s.
+func scanLines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}

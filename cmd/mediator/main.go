@@ -1,0 +1,128 @@
+// Command mediator is MCP Mediator: an MCP server that stands between LLM
+// agents and the tools they call, checks every call against policy, and
+// records the whole chain in a tamper-evident audit log.
+//
+// Usage:
+//
+//	mediator serve   [--config FILE] [--listen ADDR] [--db FILE]
+//	mediator stdio   [--config FILE] [--db FILE]
+//	mediator audit   verify|export [--db FILE] [--since T]
+//	mediator upstream list [--config FILE] [--json]
+//	mediator version
+//
+// Run "mediator help" or "mediator COMMAND --help" for details.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// exitError carries an exit code other than 1.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// env is everything a command may take from the process: main is the only
+// place that reads the environment or exits.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	lookup         func(string) (string, bool)
+	self           string // this executable
+}
+
+func main() {
+	ctx, stop := signalContext()
+	defer stop()
+	self, _ := os.Executable()
+	e := env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, lookup: os.LookupEnv, self: self}
+	err := Run(ctx, os.Args[1:], e)
+	var ee *exitError
+	switch {
+	case err == nil:
+	case errors.Is(err, errHelp):
+		os.Exit(0)
+	case errors.As(err, &ee):
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintln(os.Stderr, "mediator:", ee.err)
+		}
+		os.Exit(ee.code)
+	default:
+		fmt.Fprintln(os.Stderr, "mediator:", err)
+		os.Exit(1)
+	}
+}
+
+// signalContext is cancelled by the first SIGINT/SIGTERM; a second one
+// exits at once.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-ch
+		cancel()
+		<-ch
+		fmt.Fprintln(os.Stderr, "mediator: second signal, exiting now")
+		os.Exit(130)
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+var errHelp = errors.New("help requested")
+
+const usage = `mediator — the MCP tool-call control plane
+
+Usage:
+  mediator serve    [--config FILE] [--listen ADDR] [--db FILE]   serve agents over streamable HTTP at /mcp
+  mediator stdio    [--config FILE] [--db FILE]                   serve one agent over stdin/stdout
+  mediator audit verify [--db FILE]                               prove the audit chain is intact (exit 1 if not)
+  mediator audit export [--db FILE] [--since TIME]                print the audit chain as JSON Lines
+  mediator upstream list [--config FILE] [--json]                 show the merged tool catalog
+  mediator version                                                print the version
+
+Without --config the embedded default runs: the demo upstream over ./sandbox,
+the example policy, ./mediator.db, and http://127.0.0.1:8080/mcp.
+Run "mediator COMMAND --help" for a command's flags.
+`
+
+// Run executes one command line.
+func Run(ctx context.Context, args []string, e env) error {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, usage)
+		return &exitError{code: 2, err: errors.New("")}
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, args[1:], e)
+	case "stdio":
+		return cmdStdio(ctx, args[1:], e)
+	case "audit":
+		return cmdAudit(ctx, args[1:], e)
+	case "upstream":
+		return cmdUpstream(ctx, args[1:], e)
+	case "version", "--version":
+		fmt.Fprintln(e.stdout, "mediator", version)
+		return nil
+	case "demo-upstream":
+		return cmdDemoUpstream(ctx, args[1:], e)
+	case "help", "-h", "--help":
+		fmt.Fprint(e.stdout, usage)
+		return nil
+	}
+	fmt.Fprint(e.stderr, usage)
+	return &exitError{code: 2, err: fmt.Errorf("unknown command %q", args[0])}
+}

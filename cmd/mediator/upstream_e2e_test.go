@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// policyFragment writes the example model and the given rules to a temp dir
+// and returns a config fragment pointing at them.
+func policyFragment(t *testing.T, rules string) string {
+	t.Helper()
+	dir := t.TempDir()
+	model, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "policy", "model.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, pp := filepath.Join(dir, "model.conf"), filepath.Join(dir, "policy.csv")
+	if err := os.WriteFile(mp, model, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pp, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return "policy: {model: " + mp + ", file: " + pp + "}\n"
+}
+
+// fakeConfig runs tools/testdata/fakeupstream as the stdio upstream "fake"
+// under a policy that allows all its tools.
+func fakeConfig(t *testing.T, extra string) string {
+	return policyFragment(t, "p, *, tool, fake__*, allow, fake-all\n") + `
+agent: {id: e2e-agent}
+upstreams:
+  - name: fake
+    command: ` + buildTool(t, "tools/testdata/fakeupstream") + `
+    env: {FAKE_CONFIGURED: "yes"}
+` + extra
+}
+
+// A hanging upstream times out with a clear error; the mediator stays
+// responsive meanwhile.
+func TestE2EUpstreamTimeout(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, fakeConfig(t, "    timeout: 1s\n"))
+	c := httpClient(t, p.URL)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var slow *mcp.CallToolResult
+	go func() {
+		defer wg.Done()
+		slow = callTool(t, c, "fake__sleep", map[string]any{"seconds": 30})
+	}()
+	time.Sleep(200 * time.Millisecond)
+	c2 := httpClient(t, p.URL)
+	if res := callTool(t, c2, "fake__echo", map[string]any{"text": "still here"}); res.IsError {
+		t.Fatalf("mediator not responsive while an upstream call hangs: %s", resultText(res))
+	}
+	wg.Wait()
+	if !slow.IsError || !strings.Contains(resultText(slow), "timeout") {
+		t.Fatalf("hanging call: %+v (%s), want a timeout error", slow, resultText(slow))
+	}
+}
+
+// The mediator's own environment (its secrets) never reaches a child.
+func TestE2EEnvironmentNotLeaked(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, fakeConfig(t, ""), "MEDIATOR_TEST_SECRET=hunter2-do-not-leak")
+	c := httpClient(t, p.URL)
+	out := resultText(callTool(t, c, "fake__env", nil))
+	if strings.Contains(out, "hunter2") || strings.Contains(out, "MEDIATOR_TEST_SECRET") {
+		t.Fatalf("secret leaked into the upstream's environment: %s", out)
+	}
+	if !strings.Contains(out, "FAKE_CONFIGURED=yes") || !strings.Contains(out, "PATH=") {
+		t.Fatalf("configured env or PATH missing from the child: %s", out)
+	}
+}
+
+// A child that dies mid-call fails that call clearly; it is restarted and
+// the next call works.
+func TestE2EUpstreamCrashAndRestart(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, fakeConfig(t, ""))
+	c := httpClient(t, p.URL)
+	res := callTool(t, c, "fake__crash", nil)
+	if !res.IsError || !strings.Contains(resultText(res), "unavailable") {
+		t.Fatalf("call in flight when the child died: %s", resultText(res))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res = callTool(t, c, "fake__echo", map[string]any{"text": "back"})
+		if !res.IsError {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("upstream not restarted: %s", resultText(res))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Progress notifications reach the calling agent with its own token, and a
+// cancellation reaches the upstream.
+func TestE2EProgressAndCancellation(t *testing.T) {
+	t.Parallel()
+	cancelFile := filepath.Join(t.TempDir(), "cancelled")
+	cfg := policyFragment(t, "p, *, tool, fake__*, allow, fake-all\n") + `
+agent: {id: e2e-agent}
+upstreams:
+  - name: fake
+    command: ` + buildTool(t, "tools/testdata/fakeupstream") + `
+    args: [--cancel-file, ` + cancelFile + `]
+`
+	p := startServe(t, cfg)
+	c := httpClient(t, p.URL)
+	var mu sync.Mutex
+	var got []mcp.JSONRPCNotification
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, n)
+	})
+	req := mcp.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = "fake__progress", map[string]any{"steps": 3}
+	req.Params.Meta = &mcp.Meta{ProgressToken: "agent-token-7"}
+	if res, err := c.CallTool(t.Context(), req); err != nil || res.IsError {
+		t.Fatalf("progress call: %v %+v", err, res)
+	}
+	mu.Lock()
+	n := 0
+	for _, x := range got {
+		if x.Method == "notifications/progress" && x.Params.AdditionalFields["progressToken"] == "agent-token-7" {
+			n++
+		}
+	}
+	mu.Unlock()
+	if n == 0 {
+		t.Fatalf("no progress notification with the agent's token reached the agent: %+v", got)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	sreq := mcp.CallToolRequest{}
+	sreq.Params.Name, sreq.Params.Arguments = "fake__sleep", map[string]any{"seconds": 30}
+	_, _ = c.CallTool(ctx, sreq)
+	waitFor(t, 20*time.Second, func() bool {
+		b, _ := os.ReadFile(cancelFile)
+		return strings.Contains(string(b), "cancelled")
+	}, "the upstream never saw the agent's cancellation")
+}
+
+// An upstream's tools/list_changed refreshes the catalog and reaches agents.
+func TestE2EListChanged(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, fakeConfig(t, ""))
+	// A GET stream (continuous listening) lets the server push the
+	// notification outside any call.
+	tr, err := transport.NewStreamableHTTP(p.URL, transport.WithContinuousListening())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.NewClient(tr)
+	changed := make(chan struct{}, 4)
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == "notifications/tools/list_changed" {
+			changed <- struct{}{}
+		}
+	})
+	initClient(t, c)
+	if res := callTool(t, c, "fake__add_tool", map[string]any{"name": "late_tool"}); res.IsError {
+		t.Fatalf("add_tool: %s", resultText(res))
+	}
+	waitFor(t, 20*time.Second, func() bool { return contains(toolNames(t, c), "fake__late_tool") },
+		"the new upstream tool never appeared in tools/list")
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notifications/tools/list_changed reached the agent")
+	}
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

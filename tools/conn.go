@@ -1,0 +1,242 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// upstreamLogLevel is the level asked of upstreams that support logging;
+// their notifications/message at this level and above reach the agents.
+const upstreamLogLevel = mcp.LoggingLevelInfo
+
+// errConnClosed is the death cause of a connection the registry closed.
+var errConnClosed = errors.New("connection closed by the mediator")
+
+// conn is one established connection to an upstream: a transport, the
+// mcp-go client that initialised it, and for stdio the child process.
+type conn struct {
+	u      *upstream
+	client *client.Client
+	tr     transport.Interface
+	proc   *process        // stdio only
+	http   *http.Transport // remote only: its idle connections are closed with conn
+	init   *mcp.InitializeResult
+
+	ctx    context.Context // the connection's lifetime
+	cancel context.CancelFunc
+
+	dead     chan struct{}
+	deadOnce sync.Once
+	deadErr  error
+
+	events   chan func() // notification deliveries, in order
+	enqueued atomic.Uint64
+}
+
+// dial connects to the upstream and initialises the session.
+func (u *upstream) dial() (*conn, error) {
+	ctx, cancel := context.WithCancel(u.ctx)
+	c := &conn{u: u, ctx: ctx, cancel: cancel, dead: make(chan struct{}), events: make(chan func(), eventQueue)}
+	tr, err := u.newTransport(c)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	c.tr = tr
+	relay := &relay{c: c}
+	c.client = client.NewClient(tr,
+		client.WithSamplingHandler(relay),
+		client.WithElicitationHandler(relay),
+		client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION),
+	)
+	c.client.OnNotification(c.onNotification)
+	c.client.OnConnectionLost(func(err error) { c.markDead(fmt.Errorf("connection lost: %w", err)) })
+	go c.deliverEvents()
+	if c.proc != nil {
+		go c.watchProcess()
+	}
+	if err := c.handshake(); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// newTransport creates the transport for u's kind of upstream.
+func (u *upstream) newTransport(c *conn) (transport.Interface, error) {
+	if u.transport == TransportStdio {
+		return u.stdioTransport(c)
+	}
+	return u.remoteTransport(c)
+}
+
+// stdioTransport starts the child and speaks MCP over its pipes.
+func (u *upstream) stdioTransport(c *conn) (transport.Interface, error) {
+	p, err := startProcess(&u.cfg, childEnv(&u.cfg, u.r.baseEnv), u.r.maxMessage, u.log)
+	if err != nil {
+		return nil, err
+	}
+	c.proc = p
+	u.log.Info("upstream process started", "pid", p.pid(), "command", u.cfg.Command)
+	in := &deadlineWriter{f: p.stdin, timeout: max(u.timeout, 10*time.Second), onTimeout: func() {
+		u.log.Error("upstream does not read its stdin; killing it")
+		p.kill()
+	}}
+	return transport.NewIO(p.out, in, nil), nil
+}
+
+// handshake starts the client and performs initialize.
+func (c *conn) handshake() error {
+	if err := c.client.Start(c.ctx); err != nil {
+		return fmt.Errorf("start transport: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.u.timeout)
+	defer cancel()
+	res, err := c.client.Initialize(ctx, mcp.InitializeRequest{Params: mcp.InitializeParams{
+		ClientInfo: c.u.r.clientInfo,
+	}})
+	if err != nil {
+		return fmt.Errorf("initialize: %w", c.explain(err))
+	}
+	c.init = res
+	if res.Capabilities.Logging != nil {
+		_, err := c.request(ctx, "logging/setLevel", map[string]any{"level": upstreamLogLevel})
+		if err != nil {
+			c.u.log.Debug("upstream refused logging/setLevel", "err", err)
+		}
+	}
+	return nil
+}
+
+// watchProcess marks the connection dead when the child exits, once the
+// transport has read what the child wrote before it died.
+func (c *conn) watchProcess() {
+	select {
+	case <-c.proc.drained:
+		c.markDead(fmt.Errorf("exited (%s)", c.proc.status()))
+		_ = c.tr.Close()
+	case <-c.ctx.Done():
+	}
+}
+
+// markDead records why the connection is lost (the first cause wins) and
+// wakes the supervisor.
+func (c *conn) markDead(err error) {
+	c.deadOnce.Do(func() {
+		c.deadErr = err
+		close(c.dead)
+	})
+}
+
+// closedByUs reports whether the registry itself closed the connection.
+func (c *conn) closedByUs() bool {
+	select {
+	case <-c.dead:
+		return errors.Is(c.deadErr, errConnClosed)
+	default:
+		return false
+	}
+}
+
+// deathCause returns why the connection was lost; valid once dead is closed.
+func (c *conn) deathCause() error {
+	<-c.dead
+	return c.deadErr
+}
+
+// close tears the connection down: the transport, then the child (stdin
+// closed, SIGTERM, SIGKILL) until it is reaped.
+func (c *conn) close() {
+	c.markDead(errConnClosed)
+	c.cancel()
+	_ = c.tr.Close()
+	if c.proc != nil {
+		c.proc.stop()
+	}
+	if c.http != nil {
+		c.http.CloseIdleConnections()
+	}
+}
+
+// request sends one JSON-RPC request with the registry's own id and returns
+// the raw result. When ctx ends first, the upstream is sent
+// notifications/cancelled for it.
+func (c *conn) request(ctx context.Context, method string, params any) (json.RawMessage, error) {
+	id := mcp.NewRequestId(fmt.Sprintf("mediator-%d", c.u.r.ids.Add(1)))
+	resp, err := c.tr.SendRequest(ctx, transport.JSONRPCRequest{
+		JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: method, Params: params,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			c.sendCancelled(id, context.Cause(ctx))
+		}
+		return nil, err
+	}
+	if resp.Error != nil {
+		return nil, newRPCError(c.u.name, method, resp.Error)
+	}
+	return resp.Result, nil
+}
+
+// cancelTimeout bounds sending notifications/cancelled.
+const cancelTimeout = 5 * time.Second
+
+// sendCancelled tells the upstream to stop working on request id. mcp-go's
+// client does this only over stdio (client.Client.cancelRequest skips HTTP
+// transports), and the registry bypasses that client for requests anyway,
+// so it is done here, for every transport. Best effort, off the caller's
+// path.
+func (c *conn) sendCancelled(id mcp.RequestId, cause error) {
+	reason := "cancelled by the mediator"
+	if cause != nil {
+		reason = cause.Error()
+	}
+	n := mcp.JSONRPCNotification{
+		JSONRPC: mcp.JSONRPC_VERSION,
+		Notification: mcp.Notification{
+			Method: string(mcp.MethodNotificationCancelled),
+			Params: mcp.NotificationParams{AdditionalFields: map[string]any{"requestId": id, "reason": reason}},
+		},
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
+		defer cancel()
+		if err := c.tr.SendNotification(ctx, n); err != nil {
+			c.u.log.Debug("could not send notifications/cancelled", "err", err)
+		}
+	}()
+}
+
+// explain adds what is known about a dead stdio child to err: a request
+// that failed because the child died says how it ended.
+func (c *conn) explain(err error) error {
+	if c.proc == nil || err == nil {
+		return err
+	}
+	var rpc *rpcError
+	if errors.As(err, &rpc) {
+		return err
+	}
+	wait := exitWait
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		wait = 0 // a slow child is not a dead one: only report an exit already seen
+	}
+	if c.proc.waitExit(wait) {
+		return fmt.Errorf("process exited (%s): %w", c.proc.status(), err)
+	}
+	return err
+}
+
+// exitWait is how long a failed request waits for a dying child's exit
+// status.
+const exitWait = 2 * time.Second

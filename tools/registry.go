@@ -1,0 +1,420 @@
+package tools
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mcp-mediator/mediator/mediator"
+)
+
+var _ mediator.Upstreams = (*Registry)(nil)
+
+// defaultMaxMessage bounds one JSON-RPC message from an upstream (a listing
+// page, a result, a notification). A stdio child that sends more is killed;
+// an HTTP response that holds more fails.
+const defaultMaxMessage = 16 << 20
+
+// Registry runs the configured upstreams and implements mediator.Upstreams
+// over them. Create it with New, then Start it; Close stops every upstream.
+// All methods are safe for concurrent use.
+type Registry struct {
+	log        *slog.Logger
+	baseEnv    map[string]string
+	clientInfo mcp.Implementation
+	backoffMin time.Duration
+	backoffMax time.Duration
+	maxMessage int
+
+	ctx    context.Context // lifetime of all supervisors; ended by Close
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	ups     []*upstream // in configuration order, then in order of Add
+	pending []Config    // configs before Start
+	started bool
+	closed  bool
+
+	catalog    atomic.Pointer[mediator.Catalog]
+	mergeMu    sync.Mutex
+	collisions []collision
+
+	subsMu sync.Mutex
+	subs   []func(*mediator.Catalog)
+
+	routesMu sync.Mutex
+	routes   map[string]*route
+
+	ids atomic.Int64 // JSON-RPC request ids and progress tokens
+}
+
+// Option configures a Registry.
+type Option func(*Registry)
+
+// WithLogger sets the logger (default slog.Default()). Each upstream logs
+// with an "upstream" attribute.
+func WithLogger(l *slog.Logger) Option {
+	return func(r *Registry) {
+		if l != nil {
+			r.log = l
+		}
+	}
+}
+
+// WithBaseEnv sets the environment that PATH and HOME of stdio children are
+// taken from. The registry never reads the process environment itself:
+// without this option children get no PATH and no HOME.
+func WithBaseEnv(env map[string]string) Option {
+	return func(r *Registry) { r.baseEnv = maps.Clone(env) }
+}
+
+// WithClientInfo sets the name and version the registry gives upstreams at
+// initialize (default "mcp-mediator", "dev").
+func WithClientInfo(name, version string) Option {
+	return func(r *Registry) { r.clientInfo = mcp.Implementation{Name: name, Version: version} }
+}
+
+// WithRestartBackoff sets the smallest and largest delay before an upstream
+// is restarted or reconnected (default 100ms and 30s). The delay doubles
+// with each failure and starts over once a connection stayed up a minute.
+func WithRestartBackoff(min, max time.Duration) Option {
+	return func(r *Registry) {
+		if min > 0 {
+			r.backoffMin = min
+		}
+		if max >= r.backoffMin {
+			r.backoffMax = max
+		}
+	}
+}
+
+// New returns a registry for cfgs; nothing runs until Start. The configs
+// are copied. They should have been expanded (Config.Expand) by the caller;
+// Start validates them.
+func New(cfgs []Config, opts ...Option) *Registry {
+	r := &Registry{
+		log:        slog.Default(),
+		clientInfo: mcp.Implementation{Name: "mcp-mediator", Version: "dev"},
+		backoffMin: defaultBackoffMin,
+		backoffMax: defaultBackoffMax,
+		maxMessage: defaultMaxMessage,
+		routes:     map[string]*route{},
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	for _, c := range cfgs {
+		r.pending = append(r.pending, cloneConfig(c))
+	}
+	r.catalog.Store(pendingCatalog(r.pending))
+	return r
+}
+
+// cloneConfig copies c so that the caller's maps and slices are not shared.
+func cloneConfig(c Config) Config {
+	c.Args = slices.Clone(c.Args)
+	c.Env = maps.Clone(c.Env)
+	c.Headers = maps.Clone(c.Headers)
+	c.Tools = maps.Clone(c.Tools)
+	if c.Prefix != nil {
+		p := *c.Prefix
+		c.Prefix = &p
+	}
+	if c.Required != nil {
+		b := *c.Required
+		c.Required = &b
+	}
+	return c
+}
+
+// pendingCatalog is the catalog before Start: every upstream, none
+// connected.
+func pendingCatalog(cfgs []Config) *mediator.Catalog {
+	servers := make([]mediator.ServerState, 0, len(cfgs))
+	for i := range cfgs {
+		servers = append(servers, mediator.ServerState{
+			Name: cfgs[i].Name, Transport: cfgs[i].EffectiveTransport(),
+			Required: cfgs[i].IsRequired(), Error: "not started",
+		})
+	}
+	return mediator.NewCatalog(nil, nil, nil, nil, servers)
+}
+
+// Start validates the configuration, then connects every upstream
+// concurrently and waits until each has connected or failed once (or ctx
+// ends). An upstream that fails to connect is not an error: it is retried
+// in the background, and the catalog shows it with Connected false and the
+// reason in Error. Start returns an error for an invalid configuration
+// (nothing is started then), and for catalog name collisions (wrapping
+// ErrNameCollision; everything runs, the later object is refused).
+func (r *Registry) Start(ctx context.Context) error {
+	r.mu.Lock()
+	if r.started || r.closed {
+		r.mu.Unlock()
+		return errors.New("registry already started or closed")
+	}
+	if err := ValidateAll(r.pending); err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	r.started = true
+	for _, c := range r.pending {
+		r.ups = append(r.ups, newUpstream(r, c))
+	}
+	r.pending = nil
+	ups := slices.Clone(r.ups)
+	r.mu.Unlock()
+
+	r.rebuild()
+	for _, u := range ups {
+		go u.run()
+	}
+	r.awaitFirst(ctx, ups)
+	return collisionsError(r.currentCollisions())
+}
+
+// awaitFirst waits until each upstream's first connection attempt ended, or
+// ctx did.
+func (r *Registry) awaitFirst(ctx context.Context, ups []*upstream) {
+	for _, u := range ups {
+		select {
+		case <-u.first:
+		case <-ctx.Done():
+			r.log.Warn("stopped waiting for upstreams to connect; they keep connecting in the background",
+				"err", ctx.Err())
+			return
+		}
+	}
+}
+
+// Close stops every upstream: calls in flight fail, stdio children are
+// stopped (stdin closed, then SIGTERM, then SIGKILL) and reaped. It waits for
+// all of it and is safe to call more than once.
+func (r *Registry) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	ups := slices.Clone(r.ups)
+	r.mu.Unlock()
+
+	r.cancel()
+	for _, u := range ups {
+		<-u.done
+	}
+	return nil
+}
+
+// Add validates cfg against the running configuration (its name and prefix
+// must be new) and starts it, waiting for its first connection attempt as
+// Start does. Before Start it only records cfg. Like Start, it returns an
+// error wrapping ErrNameCollision when the new upstream's objects collide
+// with names already served.
+func (r *Registry) Add(ctx context.Context, cfg Config) error {
+	cfg = cloneConfig(cfg)
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return fmt.Errorf("%w: registry is closed", mediator.ErrUpstreamUnavailable)
+	}
+	all := append(r.configsLocked(), cfg)
+	if err := ValidateAll(all); err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	if !r.started {
+		r.pending = append(r.pending, cfg)
+		r.mu.Unlock()
+		r.catalog.Store(pendingCatalog(all))
+		return nil
+	}
+	u := newUpstream(r, cfg)
+	r.ups = append(r.ups, u)
+	r.mu.Unlock()
+
+	r.rebuild()
+	go u.run()
+	r.awaitFirst(ctx, []*upstream{u})
+	var mine []collision
+	for _, c := range r.currentCollisions() {
+		if c.second == cfg.Name {
+			mine = append(mine, c)
+		}
+	}
+	return collisionsError(mine)
+}
+
+// configsLocked returns the configs of all upstreams; r.mu is held.
+func (r *Registry) configsLocked() []Config {
+	if !r.started {
+		return slices.Clone(r.pending)
+	}
+	out := make([]Config, 0, len(r.ups))
+	for _, u := range r.ups {
+		out = append(out, u.cfg)
+	}
+	return out
+}
+
+// Remove stops the named upstream and drops it from the catalog. New calls
+// to it are refused at once; calls in flight get until ctx ends, or the
+// upstream's timeout, to finish, and are then cancelled.
+func (r *Registry) Remove(ctx context.Context, name string) error {
+	r.mu.Lock()
+	if !r.started {
+		i := slices.IndexFunc(r.pending, func(c Config) bool { return c.Name == name })
+		if i < 0 {
+			r.mu.Unlock()
+			return unknownUpstream(name)
+		}
+		r.pending = slices.Delete(r.pending, i, i+1)
+		pending := slices.Clone(r.pending)
+		r.mu.Unlock()
+		r.catalog.Store(pendingCatalog(pending))
+		return nil
+	}
+	i := slices.IndexFunc(r.ups, func(u *upstream) bool { return u.name == name })
+	if i < 0 {
+		r.mu.Unlock()
+		return unknownUpstream(name)
+	}
+	u := r.ups[i]
+	r.ups = slices.Delete(r.ups, i, i+1)
+	r.mu.Unlock()
+
+	u.drain(ctx)
+	u.stop()
+	r.rebuild()
+	return nil
+}
+
+// Ready returns nil when every required upstream is connected, and
+// otherwise an error (wrapping mediator.ErrUpstreamUnavailable) naming each
+// one that is not, with the reason.
+func (r *Registry) Ready() error {
+	r.mu.Lock()
+	started, closed := r.started, r.closed
+	ups := slices.Clone(r.ups)
+	r.mu.Unlock()
+	switch {
+	case closed:
+		return fmt.Errorf("%w: the upstream registry is closed", mediator.ErrUpstreamUnavailable)
+	case !started:
+		return fmt.Errorf("%w: the upstream registry has not been started", mediator.ErrUpstreamUnavailable)
+	}
+	var down []string
+	for _, u := range ups {
+		st, _ := u.snapshot()
+		if st.Required && !st.Connected {
+			down = append(down, fmt.Sprintf("%s (%s)", st.Name, orDefault(st.Error, "connecting")))
+		}
+	}
+	if len(down) > 0 {
+		return fmt.Errorf("%w: required upstreams not connected: %s", mediator.ErrUpstreamUnavailable,
+			strings.Join(down, ", "))
+	}
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Catalog returns the current catalog (never nil).
+func (r *Registry) Catalog() *mediator.Catalog { return r.catalog.Load() }
+
+// OnChange registers fn to be called after each catalog change, with the
+// newest catalog. fn is called from the registry's goroutines: it should
+// return quickly and must not call Add, Remove or Close (they wait for
+// those goroutines).
+func (r *Registry) OnChange(fn func(*mediator.Catalog)) {
+	if fn == nil {
+		return
+	}
+	r.subsMu.Lock()
+	r.subs = append(r.subs, fn)
+	r.subsMu.Unlock()
+}
+
+// lookup returns the running upstream called name.
+func (r *Registry) lookup(name string) (*upstream, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, fmt.Errorf("%w: the upstream registry is closed", mediator.ErrUpstreamUnavailable)
+	}
+	for _, u := range r.ups {
+		if u.name == name {
+			return u, nil
+		}
+	}
+	return nil, unknownUpstream(name)
+}
+
+func unknownUpstream(name string) error {
+	return fmt.Errorf("%w: no upstream named %q is configured", mediator.ErrUpstreamUnavailable, name)
+}
+
+// rebuild merges the upstreams' offers into a new catalog, publishes it,
+// logs collisions it has not logged before, and tells the subscribers.
+func (r *Registry) rebuild() {
+	r.mu.Lock()
+	ups := slices.Clone(r.ups)
+	r.mu.Unlock()
+
+	r.mergeMu.Lock()
+	snaps := make([]snapshot, 0, len(ups))
+	for _, u := range ups {
+		st, l := u.snapshot()
+		snaps = append(snaps, snapshot{state: st, listing: l})
+	}
+	cat, found := merge(snaps)
+	fresh := newCollisions(r.collisions, found)
+	r.collisions = found
+	r.catalog.Store(cat)
+	r.mergeMu.Unlock()
+
+	for _, c := range fresh {
+		r.log.Error("catalog name collision: object refused", "kind", c.kind, "name", c.name,
+			"served_by", c.first, "refused_from", c.second)
+	}
+	r.notify()
+}
+
+func (r *Registry) currentCollisions() []collision {
+	r.mergeMu.Lock()
+	defer r.mergeMu.Unlock()
+	return slices.Clone(r.collisions)
+}
+
+// notify calls every subscriber with the newest catalog. A panicking
+// subscriber is logged, not fatal.
+func (r *Registry) notify() {
+	r.subsMu.Lock()
+	subs := slices.Clone(r.subs)
+	r.subsMu.Unlock()
+	for _, fn := range subs {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					r.log.Error("catalog subscriber panicked", "panic", p)
+				}
+			}()
+			fn(r.catalog.Load())
+		}()
+	}
+}

@@ -1,0 +1,89 @@
+package tools
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mcp-mediator/mediator/mediator"
+)
+
+// relay passes an upstream's sampling and elicitation requests to the agent
+// whose call caused them. It implements client.SamplingHandler and
+// client.ElicitationHandler.
+type relay struct{ c *conn }
+
+// CreateMessage relays sampling/createMessage.
+func (rl *relay) CreateMessage(ctx context.Context, req mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+	peer, callCtx, err := rl.c.u.peerFor(ctx, "sampling")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := joinContexts(ctx, callCtx)
+	defer cancel()
+	rl.c.u.log.Info("relaying a sampling request to the agent", "session", peer.SessionID())
+	res, err := peer.CreateMessage(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("the agent did not complete the sampling request: %w", err)
+	}
+	return res, nil
+}
+
+// Elicit relays elicitation/create.
+func (rl *relay) Elicit(ctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	peer, callCtx, err := rl.c.u.peerFor(ctx, "elicitation")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := joinContexts(ctx, callCtx)
+	defer cancel()
+	rl.c.u.log.Info("relaying an elicitation request to the agent", "session", peer.SessionID())
+	res, err := peer.Elicit(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("the agent did not complete the elicitation request: %w", err)
+	}
+	return res, nil
+}
+
+// peerFor finds the agent a server-to-client request is for: the call the
+// request's context belongs to (streamable HTTP delivers such requests on
+// the call's own response stream), else the only agent with calls in flight
+// on the upstream. With none, or several, the request is refused: the
+// mediator never guesses which agent to ask.
+func (u *upstream) peerFor(ctx context.Context, what string) (mediator.Peer, context.Context, error) {
+	if rec := callRecFrom(ctx); rec != nil && rec.peer != nil {
+		u.mu.Lock()
+		cur, live := u.calls[rec.id]
+		callCtx := rec.ctx
+		u.mu.Unlock()
+		if live && cur == rec {
+			return rec.peer, callCtx, nil
+		}
+	}
+	peers := u.peers()
+	switch len(peers) {
+	case 1:
+		return peers[0].peer, peers[0].ctx, nil
+	case 0:
+		u.log.Warn("server-to-client request refused: no agent call in flight", "kind", what)
+		return nil, nil, fmt.Errorf("%s request refused by the mediator: no agent call is in flight on upstream %q, "+
+			"so there is no agent to ask", what, u.name)
+	default:
+		u.log.Warn("server-to-client request refused: several agents have calls in flight", "kind", what,
+			"agents", len(peers))
+		return nil, nil, fmt.Errorf("%s request refused by the mediator: %d agents have calls in flight on upstream %q "+
+			"and the request does not say which call it belongs to", what, len(peers), u.name)
+	}
+}
+
+// joinContexts returns a context with base's values and deadline that also
+// ends when other ends.
+func joinContexts(other, base context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(base)
+	stop := context.AfterFunc(other, func() { cancel(errors.New("upstream request ended")) })
+	return ctx, func() {
+		stop()
+		cancel(nil)
+	}
+}

@@ -1,0 +1,259 @@
+// Command fakeupstream is an MCP server for the tests of package tools. It
+// speaks stdio by default, or streamable HTTP or SSE (-mode), and offers
+// tools that exercise the registry: cancellation, progress and logging,
+// crashing mid-call, reporting its environment, a schema with oneOf and
+// $defs, adding a tool at runtime, sampling and elicitation.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// SchemaJSON is the raw input schema of the "schema" tool, compact and free
+// of characters encoding/json would escape, so it can be compared byte for
+// byte.
+const SchemaJSON = `{"type":"object","$defs":{"pos":{"type":"integer","minimum":1}},` +
+	`"properties":{"target":{"oneOf":[{"type":"string","format":"uri"},{"$ref":"#/$defs/pos"}]}},` +
+	`"required":["target"],"additionalProperties":false}`
+
+type headerKey struct{}
+
+var (
+	mode       = flag.String("mode", "stdio", "stdio, http or sse")
+	addrFile   = flag.String("addr-file", "", "http/sse: write the server's URL to this file")
+	cancelFile = flag.String("cancel-file", "", "sleep: write \"cancelled\" here when the call is cancelled")
+	name       = flag.String("name", "fake", "server name")
+	pageSize   = flag.Int("page-size", 0, "list page size (0: no pagination)")
+	extraTools = flag.Int("extra-tools", 0, "add this many trivial tools")
+	header     = flag.String("header", "X-Test-Header", "the header the headers tool reports")
+	listenAddr = flag.String("listen", "127.0.0.1:0", "http/sse: the address to listen on")
+)
+
+func main() {
+	flag.Parse()
+	fmt.Fprintf(os.Stderr, "fakeupstream %s starting in %s mode\n", *name, *mode)
+	s := newServer()
+	var err error
+	switch *mode {
+	case "stdio":
+		err = server.ServeStdio(s)
+	case "http":
+		err = serveHTTP(s)
+	case "sse":
+		err = serveSSE(s)
+	default:
+		err = fmt.Errorf("unknown mode %q", *mode)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+func newServer() *server.MCPServer {
+	opts := []server.ServerOption{
+		server.WithToolCapabilities(true),
+		server.WithResourceCapabilities(false, true),
+		server.WithPromptCapabilities(true),
+		server.WithLogging(),
+		server.WithCompletions(),
+		server.WithPromptCompletionProvider(completer{}),
+		server.WithElicitation(),
+	}
+	if *pageSize > 0 {
+		opts = append(opts, server.WithPaginationLimit(*pageSize))
+	}
+	s := server.NewMCPServer(*name, "1.0.0", opts...)
+	s.EnableSampling()
+	addTools(s)
+	for i := range *extraTools {
+		s.AddTool(mcp.NewTool(fmt.Sprintf("t%03d", i), mcp.WithDescription("extra")), text("extra"))
+	}
+	s.AddPrompt(mcp.NewPrompt("greet", mcp.WithArgument("who")), func(_ context.Context, r mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		return mcp.NewGetPromptResult("greeting", []mcp.PromptMessage{
+			mcp.NewPromptMessage(mcp.RoleUser, mcp.NewTextContent("hello "+r.Params.Arguments["who"])),
+		}), nil
+	})
+	s.AddResource(mcp.NewResource(*name+"://readme", "readme"), func(_ context.Context, r mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		return []mcp.ResourceContents{mcp.TextResourceContents{URI: r.Params.URI, Text: "read me"}}, nil
+	})
+	s.AddResourceTemplate(mcp.NewResourceTemplate(*name+"://items/{id}", "item"), func(_ context.Context, r mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		return []mcp.ResourceContents{mcp.TextResourceContents{URI: r.Params.URI, Text: "item"}}, nil
+	})
+	return s
+}
+
+func text(s string) server.ToolHandlerFunc {
+	return func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText(s), nil
+	}
+}
+
+func addTools(s *server.MCPServer) {
+	s.AddTool(mcp.NewTool("echo", mcp.WithString("text"), mcp.WithReadOnlyHintAnnotation(true)),
+		func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultText(r.GetString("text", "")), nil
+		})
+	s.AddTool(mcp.NewTool("sleep", mcp.WithNumber("seconds")), sleepTool)
+	s.AddTool(mcp.NewTool("progress", mcp.WithNumber("steps")), progressTool(s))
+	s.AddTool(mcp.NewTool("crash"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		fmt.Fprintln(os.Stderr, "crashing on request")
+		os.Exit(3)
+		return nil, nil
+	})
+	s.AddTool(mcp.NewTool("env"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		env := os.Environ()
+		sort.Strings(env)
+		return mcp.NewToolResultText(strings.Join(env, "\n")), nil
+	})
+	schema := mcp.NewToolWithRawSchema("schema", "takes a target", json.RawMessage(SchemaJSON))
+	schema.Meta = &mcp.Meta{AdditionalFields: map[string]any{
+		"io.mcp-mediator/risk": "critical", "io.mcp-mediator/data_class": "pii",
+	}}
+	schema.Annotations.DestructiveHint = mcp.ToBoolPtr(true)
+	s.AddTool(schema, text("ok"))
+	s.AddTool(mcp.NewTool("wipe", mcp.WithDestructiveHintAnnotation(true)), text("wiped"))
+	s.AddTool(mcp.NewTool("add_tool", mcp.WithString("name")),
+		func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			n := r.GetString("name", "added")
+			s.AddTool(mcp.NewTool(n), text("i am "+n))
+			return mcp.NewToolResultText("added " + n), nil
+		})
+	s.AddTool(mcp.NewTool("big", mcp.WithNumber("bytes")), func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText(strings.Repeat("x", r.GetInt("bytes", 1<<20))), nil
+	})
+	s.AddTool(mcp.NewTool("sample"), sampleTool(s))
+	s.AddTool(mcp.NewTool("elicit"), elicitTool(s))
+	s.AddTool(mcp.NewTool("headers"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		h, _ := ctx.Value(headerKey{}).(http.Header)
+		return mcp.NewToolResultText(fmt.Sprintf("%s=%s;Authorization=%s", *header, h.Get(*header), h.Get("Authorization"))), nil
+	})
+}
+
+func sleepTool(ctx context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	d := time.Duration(r.GetFloat("seconds", 60) * float64(time.Second))
+	if *cancelFile != "" {
+		_ = os.WriteFile(*cancelFile+".started", []byte("started"), 0o600)
+	}
+	select {
+	case <-ctx.Done():
+		if *cancelFile != "" {
+			_ = os.WriteFile(*cancelFile, []byte("cancelled"), 0o600)
+		}
+		return nil, ctx.Err()
+	case <-time.After(d):
+		return mcp.NewToolResultText("slept"), nil
+	}
+}
+
+func progressTool(s *server.MCPServer) server.ToolHandlerFunc {
+	return func(ctx context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		steps := r.GetInt("steps", 3)
+		var token any
+		if r.Params.Meta != nil {
+			token = r.Params.Meta.ProgressToken
+		}
+		for i := 1; i <= steps; i++ {
+			if token != nil {
+				_ = s.SendNotificationToClient(ctx, "notifications/progress", map[string]any{
+					"progressToken": token, "progress": i, "total": steps, "message": fmt.Sprintf("step %d", i),
+				})
+			}
+			_ = s.SendLogMessageToClient(ctx, mcp.NewLoggingMessageNotification(mcp.LoggingLevelInfo, "worker", fmt.Sprintf("log %d", i)))
+		}
+		// The stdio server writes notifications from another goroutine than
+		// results: give them time to go out first, as a real tool's work would.
+		time.Sleep(time.Duration(r.GetInt("linger_ms", 1500)) * time.Millisecond)
+		return mcp.NewToolResultText("done"), nil
+	}
+}
+
+func sampleTool(s *server.MCPServer) server.ToolHandlerFunc {
+	return func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		res, err := s.RequestSampling(ctx, mcp.CreateMessageRequest{CreateMessageParams: mcp.CreateMessageParams{
+			Messages:  []mcp.SamplingMessage{{Role: mcp.RoleUser, Content: mcp.NewTextContent("say hi")}},
+			MaxTokens: 10,
+		}})
+		if err != nil {
+			return mcp.NewToolResultError("sampling failed: " + err.Error()), nil
+		}
+		b, _ := json.Marshal(res.Content)
+		return mcp.NewToolResultText("sampled " + res.Model + " " + string(b)), nil
+	}
+}
+
+func elicitTool(s *server.MCPServer) server.ToolHandlerFunc {
+	return func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		res, err := s.RequestElicitation(ctx, mcp.ElicitationRequest{Params: mcp.ElicitationParams{
+			Message:         "your name?",
+			RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}},
+		}})
+		if err != nil {
+			return mcp.NewToolResultError("elicitation failed: " + err.Error()), nil
+		}
+		b, _ := json.Marshal(res.Content)
+		return mcp.NewToolResultText(fmt.Sprintf("elicited %s %s", res.Action, b)), nil
+	}
+}
+
+type completer struct{}
+
+func (completer) CompletePromptArgument(_ context.Context, _ string, arg mcp.CompleteArgument, _ mcp.CompleteContext) (*mcp.Completion, error) {
+	return &mcp.Completion{Values: []string{arg.Value + "-one", arg.Value + "-two"}}, nil
+}
+
+func withHeaders(ctx context.Context, r *http.Request) context.Context {
+	return context.WithValue(ctx, headerKey{}, r.Header.Clone())
+}
+
+func listen() (net.Listener, error) {
+	return net.Listen("tcp", *listenAddr)
+}
+
+func writeAddr(url string) error {
+	if *addrFile == "" {
+		return nil
+	}
+	tmp := *addrFile + ".tmp"
+	if err := os.WriteFile(tmp, []byte(url), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, *addrFile)
+}
+
+func serveHTTP(s *server.MCPServer) error {
+	ln, err := listen()
+	if err != nil {
+		return err
+	}
+	h := server.NewStreamableHTTPServer(s, server.WithStateful(true), server.WithHTTPContextFunc(withHeaders))
+	if err := writeAddr("http://" + ln.Addr().String() + "/mcp"); err != nil {
+		return err
+	}
+	return http.Serve(ln, h)
+}
+
+func serveSSE(s *server.MCPServer) error {
+	ln, err := listen()
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	h := server.NewSSEServer(s, server.WithBaseURL(base), server.WithSSEContextFunc(withHeaders))
+	if err := writeAddr(base + "/sse"); err != nil {
+		return err
+	}
+	return http.Serve(ln, h)
+}
