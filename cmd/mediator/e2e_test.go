@@ -19,7 +19,7 @@ import (
 	"github.com/mcp-mediator/mediator/mediator"
 )
 
-func httpClient(t *testing.T, url string) *client.Client {
+func httpClient(t testing.TB, url string) *client.Client {
 	t.Helper()
 	tr, err := transport.NewStreamableHTTP(url)
 	if err != nil {
@@ -28,7 +28,7 @@ func httpClient(t *testing.T, url string) *client.Client {
 	return initClient(t, client.NewClient(tr))
 }
 
-func initClient(t *testing.T, c *client.Client) *client.Client {
+func initClient(t testing.TB, c *client.Client) *client.Client {
 	t.Helper()
 	if err := c.Start(t.Context()); err != nil {
 		t.Fatal(err)
@@ -43,7 +43,7 @@ func initClient(t *testing.T, c *client.Client) *client.Client {
 	return c
 }
 
-func callTool(t *testing.T, c *client.Client, name string, args map[string]any) *mcp.CallToolResult {
+func callTool(t testing.TB, c *client.Client, name string, args map[string]any) *mcp.CallToolResult {
 	t.Helper()
 	req := mcp.CallToolRequest{}
 	req.Params.Name, req.Params.Arguments = name, args
@@ -65,7 +65,7 @@ func resultText(r *mcp.CallToolResult) string {
 	return b.String()
 }
 
-func toolNames(t *testing.T, c *client.Client) []string {
+func toolNames(t testing.TB, c *client.Client) []string {
 	t.Helper()
 	res, err := c.ListTools(t.Context(), mcp.ListToolsRequest{})
 	if err != nil {

@@ -112,7 +112,7 @@ type mediatorProc struct {
 // {{ROOT}} by the repository root) and runs `mediator serve` on it in that
 // dir until the test ends; it waits for /readyz. An empty config runs the
 // embedded default.
-func startServe(t *testing.T, config string, extraEnv ...string) *mediatorProc {
+func startServe(t testing.TB, config string, extraEnv ...string) *mediatorProc {
 	t.Helper()
 	dir := t.TempDir()
 	addr := freeAddr(t)
@@ -141,7 +141,7 @@ func startServe(t *testing.T, config string, extraEnv ...string) *mediatorProc {
 	return p
 }
 
-func (p *mediatorProc) waitReady(t *testing.T, d time.Duration) {
+func (p *mediatorProc) waitReady(t testing.TB, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
@@ -163,7 +163,7 @@ func (p *mediatorProc) waitReady(t *testing.T, d time.Duration) {
 }
 
 // stop sends SIGTERM and waits for a clean exit.
-func (p *mediatorProc) stop(t *testing.T) {
+func (p *mediatorProc) stop(t testing.TB) {
 	if p.cmd.ProcessState != nil {
 		return
 	}
@@ -195,7 +195,7 @@ func (l *lockedBuffer) String() string {
 }
 
 // runMediator runs the binary with args and returns stdout, stderr, exit code.
-func runMediator(t *testing.T, dir string, args ...string) (string, string, int) {
+func runMediator(t testing.TB, dir string, args ...string) (string, string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()

@@ -16,7 +16,7 @@ import (
 
 // policyFragment writes the example model and the given rules to a temp dir
 // and returns a config fragment pointing at them.
-func policyFragment(t *testing.T, rules string) string {
+func policyFragment(t testing.TB, rules string) string {
 	t.Helper()
 	dir := t.TempDir()
 	model, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "policy", "model.conf"))
@@ -35,7 +35,7 @@ func policyFragment(t *testing.T, rules string) string {
 
 // fakeConfig runs tools/testdata/fakeupstream as the stdio upstream "fake"
 // under a policy that allows all its tools.
-func fakeConfig(t *testing.T, extra string) string {
+func fakeConfig(t testing.TB, extra string) string {
 	return policyFragment(t, "p, *, tool, fake__*, allow, fake-all\n") + `
 agent: {id: e2e-agent}
 upstreams:
