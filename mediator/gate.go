@@ -17,11 +17,16 @@ import (
 //     leaves mediated methods to their handlers, which run the chain;
 //   - errors mcp-go raises before a handler runs (a hidden or unknown tool,
 //     bad params) are recorded by onError;
-//   - resource listings are filtered by policy like tools and prompts.
+//   - listings are filtered by policy after mcp-go builds them. A hidden
+//     object called by name still reaches its handler, where the chain
+//     refuses it with the rule that denies it (and records that), so a
+//     call costs one policy decision, not two.
 func (s *Server) hooks() *server.Hooks {
 	h := &server.Hooks{}
 	h.AddOnRequestInitialization(s.gate)
 	h.AddOnError(s.onError)
+	h.AddAfterListTools(s.filterTools)
+	h.AddAfterListPrompts(s.filterPrompts)
 	h.AddAfterListResources(s.filterResources)
 	h.AddAfterListResourceTemplates(s.filterTemplates)
 	h.AddOnUnregisterSession(func(_ context.Context, cs server.ClientSession) { s.binding.forget(cs.SessionID()) })
@@ -119,28 +124,28 @@ func (s *Server) listable(ctx context.Context, t Target) bool {
 	return err == nil && (d.Effect == EffectAllow || d.Effect == EffectApprove)
 }
 
-func (s *Server) filterTools(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+func (s *Server) filterTools(ctx context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
 	cat := s.deps.Upstreams.Catalog()
-	out := tools[:0:0]
-	for _, t := range tools {
+	kept := res.Tools[:0]
+	for _, t := range res.Tools {
 		ct, ok := cat.Tool(t.Name)
 		if ok && s.listable(ctx, ToolTarget(ct)) {
-			out = append(out, t)
+			kept = append(kept, t)
 		}
 	}
-	return out
+	res.Tools = kept
 }
 
-func (s *Server) filterPrompts(ctx context.Context, prompts []mcp.Prompt) []mcp.Prompt {
+func (s *Server) filterPrompts(ctx context.Context, _ any, _ *mcp.ListPromptsRequest, res *mcp.ListPromptsResult) {
 	cat := s.deps.Upstreams.Catalog()
-	out := prompts[:0:0]
-	for _, p := range prompts {
+	kept := res.Prompts[:0]
+	for _, p := range res.Prompts {
 		cp, ok := cat.Prompt(p.Name)
 		if ok && s.listable(ctx, Target{Kind: KindPrompt, Server: cp.Server, Name: cp.Name, Hash: cp.Hash}) {
-			out = append(out, p)
+			kept = append(kept, p)
 		}
 	}
-	return out
+	res.Prompts = kept
 }
 
 func (s *Server) filterResources(ctx context.Context, _ any, _ *mcp.ListResourcesRequest, res *mcp.ListResourcesResult) {

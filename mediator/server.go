@@ -75,8 +75,6 @@ func NewServer(deps Deps, opts ...Option) (*Server, error) {
 		server.WithPromptCompletionProvider(completer{s}),
 		server.WithResourceCompletionProvider(completer{s}),
 		server.WithInstructions(o.instructions),
-		server.WithToolFilter(s.filterTools),
-		server.WithPromptFilter(s.filterPrompts),
 		server.WithHooks(s.hooks()),
 		server.WithLogger(deps.Logger),
 	)

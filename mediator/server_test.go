@@ -95,13 +95,15 @@ func TestServerDeniesHiddenAndUnknownTools(t *testing.T) {
 	t.Parallel()
 	ts := startTestServer(t)
 	c := ts.client(t)
-	for _, name := range []string{"demo__pay", "no_such_tool"} {
-		req := mcp.CallToolRequest{}
-		req.Params.Name = name
-		_, err := c.CallTool(t.Context(), req)
-		if err == nil || !strings.Contains(err.Error(), "not found") {
-			t.Fatalf("%s: err = %v, want tool not found", name, err)
-		}
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "demo__pay"
+	res, err := c.CallTool(t.Context(), req)
+	if err != nil || !res.IsError || !strings.Contains(res.Content[0].(mcp.TextContent).Text, "denied by policy (rule default)") {
+		t.Fatalf("hidden tool called by name: %v %+v, want a denial naming the rule", err, res)
+	}
+	req.Params.Name = "no_such_tool"
+	if _, err := c.CallTool(t.Context(), req); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("unknown tool: err = %v, want tool not found", err)
 	}
 	recs := ts.recordsFor("tools/call")
 	if len(recs) != 2 {

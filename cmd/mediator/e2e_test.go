@@ -121,10 +121,9 @@ func TestE2EQuickstartDefault(t *testing.T) {
 	if res := callTool(t, c, "demo__read_file", map[string]any{"path": "notes/e2e.txt"}); res.IsError || !strings.Contains(resultText(res), "written through the mediator") {
 		t.Fatalf("read_file: %s", resultText(res))
 	}
-	req := mcp.CallToolRequest{}
-	req.Params.Name, req.Params.Arguments = "demo__transfer_funds", map[string]any{"from_account": "a", "to_account": "b", "amount": 5000, "currency": "USD"}
-	if _, err := c.CallTool(t.Context(), req); err == nil || !strings.Contains(err.Error(), "not found") {
-		t.Fatalf("transfer_funds (deny-only, hidden): err = %v, want refused as not found", err)
+	res := callTool(t, c, "demo__transfer_funds", map[string]any{"from_account": "a", "to_account": "b", "amount": 5000, "currency": "USD"})
+	if !res.IsError || !strings.Contains(resultText(res), "funds-need-approval") {
+		t.Fatalf("transfer_funds (hidden, deny-only): %s, want a denial naming the rule", resultText(res))
 	}
 	if _, err := os.Stat(filepath.Join(p.Dir, "sandbox", "notes", "e2e.txt")); err != nil {
 		t.Fatalf("the demo upstream did not write into ./sandbox: %v", err)
