@@ -176,7 +176,10 @@ func (u *upstream) callError(ctx, cctx context.Context, c *conn, method string, 
 	case errors.As(err, &rpc):
 		return err
 	case ctx.Err() != nil:
-		return fmt.Errorf("%s on upstream %q cancelled: %w", method, u.name, context.Cause(ctx))
+		if cause := context.Cause(ctx); cause != ctx.Err() {
+			return fmt.Errorf("%s on upstream %q cancelled (%v): %w", method, u.name, cause, ctx.Err())
+		}
+		return fmt.Errorf("%s on upstream %q cancelled: %w", method, u.name, ctx.Err())
 	case errors.Is(cctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("%w: upstream %q did not answer %s within %s; the request was cancelled. "+
 			"If the tool is legitimately this slow, raise timeout for upstream %q in the configuration",
