@@ -38,6 +38,10 @@ func (f *fakeUpstreams) OnChange(fn func(*Catalog)) {
 	f.onChange = append(f.onChange, fn)
 }
 
+func (f *fakeUpstreams) Subscribe(context.Context, string, string) error   { return nil }
+func (f *fakeUpstreams) Unsubscribe(context.Context, string, string) error { return nil }
+func (f *fakeUpstreams) OnResourceUpdated(func(string, string))            {}
+
 type fakeRecorder struct {
 	mu      sync.Mutex
 	records []ChainRecord

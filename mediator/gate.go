@@ -29,7 +29,10 @@ func (s *Server) hooks() *server.Hooks {
 	h.AddAfterListPrompts(s.filterPrompts)
 	h.AddAfterListResources(s.filterResources)
 	h.AddAfterListResourceTemplates(s.filterTemplates)
-	h.AddOnUnregisterSession(func(_ context.Context, cs server.ClientSession) { s.binding.forget(cs.SessionID()) })
+	h.AddOnUnregisterSession(func(ctx context.Context, cs server.ClientSession) {
+		s.binding.forget(cs.SessionID())
+		s.dropSubscriptions(ctx, cs.SessionID())
+	})
 	return h
 }
 
@@ -48,6 +51,9 @@ func (s *Server) gate(ctx context.Context, _ any, message any) error {
 	c := s.newCall(ctx, head.Method, "")
 	if err := s.binding.check(c); err != nil {
 		return s.refuse(ctx, c, err)
+	}
+	if isGated(head.Method) {
+		return s.gateSubscription(ctx, c, raw)
 	}
 	if IsMediated(head.Method) {
 		return nil // the handler runs the chain

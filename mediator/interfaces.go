@@ -34,6 +34,13 @@ type Upstreams interface {
 	// OnChange registers fn to be called (from any goroutine) after the
 	// catalog changed.
 	OnChange(fn func(*Catalog))
+	// Subscribe and Unsubscribe forward resources/subscribe and
+	// resources/unsubscribe for uri to server.
+	Subscribe(ctx context.Context, server, uri string) error
+	Unsubscribe(ctx context.Context, server, uri string) error
+	// OnResourceUpdated registers fn to be called (from any goroutine) when
+	// an upstream sends notifications/resources/updated.
+	OnResourceUpdated(fn func(server, uri string))
 }
 
 // Authenticator turns the credentials presented with a request into an

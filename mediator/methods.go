@@ -15,6 +15,9 @@ const (
 	methodMediated
 	// methodRefused: known to MCP but not offered through the mediator.
 	methodRefused
+	// methodGated: acts on an upstream object, goes through policy, and is
+	// answered by mcp-go once the gate has run the chain (subscriptions).
+	methodGated
 )
 
 // methodTable is the explicit list of MCP methods the mediator serves.
@@ -33,19 +36,25 @@ var methodTable = map[string]methodRule{
 	"resources/read":           methodMediated,
 	"prompts/get":              methodMediated,
 	"completion/complete":      methodMediated,
-	// Upstream subscriptions and long-running tasks are not proxied yet:
-	// refuse them plainly rather than half-support them.
-	"resources/subscribe":   methodRefused,
-	"resources/unsubscribe": methodRefused,
-	"tasks/get":             methodRefused,
-	"tasks/list":            methodRefused,
-	"tasks/result":          methodRefused,
-	"tasks/cancel":          methodRefused,
+	"resources/subscribe":      methodGated,
+	"resources/unsubscribe":    methodGated,
+	// Long-running tasks are not proxied yet: refuse them plainly rather
+	// than half-support them.
+	"tasks/get":    methodRefused,
+	"tasks/list":   methodRefused,
+	"tasks/result": methodRefused,
+	"tasks/cancel": methodRefused,
 }
 
 // IsMediated reports whether method acts on an upstream object and is
-// decided by policy (tools/call, resources/read, ...).
-func IsMediated(method string) bool { return methodTable[method] == methodMediated }
+// decided by policy (tools/call, resources/read, resources/subscribe, ...).
+func IsMediated(method string) bool {
+	r := methodTable[method]
+	return r == methodMediated || r == methodGated
+}
+
+// isGated reports whether the gate itself runs the chain for method.
+func isGated(method string) bool { return methodTable[method] == methodGated }
 
 // IsKnownMethod reports whether the method is in the mediator's table.
 func IsKnownMethod(method string) bool { return methodTable[method] != 0 }

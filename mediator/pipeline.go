@@ -290,6 +290,10 @@ func (p *pipeline) forward(ctx context.Context, c *Call) error {
 		c.Result, err = p.d.Upstreams.GetPrompt(ctx, pr, *req)
 	case *mcp.CompleteRequest:
 		c.Result, err = p.d.Upstreams.Complete(ctx, c.Target.Server, *req)
+	case *mcp.SubscribeRequest:
+		err = p.d.Upstreams.Subscribe(ctx, c.Target.Server, req.Params.URI)
+	case *mcp.UnsubscribeRequest:
+		err = p.d.Upstreams.Unsubscribe(ctx, c.Target.Server, req.Params.URI)
 	default:
 		return fmt.Errorf("%w: unsupported request type %T", ErrInternal, req)
 	}

@@ -22,7 +22,7 @@ func Resolve(cat *Catalog, c *Call) (Target, error) {
 			return Target{}, fmt.Errorf("%w %q: call prompts/list to see the prompts you may use", ErrUnknownPrompt, trimForError(c.Name, 128))
 		}
 		return Target{Kind: KindPrompt, Server: pr.Server, Name: pr.Name, Original: pr.Original, Hash: pr.Hash}, nil
-	case "resources/read":
+	case "resources/read", "resources/subscribe", "resources/unsubscribe":
 		server, class, ok := cat.ResourceServer(c.Name)
 		if !ok {
 			return Target{}, fmt.Errorf("%w %q: call resources/list to see the resources you may read", ErrUnknownResource, trimForError(c.Name, 128))

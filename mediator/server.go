@@ -22,6 +22,7 @@ type Server struct {
 	log     *slog.Logger
 	opts    options
 	binding sessionBinding
+	subs    subscriptions
 	syncMu  sync.Mutex
 }
 
@@ -67,7 +68,7 @@ func NewServer(deps Deps, opts ...Option) (*Server, error) {
 	s := &Server{deps: deps, chain: BuildChain(deps), reject: RecordRejection(deps), log: deps.Logger, opts: o}
 	s.mcp = server.NewMCPServer(o.name, o.version,
 		server.WithToolCapabilities(true),
-		server.WithResourceCapabilities(false, true),
+		server.WithResourceCapabilities(true, true),
 		server.WithPromptCapabilities(true),
 		server.WithLogging(),
 		server.WithElicitation(),
@@ -81,6 +82,7 @@ func NewServer(deps Deps, opts ...Option) (*Server, error) {
 	s.mcp.EnableSampling()
 	s.syncCatalog(deps.Upstreams.Catalog())
 	deps.Upstreams.OnChange(s.syncCatalog)
+	deps.Upstreams.OnResourceUpdated(s.resourceUpdated)
 	return s, nil
 }
 

@@ -130,6 +130,11 @@ func (c *conn) onNotification(n mcp.JSONRPCNotification) {
 		c.routeProgress(n)
 	case mcp.MethodNotificationMessage:
 		c.fanOutLog(n)
+	case mcp.MethodNotificationResourceUpdated:
+		uri, _ := n.Params.AdditionalFields["uri"].(string)
+		if uri != "" {
+			c.enqueue(func() { c.u.r.resourceUpdated(c.u.name, uri) })
+		}
 	default:
 		c.u.log.Debug("upstream notification not relayed", "method", n.Method)
 	}

@@ -47,8 +47,9 @@ type Registry struct {
 	mergeMu    sync.Mutex
 	collisions []collision
 
-	subsMu sync.Mutex
-	subs   []func(*mediator.Catalog)
+	subsMu  sync.Mutex
+	subs    []func(*mediator.Catalog)
+	updated []func(server, uri string)
 
 	routesMu sync.Mutex
 	routes   map[string]*route

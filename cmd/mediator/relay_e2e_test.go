@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
@@ -63,5 +64,49 @@ func TestE2ESamplingElicitationLogging(t *testing.T) {
 	plain := httpClient(t, p.URL)
 	if out := resultText(callTool(t, plain, "fake__sample", nil)); !strings.Contains(out, "sampling") {
 		t.Fatalf("sampling without client support: %s", out)
+	}
+}
+
+// A subscription is decided by policy, forwarded upstream, and the
+// upstream's updates reach the subscribed agent.
+func TestE2EResourceSubscription(t *testing.T) {
+	t.Parallel()
+	cfg := policyFragment(t, "p, *, tool, fake__*, allow, fake-all\np, *, resource, fake://readme, allow, readme\n") + `
+agent: {id: e2e-agent}
+upstreams:
+  - name: fake
+    command: ` + buildTool(t, "tools/testdata/fakeupstream") + "\n"
+	p := startServe(t, cfg)
+	tr, err := transport.NewStreamableHTTP(p.URL, transport.WithContinuousListening())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.NewClient(tr)
+	updated := make(chan string, 4)
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == "notifications/resources/updated" {
+			uri, _ := n.Params.AdditionalFields["uri"].(string)
+			updated <- uri
+		}
+	})
+	initClient(t, c)
+	sub := mcp.SubscribeRequest{}
+	sub.Params.URI = "fake://readme"
+	if err := c.Subscribe(t.Context(), sub); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	callTool(t, c, "fake__touch", nil)
+	select {
+	case uri := <-updated:
+		if uri != "fake://readme" {
+			t.Fatalf("update for %q", uri)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no notifications/resources/updated reached the subscribed agent")
+	}
+	denied := mcp.SubscribeRequest{}
+	denied.Params.URI = "fake://items/1"
+	if err := c.Subscribe(t.Context(), denied); err == nil || !strings.Contains(err.Error(), "denied") {
+		t.Fatalf("subscribing to a resource no rule allows: err = %v, want a denial", err)
 	}
 }

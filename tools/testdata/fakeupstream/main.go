@@ -65,7 +65,7 @@ func main() {
 func newServer() *server.MCPServer {
 	opts := []server.ServerOption{
 		server.WithToolCapabilities(true),
-		server.WithResourceCapabilities(false, true),
+		server.WithResourceCapabilities(true, true),
 		server.WithPromptCapabilities(true),
 		server.WithLogging(),
 		server.WithCompletions(),
@@ -124,6 +124,11 @@ func addTools(s *server.MCPServer) {
 	}}
 	schema.Annotations.DestructiveHint = mcp.ToBoolPtr(true)
 	s.AddTool(schema, text("ok"))
+	// touch announces that <name>://readme changed (for subscriptions).
+	s.AddTool(mcp.NewTool("touch"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		s.SendNotificationToAllClients("notifications/resources/updated", map[string]any{"uri": *name + "://readme"})
+		return mcp.NewToolResultText("touched"), nil
+	})
 	s.AddTool(mcp.NewTool("wipe", mcp.WithDestructiveHintAnnotation(true)), text("wiped"))
 	s.AddTool(mcp.NewTool("add_tool", mcp.WithString("name")),
 		func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
