@@ -55,6 +55,7 @@ func (s *Server) handleTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	c := s.newCall(ctx, "tools/call", req.Params.Name)
 	c.Arguments = req.GetArguments()
 	c.Prompt = promptFromMeta(req.Params.Meta, s.promptCap())
+	stripMediatorMeta(req.Params.Meta)
 	c.Request = &req
 	if err := s.run(ctx, c); err != nil {
 		return ErrorResult(err), nil
@@ -198,6 +199,19 @@ func capUTF8(s string, max int) string {
 }
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// stripMediatorMeta removes the mediator's own _meta keys (the user's
+// prompt) so they are recorded but never sent upstream.
+func stripMediatorMeta(m *mcp.Meta) {
+	if m == nil || m.AdditionalFields == nil {
+		return
+	}
+	for k := range m.AdditionalFields {
+		if strings.HasPrefix(k, "io.mcp-mediator/") {
+			delete(m.AdditionalFields, k)
+		}
+	}
+}
 
 func stringMapToAny(m map[string]string) map[string]any {
 	if m == nil {

@@ -2,6 +2,7 @@ package mediator
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -124,9 +125,17 @@ func TestServerCallsAllowedTool(t *testing.T) {
 	req.Params.Name = "demo__echo"
 	req.Params.Arguments = map[string]any{"message": "hi"}
 	req.Params.Meta = mcp.NewMetaFromMap(map[string]any{PromptMetaKey: "please echo hi"})
+	var sentMeta *mcp.Meta
+	ts.up.callTool = func(ctx context.Context, tl Tool, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		sentMeta = r.Params.Meta
+		return echoResult(ctx, tl, r)
+	}
 	res, err := c.CallTool(t.Context(), req)
 	if err != nil || res.IsError {
 		t.Fatalf("call failed: %v %+v", err, res)
+	}
+	if sentMeta != nil && sentMeta.AdditionalFields[PromptMetaKey] != nil {
+		t.Fatal("the user's prompt was forwarded upstream")
 	}
 	if txt := res.Content[0].(mcp.TextContent).Text; txt != "echo:hi" {
 		t.Fatalf("result %q", txt)
