@@ -126,3 +126,20 @@ type Peer interface {
 	// SessionID identifies the agent session (for per-session upstreams).
 	SessionID() string
 }
+
+// RevocationStore persists revocations so that every mediator process
+// sharing a database honours them. Implemented by package store.
+type RevocationStore interface {
+	// Revoke records r durably.
+	Revoke(ctx context.Context, r Revocation) error
+	// RevocationsSince returns the revocations with Seq > after, in order.
+	RevocationsSince(ctx context.Context, after int64) ([]Revocation, error)
+}
+
+// SettingStore persists small shared settings (the alert level) so that
+// every mediator process sharing a database sees them. Implemented by
+// package store.
+type SettingStore interface {
+	Setting(ctx context.Context, key string) (value string, ok bool, err error)
+	SetSetting(ctx context.Context, key, value string) error
+}

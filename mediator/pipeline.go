@@ -227,6 +227,14 @@ func (p *pipeline) authorize(next Handler) Handler {
 			return fmt.Errorf("%w: the policy could not be evaluated, so the call is denied; an administrator must check the policy", ErrPolicy)
 		}
 		c.Decision = d
+		if d.Shadow {
+			// Shadow mode: the would-be decision is recorded with the call,
+			// which is forwarded as if allowed.
+			if d.Effect != EffectAllow {
+				p.logger().Info("shadow policy would refuse", "call", c.ID, "effect", d.Effect, "rule", d.Rule)
+			}
+			return p.forward(ctx, c)
+		}
 		switch d.Effect {
 		case EffectAllow, EffectApprove:
 			return next(ctx, c)

@@ -74,6 +74,11 @@ func TestChainOutcomes(t *testing.T) {
 		{name: "panic fails closed and is recorded", call: toolCall("demo__echo", nil),
 			upstream: func(context.Context, Tool, mcp.CallToolRequest) (*mcp.CallToolResult, error) { panic("x") },
 			wantErr:  ErrInternal, outcome: OutcomeFailed, forwarded: true},
+		{name: "shadow deny is forwarded and recorded with the would-be decision", call: toolCall("demo__pay", nil),
+			authz: func(AuthzRequest) (Decision, error) {
+				return Decision{Effect: EffectDeny, Rule: "r", Shadow: true}, nil
+			},
+			outcome: OutcomeOK, forwarded: true},
 		{name: "protocol method allowed by the method table", call: &Call{Method: "tools/list"}, outcome: OutcomeOK},
 		{name: "refused protocol method", call: &Call{Method: "tasks/list"}, wantErr: ErrMethodNotAllowed, outcome: OutcomeDenied},
 	}

@@ -67,10 +67,20 @@ func ValidDataClass(d DataClass) bool {
 // Agent is an authenticated workload: who is calling. For stdio it comes from
 // config; over HTTP from the bearer token (see Authenticator).
 type Agent struct {
-	ID    string            `json:"id"`
-	Roles []string          `json:"roles,omitempty"`
-	Owner string            `json:"owner,omitempty"`
-	Attrs map[string]string `json:"attrs,omitempty"`
+	ID string `json:"id"`
+	// Version is the agent's software version (passport claim).
+	Version string   `json:"version,omitempty"`
+	Roles   []string `json:"roles,omitempty"`
+	// Owner is the person or team responsible for the agent.
+	Owner string `json:"owner,omitempty"`
+	// BusinessFunction is what the agent is for (e.g. "support", "marketing").
+	BusinessFunction string            `json:"business_function,omitempty"`
+	Attrs            map[string]string `json:"attrs,omitempty"`
+	// Confidence is the issuer's confidence in the agent (0..1); 0 when unknown.
+	Confidence float64 `json:"confidence,omitempty"`
+	// TrustLevel is the behavioural trust level ("" = normal until
+	// behavioural monitoring lands).
+	TrustLevel string `json:"trust_level,omitempty"`
 	// TaskID is the task the credential is bound to, if any.
 	TaskID string `json:"task_id,omitempty"`
 	// TokenID is the credential's jti, if any. Never the token itself.
@@ -144,6 +154,18 @@ type Target struct {
 	DataClass DataClass `json:"data_class,omitempty"`
 	Hints     Hints     `json:"hints"`
 	Hash      string    `json:"hash,omitempty"`
+}
+
+// Revocation withdraws credentials: one token (JTI), every token bound to a
+// task (TaskID), or every token of an agent (AgentID). Exactly one is set.
+type Revocation struct {
+	JTI     string    `json:"jti,omitempty"`
+	TaskID  string    `json:"task_id,omitempty"`
+	AgentID string    `json:"agent_id,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	At      time.Time `json:"at"`
+	// Seq orders revocations; set by the store.
+	Seq int64 `json:"seq"`
 }
 
 // Effect is a policy decision.
