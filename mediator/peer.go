@@ -32,6 +32,7 @@ func (p *peer) CreateMessage(ctx context.Context, req mcp.CreateMessageRequest) 
 	if !p.clientCan(func(c mcp.ClientCapabilities) bool { return c.Sampling != nil }) {
 		return nil, fmt.Errorf("%w: the agent's client does not support sampling", ErrNotSupported)
 	}
+	//lint:ignore SA1019 sampling is deprecated in 2026-07-28 but still how 2025-11-25 upstreams ask; we relay what they send
 	return p.srv.RequestSampling(mergeCancel(p.ctx, ctx), req)
 }
 

@@ -2,7 +2,6 @@ package mediator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 )
@@ -90,12 +89,4 @@ func WithAgent(ctx context.Context, a *Agent) context.Context {
 func AgentFromContext(ctx context.Context) *Agent {
 	a, _ := ctx.Value(agentKey{}).(*Agent)
 	return a
-}
-
-// rawOrNil returns b as a RawMessage when it is valid JSON.
-func rawOrNil(b []byte) json.RawMessage {
-	if len(b) == 0 || !json.Valid(b) {
-		return nil
-	}
-	return b
 }

@@ -33,7 +33,6 @@ type options struct {
 	name, version string
 	instructions  string
 	maxBody       int64
-	approvalURL   string
 }
 
 // WithImplementation sets the server name and version sent at initialize.

@@ -48,6 +48,7 @@ func (u *upstream) remoteTransport(c *conn) (transport.Interface, error) {
 			transport.WithHTTPLogger(u.log),
 			// The standalone GET stream carries list_changed notifications
 			// on the 2025-11-25 protocol revision the registry speaks.
+			//lint:ignore SA1019 deprecated only for 2026-07-28, which the registry does not speak
 			transport.WithContinuousListening(),
 		)
 		if err != nil {

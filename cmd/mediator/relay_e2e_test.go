@@ -32,7 +32,7 @@ func (fakeUser) Elicit(_ context.Context, _ mcp.ElicitationRequest) (*mcp.Elicit
 func TestE2ESamplingElicitationLogging(t *testing.T) {
 	t.Parallel()
 	p := startServe(t, fakeConfig(t, ""))
-	tr, err := transport.NewStreamableHTTP(p.URL, transport.WithContinuousListening())
+	tr, err := transport.NewStreamableHTTP(p.URL, transport.WithContinuousListening()) //lint:ignore SA1019 the legacy GET stream is what 2025-11-25 clients use
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ upstreams:
   - name: fake
     command: ` + buildTool(t, "tools/testdata/fakeupstream") + "\n"
 	p := startServe(t, cfg)
-	tr, err := transport.NewStreamableHTTP(p.URL, transport.WithContinuousListening())
+	tr, err := transport.NewStreamableHTTP(p.URL, transport.WithContinuousListening()) //lint:ignore SA1019 the legacy GET stream is what 2025-11-25 clients use
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +92,7 @@ upstreams:
 	initClient(t, c)
 	sub := mcp.SubscribeRequest{}
 	sub.Params.URI = "fake://readme"
+	//lint:ignore SA1019 resources/subscribe is how 2025-11-25 clients subscribe
 	if err := c.Subscribe(t.Context(), sub); err != nil {
 		t.Fatalf("subscribe: %v", err)
 	}
@@ -106,6 +107,7 @@ upstreams:
 	}
 	denied := mcp.SubscribeRequest{}
 	denied.Params.URI = "fake://items/1"
+	//lint:ignore SA1019 as above
 	if err := c.Subscribe(t.Context(), denied); err == nil || !strings.Contains(err.Error(), "denied") {
 		t.Fatalf("subscribing to a resource no rule allows: err = %v, want a denial", err)
 	}

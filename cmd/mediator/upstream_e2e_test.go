@@ -162,7 +162,7 @@ func TestE2EListChanged(t *testing.T) {
 	p := startServe(t, fakeConfig(t, ""))
 	// A GET stream (continuous listening) lets the server push the
 	// notification outside any call.
-	tr, err := transport.NewStreamableHTTP(p.URL, transport.WithContinuousListening())
+	tr, err := transport.NewStreamableHTTP(p.URL, transport.WithContinuousListening()) //lint:ignore SA1019 the legacy GET stream is what 2025-11-25 clients use
 	if err != nil {
 		t.Fatal(err)
 	}
