@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"github.com/mcp-mediator/mediator/mediator"
 	"regexp"
 	"strings"
 	"unicode"
@@ -156,11 +157,11 @@ func (p pattern) replace(s string) string {
 // becomes "[REDACTED]", and every string is redacted with text. It fails
 // only when raw is not a single valid JSON value.
 func (r *redactor) json(raw []byte) (json.RawMessage, error) {
-	x, err := decodeJSON(raw)
+	x, err := mediator.DecodeJSON(raw)
 	if err != nil {
 		return nil, err
 	}
-	return appendCanonical(make([]byte, 0, len(raw)), r.walk(x)), nil
+	return mediator.AppendCanonical(make([]byte, 0, len(raw)), r.walk(x)), nil
 }
 
 func (r *redactor) walk(x any) any {
