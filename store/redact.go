@@ -2,11 +2,12 @@ package store
 
 import (
 	"encoding/json"
-	"github.com/mcp-mediator/mediator/mediator"
 	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mcp-mediator/mediator/mediator"
 )
 
 // redactedText replaces every secret the redactor finds.
