@@ -32,8 +32,12 @@ type collision struct {
 func (c collision) key() string { return c.kind + "\x00" + c.name + "\x00" + c.second }
 
 func (c collision) err() error {
-	return fmt.Errorf("%w: %s %q of upstream %q is refused because upstream %q already serves that name: "+
-		"give one of them a prefix", ErrNameCollision, c.kind, c.name, c.second, c.first)
+	fix := "give one of them a prefix"
+	if c.kind == "resource" || c.kind == "resource template" {
+		fix = "resource URIs are not namespaced; the first upstream keeps it"
+	}
+	return fmt.Errorf("%w: %s %q of upstream %q is refused because upstream %q already serves that name: %s",
+		ErrNameCollision, c.kind, c.name, c.second, c.first, fix)
 }
 
 // claims assigns names to the first upstream that claims them.

@@ -69,7 +69,12 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 		tools.WithBaseEnv(baseEnv(e.lookup)),
 		tools.WithClientInfo("mcp-mediator", version))
 	if err = a.reg.Start(ctx); err != nil {
-		return a, fmt.Errorf("upstreams: %w", err)
+		if !errors.Is(err, tools.ErrNameCollision) {
+			return a, fmt.Errorf("upstreams: %w", err)
+		}
+		// The later upstream's colliding objects are refused; the rest serve.
+		a.log.Warn("upstreams: colliding objects refused", "err", err)
+		err = nil
 	}
 	a.srv, err = mediator.NewServer(mediator.Deps{
 		Upstreams:     a.reg,
