@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 GO ?= go
 
-.PHONY: help run test test-go deps lint fuzz bench build
+.PHONY: help run test test-go deps lint fuzz bench bench-report build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -38,3 +38,6 @@ fuzz: ## run each fuzz target for 30s
 
 bench: ## run the Go micro-benchmarks
 	$(GO) test -run XXX -bench . -benchmem ./...
+
+bench-report: ## measure direct vs mediated calls and write BENCHMARKS.md (~9 min; QUICK=1: ~1 min)
+	./scripts/bench.sh $(if $(QUICK),--quick)

@@ -20,11 +20,11 @@ import (
 // Text that is not exactly one JSON value is an error wrapping
 // ErrInvalidRequest.
 func CanonicalJSON(raw []byte) ([]byte, error) {
-	x, err := DecodeJSON(raw)
+	out, err := AppendCanonicalJSON(make([]byte, 0, len(raw)), raw, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
-	return AppendCanonical(make([]byte, 0, len(raw)), x), nil
+	return out, nil
 }
 
 // CanonicalValue is CanonicalJSON for a Go value: it is marshalled with
@@ -111,8 +111,13 @@ func appendCanonicalObject(buf []byte, m map[string]any) []byte {
 // raw U+FFFD, so the output is always valid JSON and re-encoding it after a
 // decode gives the same bytes.
 func AppendJSONString(buf []byte, s string) []byte {
-	const hex = "0123456789abcdef"
 	buf = append(buf, '"')
+	return append(appendStringBody(buf, s), '"')
+}
+
+// appendStringBody is AppendJSONString without the quotes.
+func appendStringBody(buf []byte, s string) []byte {
+	const hex = "0123456789abcdef"
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -148,5 +153,5 @@ func AppendJSONString(buf []byte, s string) []byte {
 		}
 		i += size
 	}
-	return append(buf, '"')
+	return buf
 }

@@ -3,6 +3,7 @@ package mediator
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -34,7 +35,7 @@ type httpGate struct {
 func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	creds := Credentials{Transport: "http", Bearer: bearerToken(r), RemoteIP: remoteIP(r)}
 	ctx := WithCredentials(r.Context(), creds)
-	body, method, err := g.readBody(r)
+	body, method, invalid, err := g.readBody(r)
 	if err != nil {
 		c := g.s.newCall(ctx, method, "")
 		_ = g.s.reject(ctx, c, err)
@@ -50,7 +51,7 @@ func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx = WithAgent(ctx, agent)
-	if body != nil && !json.Valid(body) {
+	if invalid {
 		c := g.s.newCall(ctx, "", "")
 		_ = g.s.reject(ctx, c, fmt.Errorf("%w: the request body is not valid JSON-RPC", ErrInvalidRequest))
 	}
@@ -66,24 +67,28 @@ func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // readBody reads a POST body up to the cap. It returns the body (nil for
-// other methods) and the JSON-RPC method name when it can tell.
-func (g *httpGate) readBody(r *http.Request) ([]byte, string, error) {
+// other methods), the JSON-RPC method name when it can tell, and whether
+// the body is not JSON at all.
+func (g *httpGate) readBody(r *http.Request) (body []byte, method string, invalid bool, err error) {
 	if r.Method != http.MethodPost || r.Body == nil {
-		return nil, "", nil
+		return nil, "", false, nil
 	}
 	max := g.s.opts.maxBody
-	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	body, err = io.ReadAll(io.LimitReader(r.Body, max+1))
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: reading the request body: %w", ErrInvalidRequest, err)
+		return nil, "", false, fmt.Errorf("%w: reading the request body: %w", ErrInvalidRequest, err)
 	}
 	if int64(len(body)) > max {
-		return nil, "", fmt.Errorf("%w: request body exceeds the %d byte cap; send smaller arguments", ErrInvalidRequest, max)
+		return nil, "", false, fmt.Errorf("%w: request body exceeds the %d byte cap; send smaller arguments", ErrInvalidRequest, max)
 	}
 	var head struct {
 		Method string `json:"method"`
 	}
-	_ = json.Unmarshal(body, &head)
-	return body, head.Method, nil
+	// Unmarshal checks the whole body's syntax before it decodes: a
+	// SyntaxError is invalid JSON, without a second pass of json.Valid.
+	var syntax *json.SyntaxError
+	err = json.Unmarshal(body, &head)
+	return body, head.Method, errors.As(err, &syntax), nil
 }
 
 func bearerToken(r *http.Request) string {

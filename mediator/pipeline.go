@@ -102,6 +102,17 @@ func (p *pipeline) logger() *slog.Logger {
 // healthChecker is implemented by recorders that know they cannot write.
 type healthChecker interface{ Healthy() error }
 
+// CallTracker is implemented by a Recorder that commits records in groups.
+// The record step calls CallStarted when a call enters the pipeline and
+// CallEnded just before it records the call, so the recorder knows how
+// many calls are still running: with many, it may wait a moment for their
+// records and commit them together rather than one by one; with none, it
+// commits at once.
+type CallTracker interface {
+	CallStarted()
+	CallEnded()
+}
+
 // record writes one chain record for the call, whatever its outcome. A call
 // is refused before it runs when the recorder already knows it cannot write,
 // and its result is withheld when its record fails: nothing happens that
@@ -119,7 +130,7 @@ func (p *pipeline) record(next Handler) Handler {
 			}
 		}
 		if err == nil {
-			err = next(ctx, c)
+			err = p.run(ctx, c, next)
 		}
 		if rerr := p.write(ctx, c, err); rerr != nil {
 			c.Result = nil
@@ -128,6 +139,26 @@ func (p *pipeline) record(next Handler) Handler {
 		}
 		return err
 	}
+}
+
+// run runs the rest of the chain, telling a CallTracker recorder when the
+// call starts and when it is about to be recorded.
+func (p *pipeline) run(ctx context.Context, c *Call, next Handler) error {
+	t, ok := p.d.Recorder.(CallTracker)
+	if !ok {
+		return next(ctx, c)
+	}
+	t.CallStarted()
+	ended := false
+	defer func() {
+		if !ended { // a panic that got past recover
+			t.CallEnded()
+		}
+	}()
+	err := next(ctx, c)
+	ended = true
+	t.CallEnded()
+	return err
 }
 
 func (p *pipeline) write(ctx context.Context, c *Call, callErr error) error {

@@ -65,7 +65,7 @@ func NewServer(deps Deps, opts ...Option) (*Server, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{deps: deps, chain: BuildChain(deps), reject: RecordRejection(deps), log: deps.Logger, opts: o}
-	s.mcp = server.NewMCPServer(o.name, o.version,
+	mcpOpts := []server.ServerOption{
 		server.WithToolCapabilities(true),
 		server.WithResourceCapabilities(true, true),
 		server.WithPromptCapabilities(true),
@@ -76,14 +76,38 @@ func NewServer(deps Deps, opts ...Option) (*Server, error) {
 		server.WithResourceCompletionProvider(completer{s}),
 		server.WithInstructions(o.instructions),
 		server.WithHooks(s.hooks()),
-		server.WithLogger(deps.Logger),
-	)
+	}
+	// mcp-go logs two lines per request at INFO. The audit chain already
+	// holds every request, so they are only wanted when debugging; with
+	// the logger off, mcp-go does not even time or format them.
+	if deps.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		mcpOpts = append(mcpOpts, server.WithLogger(slog.New(debugLevel{deps.Logger.Handler()})))
+	}
+	s.mcp = server.NewMCPServer(o.name, o.version, mcpOpts...)
 	s.mcp.EnableSampling()
 	s.syncCatalog(deps.Upstreams.Catalog())
 	deps.Upstreams.OnChange(s.syncCatalog)
 	deps.Upstreams.OnResourceUpdated(s.resourceUpdated)
 	return s, nil
 }
+
+// debugLevel logs every record at DEBUG, whatever level it was logged at:
+// it is how mcp-go's per-request lines are demoted.
+type debugLevel struct{ slog.Handler }
+
+func (h debugLevel) Enabled(ctx context.Context, _ slog.Level) bool {
+	return h.Handler.Enabled(ctx, slog.LevelDebug)
+}
+
+func (h debugLevel) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = slog.LevelDebug
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h debugLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return debugLevel{h.Handler.WithAttrs(as)}
+}
+func (h debugLevel) WithGroup(g string) slog.Handler { return debugLevel{h.Handler.WithGroup(g)} }
 
 // MCPServer exposes the underlying mcp-go server (tests, in-process clients).
 func (s *Server) MCPServer() *server.MCPServer { return s.mcp }

@@ -17,12 +17,21 @@ import (
 // is done. Nothing but protocol messages is written to out.
 func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	st := server.NewStdioServer(s.mcp)
+	// mcp-go runs tools/call on a fixed pool of workers (5 by default).
+	// Each mediated call holds its worker while the upstream answers and
+	// its record commits, so an agent with many calls in flight would
+	// wait for a worker, and the audit writer would see too few records
+	// at a time to commit them together.
+	server.WithWorkerPoolSize(stdioWorkers)(st)
 	st.SetContextFunc(func(ctx context.Context) context.Context {
 		return WithCredentials(ctx, Credentials{Transport: "stdio"})
 	})
 	st.SetErrorLogger(log.New(slogWriter{s.log}, "", 0))
 	return st.Listen(ctx, newLineCapReader(in, int(s.opts.maxBody)), out)
 }
+
+// stdioWorkers is how many tools/call one stdio agent may have running.
+const stdioWorkers = 64
 
 // slogWriter adapts mcp-go's *log.Logger output to slog.
 type slogWriter struct{ l *slog.Logger }

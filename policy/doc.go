@@ -1,12 +1,30 @@
 // Package policy decides who may do what: it implements mediator.Authorizer
-// with Casbin and mediator.Authenticator for identities taken from config.
-// It is the only package that imports Casbin.
+// with Casbin (attribute-based, three-way: allow, deny, approve) and
+// mediator.Authenticator for identities taken from config. It is the only
+// package that imports Casbin.
 //
-// The foundation model is deliberately plain: (subject, kind, object glob)
-// → allow | deny, with each policy line naming its rule. The mediator asks
-// once for "agent:<id>" and once per "role:<role>"; any matching deny wins,
-// then any matching allow; no match is a denial. Policy text is parsed by
-// this package (encoding/csv, strictly) before Casbin sees it, so a
-// malformed line is an error naming file and line instead of a line Casbin
-// silently drops.
+// A request is turned into four groups of attributes — r.sub (the agent),
+// r.obj (the tool, resource or prompt and the call's arguments), r.env
+// (local time, business hours, client network, alert level) and r.intent
+// (the intent check's verdict) — once per decision (BuildAttributes).
+// Policy lines name a subject, a kind, an object glob, a decision, a rule
+// name and an optional condition over those attributes. The Casbin model
+// (examples/policy/model.conf) expands each line into columns, orders deny
+// before approve before allow with the priority effect, and the engine
+// reads the first matching line back with EnforceEx: its decision column is
+// the decision, its name the rule every decision cites. No match is a
+// denial; a failure to evaluate (a missing attribute, an argument of the
+// wrong type) is a denial with reason "policy error" and an error.
+//
+// Policy text is parsed by this package strictly (ParseRules), before
+// Casbin sees it: a malformed line is an error naming file and line, never
+// a line silently dropped. Conditions are compiled and checked when the
+// policy loads; see index.go for why decisions are fast.
+//
+// A policy may carry test cases (ParseCases, Engine.Test); LoadFiles runs
+// them and refuses a policy that fails one, so that a reload (Watcher,
+// SIGHUP) never puts a broken policy in force. Listings ask whether an
+// object could ever be allowed: conditions that depend on arguments, time,
+// alert level or intent do not hide it. In shadow mode (globally or per
+// upstream) the would-be decision is returned with Shadow set and counted.
 package policy

@@ -61,10 +61,24 @@ else
 	log "node packages installed"
 fi
 
-# --- Chromium (not needed yet) ------------------------------------------------
-# The approver web page's browser tests will need a headless Chromium from
-# Debian. When they land, install it here, only if missing, e.g.:
-#   if ! command -v chromium >/dev/null 2>&1; then
-#     apt-get update && apt-get install -y --no-install-recommends chromium
-#   fi
-# (and mirror the CI/by-hand rule above when it cannot be installed).
+# --- Chromium ---------------------------------------------------------------
+# The approver page's browser test (cmd/mediator/browser_test.go) drives a
+# headless Chromium from Debian. Under CI=true it is installed when missing
+# (apt, as root or with sudo); by hand the test is skipped without it.
+chromium_found() { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }
+if chromium_found; then
+	log "chromium found ($(command -v chromium || command -v chromium-browser))"
+elif [[ "${CI:-}" == "true" ]]; then
+	log "installing chromium with apt-get"
+	sudo=""
+	if [[ "$(id -u)" != 0 ]]; then sudo="sudo"; fi
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+	if ! chromium_found; then
+		log "ERROR: apt-get did not install chromium; CI needs it for the approver page's browser test"
+		exit 1
+	fi
+else
+	log "WARNING: chromium not found: the approver page's browser test will be SKIPPED."
+	log "WARNING: install it with: sudo apt-get install --no-install-recommends chromium"
+fi

@@ -6,11 +6,17 @@
 // # Writing
 //
 // Store implements mediator.Recorder. Record redacts a record, caps its
-// arguments and result, and hands it to the one writer goroutine, which
-// owns every write. The writer drains up to the batch size of queued
+// arguments and result, and hands it to the writer, which owns every write
+// to the chain. The writer drains up to the batch size of queued
 // records, opens a BEGIN IMMEDIATE transaction, reads the head of the chain
 // inside it, links and hashes the records in order, inserts them and
-// commits; then it answers every waiting Record call. Reading the head
+// commits; then it answers every waiting Record call. A Record call that
+// finds the writer idle and few other calls running commits its own record
+// in its own goroutine (one agent, one call at a time: no hand-over); with
+// many calls running (mediator.CallTracker), the writer goroutine waits a
+// moment for their records and commits them together (group commit). WAL
+// checkpoints run on their own connection in the background, not in the
+// commit of whichever call crosses SQLite's threshold. Reading the head
 // inside an immediate transaction means several processes (stdio mediator
 // instances beside a serve) can share one database file and still append
 // to a single chain. Each Record returns only after its transaction has

@@ -67,6 +67,11 @@ type pattern struct {
 // redactor replaces secrets in text and in JSON values.
 type redactor struct {
 	patterns []pattern
+	rewrite  mediator.Rewrite // redacts while canonicalising JSON
+	// minNeedle is the length of the shortest needle when every pattern
+	// has needles: no shorter text can match any pattern (lower-casing
+	// never turns fewer bytes into more ASCII letters). 0 otherwise.
+	minNeedle int
 }
 
 // newRedactor builds a redactor from the built-in patterns plus extra.
@@ -80,7 +85,24 @@ func newRedactor(extra []*regexp.Regexp) *redactor {
 			r.add(re, nil)
 		}
 	}
+	r.rewrite = mediator.Rewrite{String: r.text, Hide: sensitiveKeyBytes, Hidden: redactedText}
+	r.minNeedle = minNeedle(r.patterns)
 	return r
+}
+
+func minNeedle(ps []pattern) int {
+	n := 0
+	for _, p := range ps {
+		if p.needles == nil {
+			return 0
+		}
+		for _, nd := range p.needles {
+			if n == 0 || len(nd) < n {
+				n = len(nd)
+			}
+		}
+	}
+	return n
 }
 
 func (r *redactor) add(re *regexp.Regexp, needles []string) {
@@ -93,6 +115,9 @@ func (r *redactor) add(re *regexp.Regexp, needles []string) {
 
 // text returns s with every match of every pattern replaced.
 func (r *redactor) text(s string) string {
+	if len(s) < r.minNeedle {
+		return s // most short values: "ok", "id", "42"
+	}
 	lower := foldForNeedles(s)
 	for _, p := range r.patterns {
 		if !p.mayMatch(lower) {
@@ -157,32 +182,16 @@ func (p pattern) replace(s string) string {
 // value of every object member whose key names a secret (see sensitiveKey)
 // becomes "[REDACTED]", and every string is redacted with text. It fails
 // only when raw is not a single valid JSON value.
+//
+// It is one pass over raw (mediator.AppendCanonicalJSON), without decoding
+// it into maps first: it runs for the arguments and the result of every
+// call, in the caller's goroutine.
 func (r *redactor) json(raw []byte) (json.RawMessage, error) {
-	x, err := mediator.DecodeJSON(raw)
+	out, err := mediator.AppendCanonicalJSON(make([]byte, 0, len(raw)+16), raw, &r.rewrite)
 	if err != nil {
 		return nil, err
 	}
-	return mediator.AppendCanonical(make([]byte, 0, len(raw)), r.walk(x)), nil
-}
-
-func (r *redactor) walk(x any) any {
-	switch v := x.(type) {
-	case string:
-		return r.text(v)
-	case []any:
-		for i, e := range v {
-			v[i] = r.walk(e)
-		}
-	case map[string]any:
-		for k, e := range v {
-			if e != nil && sensitiveKey(k) {
-				v[k] = redactedText
-				continue
-			}
-			v[k] = r.walk(e)
-		}
-	}
-	return x
+	return out, nil
 }
 
 // value redacts raw, which need not be JSON, and caps it at max bytes
@@ -247,12 +256,48 @@ func sensitiveKey(k string) bool {
 	return false
 }
 
+// keyFragments are lower-case fragments of which a key must contain one to
+// name a secret.
+var keyFragments = []string{"pass", "pwd", "secret", "token", "key", "auth", "cookie", "credential"}
+
 // maybeSensitiveKey is a quick check, without allocating for most keys,
 // that k contains a fragment of some secret word.
 func maybeSensitiveKey(k string) bool {
 	lower := strings.ToLower(k)
-	for _, frag := range []string{"pass", "pwd", "secret", "token", "key", "auth", "cookie", "credential"} {
+	for _, frag := range keyFragments {
 		if strings.Contains(lower, frag) {
+			return true
+		}
+	}
+	return false
+}
+
+// sensitiveKeyBytes is sensitiveKey for a key as bytes; it allocates only
+// for keys that may name a secret (or are not ASCII, whose lower case
+// may still spell one, as the Kelvin sign does "k").
+func sensitiveKeyBytes(k []byte) bool {
+	for _, c := range k {
+		if c >= utf8.RuneSelf {
+			return sensitiveKey(string(k))
+		}
+	}
+	for _, frag := range keyFragments {
+		if containsFoldASCII(k, frag) {
+			return sensitiveKey(string(k))
+		}
+	}
+	return false
+}
+
+// containsFoldASCII reports whether the ASCII text s contains the
+// lower-case ASCII word sub, ignoring case.
+func containsFoldASCII(s []byte, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		j := 0
+		for j < len(sub) && s[i+j]|0x20 == sub[j] {
+			j++
+		}
+		if j == len(sub) {
 			return true
 		}
 	}

@@ -66,6 +66,33 @@ func migrations() []migration {
 			`CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 				BEGIN SELECT RAISE(ABORT, 'audit records are append-only: DELETE refused'); END`,
 		},
+	}, {
+		version: 2,
+		name:    "revocations and settings",
+		stmts: []string{
+			`CREATE TABLE revocations (
+				seq INTEGER PRIMARY KEY,
+				jti TEXT NOT NULL DEFAULT '',
+				task_id TEXT NOT NULL DEFAULT '',
+				agent_id TEXT NOT NULL DEFAULT '',
+				reason TEXT NOT NULL DEFAULT '',
+				at TEXT NOT NULL,
+				CHECK ((jti != '') + (task_id != '') + (agent_id != '') = 1)
+			)`,
+			`CREATE TRIGGER revocations_no_update BEFORE UPDATE ON revocations
+				BEGIN SELECT RAISE(ABORT, 'revocations are append-only: UPDATE refused'); END`,
+			`CREATE TRIGGER revocations_no_delete BEFORE DELETE ON revocations
+				BEGIN SELECT RAISE(ABORT, 'revocations are append-only: DELETE refused'); END`,
+			`CREATE TABLE settings (
+				key TEXT PRIMARY KEY,
+				value TEXT NOT NULL,
+				updated_at TEXT NOT NULL
+			)`,
+		},
+	}, {
+		version: 3,
+		name:    "approvals",
+		stmts:   approvalsSchema,
 	}}
 }
 

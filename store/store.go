@@ -51,6 +51,7 @@ type Store struct {
 	closed bool
 	queue  chan request
 	done   chan struct{} // closed when the writer has exited
+	w      *writer
 
 	healthMu sync.Mutex
 	lastErr  error // error of the last write batch, nil if it committed
@@ -142,6 +143,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		s.closeDBs()
 		return nil, fmt.Errorf("%w: open audit store %s: %w", mediator.ErrAudit, path, err)
 	}
+	s.w = w
 	go w.run()
 	return s, nil
 }
@@ -216,6 +218,7 @@ func (s *Store) Close() error {
 		s.mu.Lock()
 		s.closed = true
 		close(s.queue)
+		s.w.wake()
 		s.mu.Unlock()
 		<-s.done
 		if err := s.closeDBs(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -298,8 +299,8 @@ func TestMigrations(t *testing.T) {
 	}
 	_, err = Open(t.Context(), path)
 	if !errors.Is(err, ErrSchemaTooNew) || !strings.Contains(err.Error(), "99") ||
-		!strings.Contains(err.Error(), "version 1") {
-		t.Fatalf("Open newer schema = %v, want ErrSchemaTooNew naming 99 and 1", err)
+		!strings.Contains(err.Error(), fmt.Sprintf("up to version %d", latest)) {
+		t.Fatalf("Open newer schema = %v, want ErrSchemaTooNew naming 99 and %d", err, latest)
 	}
 }
 

@@ -76,6 +76,11 @@ type Config struct {
 	Tools map[string]ToolOverride `yaml:"tools,omitempty" json:"tools,omitempty"`
 	// Resources sets the data class of all the upstream's resources.
 	Resources ResourceOverride `yaml:"resources,omitempty" json:"resources,omitempty"`
+
+	// Mode is how policy decisions about this upstream are enforced:
+	// "enforce" (the default when empty) or "shadow" (calls are forwarded
+	// and the would-be decision is only recorded).
+	Mode string `yaml:"mode,omitempty" json:"mode,omitempty"`
 }
 
 // ToolOverride sets what the registry would otherwise take from the tool's
@@ -263,6 +268,9 @@ func (c *Config) validate(w string) error {
 	c.validateHeaders(p)
 	c.validateTuning(p)
 	c.validateOverrides(p)
+	if c.Mode != "" && c.Mode != "enforce" && c.Mode != "shadow" {
+		p.addf("mode %q is not known: use enforce or shadow (or leave it out to enforce)", c.Mode)
+	}
 	return p.err()
 }
 

@@ -65,9 +65,13 @@ func (u *upstream) remoteTransport(c *conn) (transport.Interface, error) {
 // are never sent elsewhere.
 func boundedHTTPClient(max int) (*http.Client, *http.Transport) {
 	base := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          16,
+		DialContext:       (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2: true,
+		// Every agent's call to this upstream shares this pool: without
+		// enough idle connections, concurrent calls would each dial a new
+		// one (the default keeps 2 per host).
+		MaxIdleConns:          64,
+		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,

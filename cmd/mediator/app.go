@@ -10,7 +10,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/mcp-mediator/mediator/examples"
+	"github.com/mcp-mediator/mediator/approvals"
 	"github.com/mcp-mediator/mediator/mediator"
 	"github.com/mcp-mediator/mediator/policy"
 	"github.com/mcp-mediator/mediator/store"
@@ -25,7 +25,11 @@ type app struct {
 	store    *store.Store
 	reg      *tools.Registry
 	policy   *policy.Engine
+	pol      *policyRuntime // policy watcher and alert level (config_policy.go)
+	auth     authenticator
 	srv      *mediator.Server
+	queue    *approvals.Queue   // human approvals (approvers.go)
+	stopBG   context.CancelFunc // stops the queue's expiry and webhook
 }
 
 // newLogger builds the logger; never stdout (the stdio protocol lives there).
@@ -58,12 +62,20 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 			a.close()
 		}
 	}()
-	if a.policy, err = loadPolicy(cfg, a.log); err != nil {
+	if a.pol, err = loadPolicy(cfg, a.log); err != nil {
 		return a, err
 	}
+	a.policy = a.pol.engine
 	if a.store, err = openStore(ctx, cfg, a.log); err != nil {
 		return a, err
 	}
+	a.pol.start(ctx, a.store)
+	if a.auth, err = newAuthenticator(ctx, cfg, a.store, a.log); err != nil {
+		return a, err
+	}
+	var bg context.Context
+	bg, a.stopBG = context.WithCancel(ctx)
+	a.queue = newQueue(bg, cfg, a.store, a.log, e.lookup)
 	a.reg = tools.New(cfg.resolveUpstreams(e.self),
 		tools.WithLogger(a.log),
 		tools.WithBaseEnv(baseEnv(e.lookup)),
@@ -78,8 +90,9 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 	}
 	a.srv, err = mediator.NewServer(mediator.Deps{
 		Upstreams:     a.reg,
-		Authenticator: policy.StaticIdentity{Agent: agentFromConfig(cfg.Agent)},
+		Authenticator: a.auth,
 		Authorizer:    a.policy,
+		Approver:      a.queue,
 		Recorder:      a.store,
 		Logger:        a.log,
 		Caps:          mediator.Caps{PromptBytes: cfg.Limits.PromptBytes},
@@ -93,6 +106,15 @@ func (a *app) close() {
 		if err := a.reg.Close(); err != nil {
 			a.log.Warn("stopping upstreams", "err", err)
 		}
+	}
+	if a.auth != nil {
+		_ = a.auth.Close() // stops the revocation poll before the store closes
+	}
+	if a.pol != nil {
+		a.pol.stop() // stops the alert poll before the store closes
+	}
+	if a.stopBG != nil {
+		a.stopBG() // stops approval expiry and webhook deliveries
 	}
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {
@@ -117,29 +139,6 @@ func baseEnv(lookup func(string) (string, bool)) map[string]string {
 		}
 	}
 	return out
-}
-
-func loadPolicy(cfg *Config, log *slog.Logger) (*policy.Engine, error) {
-	modelPath, policyPath := cfg.path(cfg.Policy.Model), cfg.path(cfg.Policy.File)
-	var m, p []byte
-	var err error
-	if modelPath == "" {
-		modelPath, policyPath = "embedded:policy/model.conf", "embedded:policy/policy.csv"
-		m, _ = examples.Policy.ReadFile("policy/model.conf")
-		p, _ = examples.Policy.ReadFile("policy/policy.csv")
-	} else {
-		if m, err = os.ReadFile(modelPath); err != nil {
-			return nil, fmt.Errorf("policy.model: %w", err)
-		}
-		if p, err = os.ReadFile(policyPath); err != nil {
-			return nil, fmt.Errorf("policy.file: %w", err)
-		}
-	}
-	e, err := policy.New(string(m), string(p), policyPath, policy.WithLogger(log))
-	if err != nil {
-		return nil, fmt.Errorf("policy (%s): %w", modelPath, err)
-	}
-	return e, nil
 }
 
 func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (*store.Store, error) {
@@ -175,5 +174,6 @@ func isLoopback(addr string) bool {
 	return strings.HasPrefix(host, "127.")
 }
 
-var errNotLoopback = errors.New("refusing to listen beyond loopback without agent authentication: " +
-	"agents would all share the configured identity; bind to 127.0.0.1 until token authentication is configured")
+var errNotLoopback = errors.New("refusing to listen beyond loopback while auth.anonymous is set: " +
+	"every client that sends no token would get that identity; remove auth.anonymous to require tokens, " +
+	"or bind to 127.0.0.1")

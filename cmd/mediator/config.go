@@ -26,9 +26,10 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// Database is the SQLite file holding the audit chain.
 	Database string `yaml:"database"`
-	// Agent is the identity of stdio agents, and of HTTP agents while token
-	// authentication is not configured (loopback listeners only).
+	// Agent is the identity of stdio agents.
 	Agent AgentConfig `yaml:"agent"`
+	// Auth is how HTTP agents authenticate (bearer tokens; see config_auth.go).
+	Auth AuthConfig `yaml:"auth"`
 	// Policy names the Casbin model and policy files; empty means the
 	// embedded example policy.
 	Policy    PolicyConfig   `yaml:"policy"`
@@ -36,6 +37,12 @@ type Config struct {
 	Limits    Limits         `yaml:"limits"`
 	Audit     AuditConfig    `yaml:"audit"`
 	Log       LogConfig      `yaml:"log"`
+	// Debug is the pprof/expvar endpoint, off by default (see debug.go).
+	Debug DebugConfig `yaml:"debug"`
+	// Approvals configures the human approval queue and page (approvers.go).
+	Approvals ApprovalsConfig `yaml:"approvals"`
+	// Admin is the management API of `mediator serve` (config_admin.go).
+	Admin AdminConfig `yaml:"admin"`
 
 	dir string // directory of the config file
 }
@@ -48,10 +55,15 @@ type AgentConfig struct {
 	Attrs map[string]string `yaml:"attrs"`
 }
 
-// PolicyConfig locates the policy.
+// PolicyConfig locates the policy and says how it is enforced.
 type PolicyConfig struct {
 	Model string `yaml:"model"`
 	File  string `yaml:"file"`
+	// Cases, Mode, Watch and Environment: see config_policy.go.
+	Cases       string            `yaml:"cases"`
+	Mode        string            `yaml:"mode"`
+	Watch       *bool             `yaml:"watch"`
+	Environment PolicyEnvironment `yaml:"environment"`
 }
 
 // Limits bound what the mediator accepts.
@@ -106,12 +118,17 @@ func Default() *Config {
 				"fetch_url":       {Risk: mediator.RiskMedium, DataClass: mediator.DataPublic},
 				"write_file":      {Risk: mediator.RiskMedium, DataClass: mediator.DataInternal},
 				"read_file":       {Risk: mediator.RiskLow, DataClass: mediator.DataInternal},
+				"list_files":      {Risk: mediator.RiskLow, DataClass: mediator.DataInternal},
+				"echo":            {Risk: mediator.RiskLow, DataClass: mediator.DataPublic},
 			},
 		}},
-		Limits: Limits{MaxRequestBytes: 4 << 20, PromptBytes: 16 << 10, ShutdownGrace: 10 * time.Second},
-		Audit:  AuditConfig{MaxArgumentBytes: 64 << 10, MaxResultBytes: 64 << 10, Sync: "normal"},
-		Log:    LogConfig{Level: "info", Format: "text"},
-		dir:    empty,
+		Limits:    Limits{MaxRequestBytes: 4 << 20, PromptBytes: 16 << 10, ShutdownGrace: 10 * time.Second},
+		Audit:     AuditConfig{MaxArgumentBytes: 64 << 10, MaxResultBytes: 64 << 10, Sync: "normal"},
+		Log:       LogConfig{Level: "info", Format: "text"},
+		Approvals: defaultApprovals(),
+		Auth:      defaultAuth(),
+		Admin:     defaultAdmin(),
+		dir:       empty,
 	}
 }
 
@@ -145,6 +162,7 @@ func LoadConfig(path string, lookup func(string) (string, bool)) (*Config, error
 func Parse(r io.Reader) (*Config, error) {
 	c := Default()
 	c.Upstreams = nil
+	c.Auth.Anonymous = nil // a config file has an anonymous identity only if it names one
 	dec := yaml.NewDecoder(io.LimitReader(r, 1<<20))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil {
@@ -182,10 +200,15 @@ func (c *Config) Validate() error {
 	if (c.Policy.Model == "") != (c.Policy.File == "") {
 		errs = append(errs, errors.New("policy: set both model and file, or neither for the embedded example policy"))
 	}
+	errs = append(errs, c.Policy.validate()...)
 	if err := tools.ValidateAll(c.Upstreams); err != nil {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.validateLimits()...)
+	errs = append(errs, c.Auth.validate()...)
+	errs = append(errs, c.Debug.validate(c.Listen)...)
+	errs = append(errs, c.Approvals.validate()...)
+	errs = append(errs, c.Admin.validate()...)
 	for i, p := range c.Audit.Redact {
 		if _, err := regexp.Compile(p); err != nil {
 			errs = append(errs, fmt.Errorf("audit.redact[%d]: %w", i, err))

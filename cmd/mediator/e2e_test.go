@@ -122,7 +122,7 @@ func TestE2EQuickstartDefault(t *testing.T) {
 		t.Fatalf("read_file: %s", resultText(res))
 	}
 	res := callTool(t, c, "demo__transfer_funds", map[string]any{"from_account": "a", "to_account": "b", "amount": 5000, "currency": "USD"})
-	if !res.IsError || !strings.Contains(resultText(res), "funds-need-approval") {
+	if !res.IsError || !strings.Contains(resultText(res), "funds-finance-only") {
 		t.Fatalf("transfer_funds (hidden, deny-only): %s, want a denial naming the rule", resultText(res))
 	}
 	if _, err := os.Stat(filepath.Join(p.Dir, "sandbox", "notes", "e2e.txt")); err != nil {

@@ -102,6 +102,7 @@ type mediatorProc struct {
 	cmd    *exec.Cmd
 	URL    string // http://addr/mcp
 	Base   string // http://addr
+	Admin  string // http://admin-addr, the admin API (admin.go)
 	DB     string
 	Dir    string
 	stderr *lockedBuffer
@@ -124,7 +125,11 @@ func startServe(t testing.TB, config string, extraEnv ...string) *mediatorProc {
 	}
 	p := &mediatorProc{URL: "http://" + addr + "/mcp", Base: "http://" + addr, DB: filepath.Join(dir, "mediator.db"), Dir: dir,
 		stderr: &lockedBuffer{}, done: make(chan error, 1)}
-	args := []string{"serve", "--listen", addr, "--db", p.DB}
+	// Each mediator's admin API on a port of its own, so that tests run in
+	// parallel.
+	adminAddr := freeAddr(t)
+	p.Admin = "http://" + adminAddr
+	args := []string{"serve", "--listen", addr, "--admin-listen", adminAddr, "--db", p.DB}
 	if config != "" {
 		args = append(args, "--config", cfgPath)
 	}

@@ -302,6 +302,7 @@ func TestInteropTSClientThroughServe(t *testing.T) {
 	cfg := fmt.Sprintf(`agent:
   id: interop-agent
   roles: [tester]
+auth: {anonymous: {id: interop-agent, roles: [tester]}}
 %supstreams:
   - name: everything
     command: %s
@@ -314,8 +315,9 @@ func TestInteropTSClientThroughServe(t *testing.T) {
 	// Each remote upstream gets a mediator of its own: it is the same server
 	// as "everything", so it serves the same resource URIs, which are not
 	// namespaced and may not be served twice in one catalog.
-	pHTTP := startServe(t, fmt.Sprintf("%supstreams:\n  - name: evhttp\n    url: %s\n", policy, yq(httpURL)))
-	pSSE := startServe(t, fmt.Sprintf("%supstreams:\n  - name: evsse\n    url: %s\n    transport: sse\n", policy, yq(sseURL)))
+	anon := "auth: {anonymous: {id: interop-agent, roles: [tester]}}\n"
+	pHTTP := startServe(t, fmt.Sprintf("%s%supstreams:\n  - name: evhttp\n    url: %s\n", anon, policy, yq(httpURL)))
+	pSSE := startServe(t, fmt.Sprintf("%s%supstreams:\n  - name: evsse\n    url: %s\n    transport: sse\n", anon, policy, yq(sseURL)))
 
 	t.Run("everything-stdio", func(t *testing.T) {
 		out := k.runClient(t, []toolCall{
@@ -578,6 +580,7 @@ func TestConformance(t *testing.T) {
 
 	cfg := fmt.Sprintf(`agent:
   id: conformance-agent
+auth: {anonymous: {id: conformance-agent}}
 %supstreams:
   - name: conformance
     command: %s

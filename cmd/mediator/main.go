@@ -4,10 +4,20 @@
 //
 // Usage:
 //
-//	mediator serve   [--config FILE] [--listen ADDR] [--db FILE]
+//	mediator serve   [--config FILE] [--listen ADDR] [--admin-listen ADDR] [--db FILE]
 //	mediator stdio   [--config FILE] [--db FILE]
 //	mediator audit   verify|export [--db FILE] [--since T]
-//	mediator upstream list [--config FILE] [--json]
+//	mediator approver add|passwd|remove|list [--db FILE]
+//	mediator upstream list [--config FILE] [--json] [--server URL]
+//	mediator upstream add NAME (--command CMD [--arg A]... | --url URL) [--risk TOOL=LEVEL]... [--server URL]
+//	mediator upstream remove NAME [--server URL]
+//	mediator token   mint --agent ID [--role R]... [--task ID] [--ttl 15m] [--config FILE]
+//	mediator token   revoke (JTI | --task ID | --agent ID) [--reason R] [--db FILE]
+//	mediator keys    jwks [--config FILE]
+//	mediator policy  test CASES.yaml [--config FILE]
+//	mediator policy  explain --agent ID --tool NAME [--args JSON] [--at TIME] [--config FILE]
+//	mediator policy  reload [--server URL] [--config FILE]
+//	mediator alert   set normal|elevated|incident [--config FILE] [--db FILE]
 //	mediator version
 //
 // Run "mediator help" or "mediator COMMAND --help" for details.
@@ -88,14 +98,43 @@ const usage = `mediator — the MCP tool-call control plane
 
 Usage:
   mediator serve    [--config FILE] [--listen ADDR] [--db FILE]   serve agents over streamable HTTP at /mcp
+                    [--admin-listen ADDR|off]                     and the admin API (loopback) at /admin/v1
   mediator stdio    [--config FILE] [--db FILE]                   serve one agent over stdin/stdout
   mediator audit verify [--db FILE]                               prove the audit chain is intact (exit 1 if not)
   mediator audit export [--db FILE] [--since TIME]                print the audit chain as JSON Lines
-  mediator upstream list [--config FILE] [--json]                 show the merged tool catalog
+  mediator approver add|passwd|remove|list NAME [--role R]         manage the people who decide approvals
+  mediator upstream list [--config FILE] [--json] [--server URL]  show the merged tool catalog
+  mediator upstream add NAME (--command CMD [--arg A]... | --url URL) [--header K=V]... [--env K=V]...
+                    [--risk TOOL=LEVEL]... [--data-class TOOL=CLASS]... [--server URL]
+                                                                  register an upstream with the running mediator (stored)
+  mediator upstream remove NAME [--server URL]                    drain and remove a registered upstream
+  mediator token mint --agent ID [--role R]... [--task ID] [--ttl 15m] [--config FILE]
+                                                                  print a signed agent token (only the token, on stdout)
+  mediator token revoke (JTI | --task ID | --agent ID) [--reason R] [--config FILE] [--db FILE]
+                                                                  revoke tokens: at once through the admin API, else
+                                                                  stored, and running mediators refuse them within ~1s
+  mediator keys jwks [--config FILE]                              print the public JWKS of the mediator's signing key
+  mediator policy test CASES.yaml [--config FILE]                 run policy test cases (exit 1 on any mismatch)
+  mediator policy explain --agent ID [--role R]... --tool NAME [--args JSON] [--at TIME] [--ip IP] [--alert LEVEL]
+                                                                  print every attribute of a request and the rule that decides it
+  mediator policy reload [--server URL] [--config FILE]           reload the running mediator's policy now (exit 1 if refused)
+  mediator alert set normal|elevated|incident [--config FILE] [--db FILE]
+                                                                  set the alert level: at once through the admin API,
+                                                                  else stored, and running mediators apply it within ~1s
+  mediator alert show [--config FILE] [--db FILE]                 print the alert level
   mediator version                                                print the version
 
 Without --config the embedded default runs: the demo upstream over ./sandbox,
-the example policy, ./mediator.db, and http://127.0.0.1:8080/mcp.
+the example policy, ./mediator.db, and http://127.0.0.1:8080/mcp, where a
+request without a token is the agent local-agent. A config file requires
+tokens unless it sets auth.anonymous.
+
+token, alert, policy reload and upstream act on a running mediator through
+its admin API (http://127.0.0.1:8081/admin/v1 unless admin.listen says
+otherwise; --server URL to name another). They authenticate with
+MEDIATOR_ADMIN_TOKEN, or with a 2-minute admin token minted with the local
+key file. When no server answers, token and alert act on the key file and
+database directly, and upstream list starts the upstreams itself.
 Run "mediator COMMAND --help" for a command's flags.
 `
 
@@ -112,8 +151,18 @@ func Run(ctx context.Context, args []string, e env) error {
 		return cmdStdio(ctx, args[1:], e)
 	case "audit":
 		return cmdAudit(ctx, args[1:], e)
+	case "approver":
+		return cmdApprover(ctx, args[1:], e)
 	case "upstream":
 		return cmdUpstream(ctx, args[1:], e)
+	case "token":
+		return cmdToken(ctx, args[1:], e)
+	case "keys":
+		return cmdKeys(ctx, args[1:], e)
+	case "policy":
+		return cmdPolicy(ctx, args[1:], e)
+	case "alert":
+		return cmdAlert(ctx, args[1:], e)
 	case "version", "--version":
 		fmt.Fprintln(e.stdout, "mediator", version)
 		return nil

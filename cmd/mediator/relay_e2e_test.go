@@ -73,6 +73,7 @@ func TestE2EResourceSubscription(t *testing.T) {
 	t.Parallel()
 	cfg := policyFragment(t, "p, *, tool, fake__*, allow, fake-all\np, *, resource, fake://readme, allow, readme\n") + `
 agent: {id: e2e-agent}
+auth: {anonymous: {id: e2e-agent}}
 upstreams:
   - name: fake
     command: ` + buildTool(t, "tools/testdata/fakeupstream") + "\n"

@@ -57,10 +57,11 @@ func (c *commonFlags) load(e env) (*Config, error) {
 }
 
 func cmdServe(ctx context.Context, args []string, e env) error {
-	fs := newFlags("serve", "serve [--config FILE] [--listen ADDR] [--db FILE]", e.stderr)
+	fs := newFlags("serve", "serve [--config FILE] [--listen ADDR] [--admin-listen ADDR] [--db FILE]", e.stderr)
 	var cf commonFlags
 	cf.register(fs)
 	listen := fs.String("listen", "", "agent-facing address (overrides listen: in the config)")
+	adminListen := fs.String("admin-listen", "", "admin API address, loopback only, or off (overrides admin.listen)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -71,7 +72,10 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	if *listen != "" {
 		cfg.Listen = *listen
 	}
-	if !isLoopback(cfg.Listen) {
+	if err := cfg.Admin.override(*adminListen); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if cfg.Auth.Anonymous != nil && !isLoopback(cfg.Listen) {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, errNotLoopback)
 	}
 	a, err := openApp(ctx, cfg, e)
@@ -79,6 +83,17 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer a.close()
+	stopDebug, err := startDebug(ctx, cfg.Debug, a.log, a.store)
+	if err != nil {
+		return err
+	}
+	defer stopDebug()
+	stopAdmin, err := a.startAdmin(ctx, e) // also restores registered upstreams
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
+	defer a.pol.reloadOnSIGHUP()() // SIGHUP reloads the policy files
 	return a.serveHTTP(ctx)
 }
 
@@ -92,6 +107,9 @@ func (a *app) serveHTTP(ctx context.Context) error {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
+	if err := a.mountApprovals(ctx, mux); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -144,11 +162,17 @@ func cmdStdio(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
+	cfg.Auth.stdio = true // one local agent: the agent: identity, no tokens
 	a, err := openApp(ctx, cfg, e)
 	if err != nil {
 		return err
 	}
 	defer a.close()
+	stopDebug, err := startDebug(ctx, cfg.Debug, a.log, a.store)
+	if err != nil {
+		return err
+	}
+	defer stopDebug()
 	a.log.Info("serving one agent over stdio", "agent", cfg.Agent.ID)
 	err = a.srv.ServeStdio(ctx, e.stdin, e.stdout)
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {

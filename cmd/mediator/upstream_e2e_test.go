@@ -38,6 +38,7 @@ func policyFragment(t testing.TB, rules string) string {
 func fakeConfig(t testing.TB, extra string) string {
 	return policyFragment(t, "p, *, tool, fake__*, allow, fake-all\n") + `
 agent: {id: e2e-agent}
+auth: {anonymous: {id: e2e-agent}}
 upstreams:
   - name: fake
     command: ` + buildTool(t, "tools/testdata/fakeupstream") + `
@@ -113,6 +114,7 @@ func TestE2EProgressAndCancellation(t *testing.T) {
 	cancelFile := filepath.Join(t.TempDir(), "cancelled")
 	cfg := policyFragment(t, "p, *, tool, fake__*, allow, fake-all\n") + `
 agent: {id: e2e-agent}
+auth: {anonymous: {id: e2e-agent}}
 upstreams:
   - name: fake
     command: ` + buildTool(t, "tools/testdata/fakeupstream") + `

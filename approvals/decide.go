@@ -1,0 +1,174 @@
+package approvals
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/mcp-mediator/mediator/mediator"
+)
+
+// Limits of a grant.
+const (
+	MaxGrantMinutes      = 8 * 60
+	MaxGrantPatternBytes = 1000
+)
+
+// Decider is who decides: a signed-in account or an SSO identity.
+type Decider struct {
+	Name string
+	Role mediator.ApproverRole
+}
+
+// GrantSpec asks, with an approval, that later calls of the same tool in
+// the same agent session run without approval for Minutes while their
+// canonical JSON arguments fully match Pattern.
+type GrantSpec struct {
+	Minutes int
+	Pattern string
+}
+
+// Decide records who decided what about approval id. It refuses an
+// auditor, the owner of the calling agent (separation of duties), and
+// anything the store refuses (already decided, expired, the same approver
+// twice, a denial without a reason).
+func (q *Queue) Decide(ctx context.Context, id string, who Decider, approve bool, reason string, grant *GrantSpec) (mediator.Approval, error) {
+	if who.Role != mediator.RoleApprover && who.Role != mediator.RoleAdmin {
+		return mediator.Approval{}, fmt.Errorf("%w: role %q may not decide approvals", mediator.ErrApprovalForbidden, who.Role)
+	}
+	a, err := q.store.Approval(ctx, id)
+	if err != nil {
+		return a, err
+	}
+	if a.AgentOwner != "" && strings.EqualFold(a.AgentOwner, who.Name) {
+		return a, fmt.Errorf("%w: %s owns agent %s and may not approve its calls", mediator.ErrApprovalForbidden, who.Name, a.AgentID)
+	}
+	var re *regexp.Regexp
+	if approve && grant != nil {
+		if re, err = grant.compile(); err != nil {
+			return a, err
+		}
+	}
+	a, err = q.store.DecideApproval(ctx, id, mediator.ApprovalDecision{Approver: who.Name, Approve: approve, Reason: reason, At: q.now()})
+	if err != nil {
+		return a, err
+	}
+	q.log.Info("approval decided", "approval", id, "approver", who.Name, "approve", approve, "state", a.State)
+	q.recordDecision(ctx, a, who.Name, approve, reason)
+	if re != nil && a.State == mediator.ApprovalApproved {
+		err = q.addGrant(ctx, a, who.Name, grant)
+	}
+	return a, err
+}
+
+// compile checks the spec and returns its anchored pattern.
+func (g *GrantSpec) compile() (*regexp.Regexp, error) {
+	if g.Minutes < 1 || g.Minutes > MaxGrantMinutes {
+		return nil, fmt.Errorf("%w: minutes must be 1..%d", ErrInvalidGrant, MaxGrantMinutes)
+	}
+	if g.Pattern == "" || len(g.Pattern) > MaxGrantPatternBytes {
+		return nil, fmt.Errorf("%w: the pattern must be 1..%d bytes", ErrInvalidGrant, MaxGrantPatternBytes)
+	}
+	// The pattern must stand alone, so that it cannot close the anchoring
+	// group (`a)|(b` would leave both ends unanchored).
+	if _, err := regexp.Compile(g.Pattern); err != nil {
+		return nil, fmt.Errorf("%w: the pattern is not a regular expression: %w", ErrInvalidGrant, err)
+	}
+	re, err := regexp.Compile(`^(?:` + g.Pattern + `)$`)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the pattern is not a regular expression: %w", ErrInvalidGrant, err)
+	}
+	return re, nil
+}
+
+func (q *Queue) addGrant(ctx context.Context, a mediator.Approval, who string, g *GrantSpec) error {
+	now := q.now()
+	err := q.store.AddGrant(ctx, mediator.ApprovalGrant{
+		ApprovalID: a.ID, AgentID: a.AgentID, TaskID: a.TaskID, SessionID: a.SessionID, Tool: a.Tool,
+		Pattern: g.Pattern, Approver: who, Created: now, Expires: now.Add(time.Duration(g.Minutes) * time.Minute),
+	})
+	if err != nil {
+		return fmt.Errorf("approval %s is approved, but its grant was not stored: %w", a.ID, err)
+	}
+	return nil
+}
+
+// granted reports whether a grant covers the call.
+func (q *Queue) granted(ctx context.Context, c *mediator.Call) (mediator.Verdict, bool) {
+	if c.Agent == nil || c.Target == nil {
+		return mediator.Verdict{}, false
+	}
+	grants, err := q.store.MatchingGrants(ctx, c.Agent.ID, c.Agent.TaskID, c.Session.ID, c.Target.Name, q.now())
+	if err != nil || len(grants) == 0 {
+		return mediator.Verdict{}, false
+	}
+	args, err := canonicalArgs(c)
+	if err != nil {
+		return mediator.Verdict{}, false
+	}
+	for _, g := range grants {
+		re, err := (&GrantSpec{Minutes: 1, Pattern: g.Pattern}).compile()
+		if err == nil && re.Match(args) {
+			return mediator.Verdict{Approved: true, ApprovalID: g.ApprovalID, Approver: g.Approver,
+				Reason: "grant " + g.ID + " until " + g.Expires.UTC().Format(time.RFC3339)}, true
+		}
+	}
+	return mediator.Verdict{}, false
+}
+
+// RunExpiry expires pending approvals past their time every interval until
+// ctx ends, recording each expiry as a denial in the audit chain.
+func (q *Queue) RunExpiry(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			list, err := q.store.ExpireApprovals(ctx, q.now())
+			if err != nil {
+				q.log.Warn("approval expiry failed", "err", err)
+				continue
+			}
+			q.recordExpiries(ctx, list)
+		}
+	}
+}
+
+func (q *Queue) recordExpiries(ctx context.Context, list []mediator.Approval) {
+	for _, a := range list {
+		q.log.Info("approval expired", "approval", a.ID, "agent", a.AgentID, "tool", a.Tool)
+		q.record(ctx, a, "approvals/expire", mediator.Decision{Effect: mediator.EffectDeny, Rule: a.Rule,
+			Reason: "expired undecided"}, mediator.OutcomeDenied)
+	}
+}
+
+func (q *Queue) recordDecision(ctx context.Context, a mediator.Approval, who string, approve bool, reason string) {
+	d := mediator.Decision{Effect: mediator.EffectDeny, Rule: a.Rule, Reason: "denied by " + who + ": " + reason}
+	out := mediator.OutcomeDenied
+	if approve {
+		d.Effect, d.Reason, out = mediator.EffectAllow, "approved by "+who+": "+reason, mediator.OutcomeOK
+	}
+	q.record(ctx, a, "approvals/decide", d, out)
+}
+
+// record appends a decision about a to the audit chain; the approval
+// itself is already durable, so a failure is logged, not returned.
+func (q *Queue) record(ctx context.Context, a mediator.Approval, method string, d mediator.Decision, out mediator.Outcome) {
+	if q.recorder == nil {
+		return
+	}
+	args, _ := json.Marshal(map[string]any{"approval_id": a.ID, "state": a.State, "call_id": a.CallID})
+	r := mediator.ChainRecord{Time: q.now(), SessionID: a.SessionID, Transport: a.Transport, AgentID: a.AgentID,
+		TaskID: a.TaskID, Method: method, Kind: mediator.KindTool, Server: a.Server, Name: a.Tool,
+		Arguments: args, Decision: d, Outcome: out}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := q.recorder.Record(rctx, r); err != nil {
+		q.log.Error("recording an approval decision failed", "approval", a.ID, "err", err)
+	}
+}

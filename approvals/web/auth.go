@@ -1,0 +1,298 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcp-mediator/mediator/approvals"
+	"github.com/mcp-mediator/mediator/mediator"
+)
+
+// Cookie names.
+const (
+	sessionCookie = "mediator_approvals"
+	loginCookie   = "mediator_login_csrf"
+)
+
+// sessions are the signed-in browsers, in memory: a restart signs
+// everyone out, which is the safe failure.
+type sessions struct {
+	mu  sync.Mutex
+	ttl time.Duration
+	m   map[string]*session
+}
+
+type session struct {
+	user    user
+	expires time.Time
+}
+
+func newSessions(ttl time.Duration) *sessions {
+	return &sessions{ttl: ttl, m: map[string]*session{}}
+}
+
+func (s *sessions) create(name string, role mediator.ApproverRole) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	for id, se := range s.m {
+		if now.After(se.expires) {
+			delete(s.m, id)
+		}
+	}
+	id := rand.Text() + rand.Text()
+	s.m[id] = &session{user: user{Name: name, Role: role, CSRF: rand.Text()}, expires: now.Add(s.ttl)}
+	return id
+}
+
+func (s *sessions) get(id string) *user {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	se, ok := s.m[id]
+	if !ok || time.Now().After(se.expires) {
+		delete(s.m, id)
+		return nil
+	}
+	u := se.user
+	return &u
+}
+
+func (s *sessions) drop(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, id)
+}
+
+func tokenEqual(got, want string) bool {
+	return got != "" && want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// identify returns the signed-in user: a trusted proxy's header first,
+// then the session cookie.
+func (h *Handler) identify(r *http.Request) *user {
+	if u := h.ssoUser(r); u != nil {
+		return u
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return nil
+	}
+	u := h.sessions.get(c.Value)
+	if u == nil {
+		return nil
+	}
+	// The account may have been removed or its role changed since.
+	acct, err := h.cfg.Accounts.Approver(r.Context(), u.Name)
+	if err != nil {
+		h.sessions.drop(c.Value)
+		return nil
+	}
+	u.Role = acct.Role
+	return u
+}
+
+// ssoUser trusts the identity header only from a configured proxy. Its
+// CSRF token is derived per user from a process secret.
+func (h *Handler) ssoUser(r *http.Request) *user {
+	sso := h.cfg.SSO
+	if sso == nil || sso.Header == "" {
+		return nil
+	}
+	name := strings.TrimSpace(r.Header.Get(sso.Header))
+	if name == "" || !fromProxy(r.RemoteAddr, sso.Proxies) {
+		return nil
+	}
+	role := sso.Role
+	if acct, err := h.cfg.Accounts.Approver(r.Context(), name); err == nil {
+		role = acct.Role
+	}
+	return &user{Name: name, Role: role, CSRF: h.ssoCSRF(name), SSO: true}
+}
+
+func fromProxy(remote string, proxies []netip.Prefix) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	for _, p := range proxies {
+		if p.Contains(ip.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+var ssoSecret = rand.Text()
+
+func (h *Handler) ssoCSRF(name string) string {
+	return approvals.Sign([]byte(ssoSecret), "csrf", []byte(name))[7:]
+}
+
+// loginPage shows the sign-in form with a fresh double-submit CSRF token.
+func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
+	if h.identify(r) != nil {
+		http.Redirect(w, r, Prefix+"/", http.StatusSeeOther)
+		return
+	}
+	h.renderLogin(w, r, http.StatusOK, "")
+}
+
+func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	tok := rand.Text()
+	http.SetCookie(w, h.cookie(r, loginCookie, tok, 10*time.Minute))
+	h.render(w, status, "login.html", pageData{Title: "Sign in", Error: msg, Body: tok})
+}
+
+// login checks the CSRF token, the rate limit and the password.
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		h.renderLogin(w, r, http.StatusBadRequest, "The form could not be read.")
+		return
+	}
+	c, err := r.Cookie(loginCookie)
+	if err != nil || !tokenEqual(r.PostForm.Get("csrf"), c.Value) {
+		h.log.Warn("approvals: sign-in form without a valid CSRF token", "remote", r.RemoteAddr)
+		h.renderLogin(w, r, http.StatusForbidden, errCSRF.Error())
+		return
+	}
+	name, pw := strings.TrimSpace(r.PostForm.Get("name")), r.PostForm.Get("password")
+	ip := clientIP(r.RemoteAddr)
+	if !h.limiter.allow(ip) || !h.limiter.allow("user:"+name) {
+		h.log.Warn("approvals: sign-in rate limited", "remote", ip, "user", name)
+		h.renderLogin(w, r, http.StatusTooManyRequests, "Too many failed sign-ins. Wait a few minutes and try again.")
+		return
+	}
+	acct, err := h.checkAccount(r, name, pw)
+	if err != nil {
+		h.limiter.fail(ip)
+		h.limiter.fail("user:" + name)
+		h.log.Warn("approvals: sign-in refused", "remote", ip, "user", name)
+		h.renderLogin(w, r, http.StatusUnauthorized, "Wrong name or password.")
+		return
+	}
+	h.limiter.reset("user:" + name)
+	id := h.sessions.create(acct.Name, acct.Role)
+	http.SetCookie(w, h.cookie(r, sessionCookie, id, h.cfg.SessionTTL))
+	http.SetCookie(w, h.cookie(r, loginCookie, "", -1))
+	h.log.Info("approvals: signed in", "user", acct.Name, "role", acct.Role, "remote", ip)
+	http.Redirect(w, r, Prefix+"/", http.StatusSeeOther)
+}
+
+var errBadLogin = errors.New("wrong name or password")
+
+func (h *Handler) checkAccount(r *http.Request, name, pw string) (mediator.ApproverAccount, error) {
+	acct, err := h.cfg.Accounts.Approver(r.Context(), name)
+	if err != nil {
+		approvals.CheckNoAccount(pw)
+		return acct, errBadLogin
+	}
+	if !approvals.CheckPassword(acct.PasswordHash, pw) {
+		return acct, errBadLogin
+	}
+	return acct, nil
+}
+
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		h.sessions.drop(c.Value)
+	}
+	http.SetCookie(w, h.cookie(r, sessionCookie, "", -1))
+	http.Redirect(w, r, Prefix+"/login", http.StatusSeeOther)
+}
+
+// cookie is HttpOnly, SameSite=Strict, scoped to the page, Secure over
+// TLS or when configured.
+func (h *Handler) cookie(r *http.Request, name, value string, ttl time.Duration) *http.Cookie {
+	c := &http.Cookie{Name: name, Value: value, Path: Prefix, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil || h.cfg.SecureCookies}
+	if ttl < 0 {
+		c.MaxAge = -1
+	} else {
+		c.MaxAge = int(ttl.Seconds())
+	}
+	return c
+}
+
+func clientIP(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return remote
+	}
+	return host
+}
+
+// limiter counts failed sign-ins per key in a fixed window.
+type limiter struct {
+	mu     sync.Mutex
+	max    int
+	window time.Duration
+	m      map[string]*failures
+}
+
+type failures struct {
+	n     int
+	since time.Time
+}
+
+func newLimiter(max int, window time.Duration) *limiter {
+	return &limiter{max: max, window: window, m: map[string]*failures{}}
+}
+
+func (l *limiter) allow(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f, ok := l.m[key]
+	if !ok || time.Since(f.since) > l.window {
+		delete(l.m, key)
+		return true
+	}
+	return f.n < l.max
+}
+
+func (l *limiter) fail(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f, ok := l.m[key]
+	if !ok || time.Since(f.since) > l.window {
+		if !l.room() {
+			return
+		}
+		f = &failures{since: time.Now()}
+		l.m[key] = f
+	}
+	f.n++
+}
+
+// room prunes expired entries and reports whether a new one fits, so a
+// spray of names cannot grow memory without bound (nor evict the entries
+// that are limiting the sprayer).
+func (l *limiter) room() bool {
+	const maxKeys = 10000
+	if len(l.m) < maxKeys {
+		return true
+	}
+	for k, f := range l.m {
+		if time.Since(f.since) > l.window {
+			delete(l.m, k)
+		}
+	}
+	return len(l.m) < maxKeys
+}
+
+func (l *limiter) reset(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.m, key)
+}

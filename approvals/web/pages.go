@@ -1,0 +1,232 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mcp-mediator/mediator/approvals"
+	"github.com/mcp-mediator/mediator/mediator"
+)
+
+// maxReasonBytes caps a decision's reason (the store refuses longer).
+const maxReasonBytes = 2000
+
+// queueBody is the queue page.
+type queueBody struct {
+	Pending []mediator.Approval
+	Now     time.Time
+}
+
+func (h *Handler) pending(r *http.Request) ([]mediator.Approval, error) {
+	return h.cfg.Queue.Store().Approvals(r.Context(), mediator.ApprovalFilter{State: mediator.ApprovalPending})
+}
+
+func (h *Handler) queuePage(w http.ResponseWriter, r *http.Request) {
+	list, err := h.pending(r)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.render(w, http.StatusOK, "queue.html", pageData{Title: "Queue", User: userFrom(r), Nav: "queue",
+		Body: queueBody{Pending: list, Now: time.Now()}})
+}
+
+// queueRows is the queue table's body, fetched by app.js on each event.
+func (h *Handler) queueRows(w http.ResponseWriter, r *http.Request) {
+	list, err := h.pending(r)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.render(w, http.StatusOK, "rows", pageData{User: userFrom(r), Body: queueBody{Pending: list, Now: time.Now()}})
+}
+
+// detailBody is the detail page.
+type detailBody struct {
+	A         mediator.Approval
+	CanDecide bool
+	WhyNot    string
+	Now       time.Time
+	MaxReason int
+	MaxGrant  int
+}
+
+func (h *Handler) detailPage(w http.ResponseWriter, r *http.Request) {
+	h.showDetail(w, r, http.StatusOK, "", r.URL.Query().Get("done"))
+}
+
+func (h *Handler) showDetail(w http.ResponseWriter, r *http.Request, status int, errMsg, flash string) {
+	id := r.PathValue("id")
+	a, err := h.cfg.Queue.Store().Approval(r.Context(), id)
+	if errors.Is(err, mediator.ErrUnknownApproval) {
+		h.fail(w, r, http.StatusNotFound, "There is no approval with that id.")
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	u := userFrom(r)
+	why := whyNot(u, a)
+	h.render(w, status, "detail.html", pageData{Title: a.Tool + " · " + a.ID, User: u, Nav: "queue", Error: errMsg,
+		Flash: flashText(flash), Body: detailBody{A: a, CanDecide: why == "", WhyNot: why, Now: time.Now(),
+			MaxReason: maxReasonBytes, MaxGrant: approvals.MaxGrantMinutes}})
+}
+
+func flashText(done string) string {
+	switch done {
+	case "approved":
+		return "Approved. The waiting call runs now, or when the agent repeats it."
+	case "denied":
+		return "Denied. The agent receives your reason."
+	case "recorded":
+		return "Your approval is recorded; a second approver must also approve."
+	}
+	return ""
+}
+
+// whyNot explains why u may not decide a ("" when they may).
+func whyNot(u *user, a mediator.Approval) string {
+	switch {
+	case a.State != mediator.ApprovalPending:
+		return "This approval is " + string(a.State) + "."
+	case u.Role == mediator.RoleAuditor:
+		return "Auditors can read approvals but not decide them."
+	case a.AgentOwner != "" && strings.EqualFold(a.AgentOwner, u.Name):
+		return "You own agent " + a.AgentID + ", so another approver must decide its calls."
+	}
+	for _, d := range a.Decisions {
+		if d.Approver == u.Name {
+			return "You already approved; a second approver must decide."
+		}
+	}
+	return ""
+}
+
+// decide applies an approve or deny form.
+func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
+	u, id, f := userFrom(r), r.PathValue("id"), r.PostForm
+	approve := f.Get("decision") == "approve"
+	if !approve && f.Get("decision") != "deny" {
+		h.showDetail(w, r, http.StatusBadRequest, "Choose approve or deny.", "")
+		return
+	}
+	reason := strings.TrimSpace(f.Get("reason"))
+	if len(reason) > maxReasonBytes {
+		h.showDetail(w, r, http.StatusBadRequest, fmt.Sprintf("The reason is longer than %d bytes; shorten it.", maxReasonBytes), "")
+		return
+	}
+	grant, err := grantFrom(f, approve)
+	if err != nil {
+		h.showDetail(w, r, http.StatusBadRequest, err.Error(), "")
+		return
+	}
+	a, err := h.cfg.Queue.Decide(r.Context(), id, approvals.Decider{Name: u.Name, Role: u.Role}, approve, reason, grant)
+	if err != nil {
+		h.log.Warn("approvals: decision refused", "user", u.Name, "approval", id, "err", err)
+		h.showDetail(w, r, decideStatus(err), decideMessage(err), "")
+		return
+	}
+	done := map[mediator.ApprovalState]string{mediator.ApprovalApproved: "approved", mediator.ApprovalDenied: "denied"}[a.State]
+	if done == "" {
+		done = "recorded"
+	}
+	http.Redirect(w, r, Prefix+"/a/"+url.PathEscape(id)+"?done="+done, http.StatusSeeOther)
+}
+
+// grantFrom reads the optional grant fields.
+func grantFrom(f url.Values, approve bool) (*approvals.GrantSpec, error) {
+	mins, pat := strings.TrimSpace(f.Get("grant_minutes")), f.Get("grant_pattern")
+	if !approve || (mins == "" && pat == "") {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(mins)
+	if err != nil || pat == "" {
+		return nil, errors.New("a grant needs both minutes and an argument pattern")
+	}
+	return &approvals.GrantSpec{Minutes: n, Pattern: pat}, nil
+}
+
+func decideStatus(err error) int {
+	switch {
+	case errors.Is(err, mediator.ErrUnknownApproval):
+		return http.StatusNotFound
+	case errors.Is(err, mediator.ErrApprovalDecided), errors.Is(err, mediator.ErrApprovalExpired):
+		return http.StatusConflict
+	case errors.Is(err, mediator.ErrApprovalForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, mediator.ErrInvalidRequest), errors.Is(err, approvals.ErrInvalidGrant):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+func decideMessage(err error) string {
+	switch {
+	case errors.Is(err, mediator.ErrApprovalDecided):
+		return "This approval was already decided; nothing changed."
+	case errors.Is(err, mediator.ErrApprovalExpired):
+		return "This approval expired before your decision; nothing changed. The agent must ask again."
+	case errors.Is(err, mediator.ErrInvalidRequest):
+		return "A denial needs a reason (at most 2000 bytes)."
+	case decideStatus(err) == http.StatusInternalServerError:
+		return "The decision could not be saved; try again."
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, ": "); i >= 0 && i+2 < len(msg) {
+		msg = msg[i+2:]
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
+}
+
+// historyBody is the history page.
+type historyBody struct {
+	Filter mediator.ApprovalFilter
+	List   []mediator.Approval
+	States []mediator.ApprovalState
+}
+
+func (h *Handler) historyPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := mediator.ApprovalFilter{State: mediator.ApprovalState(q.Get("state")), AgentID: q.Get("agent"),
+		Tool: q.Get("tool"), Approver: q.Get("approver"), Limit: 200}
+	list, err := h.cfg.Queue.Store().Approvals(r.Context(), f)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.render(w, http.StatusOK, "history.html", pageData{Title: "History", User: userFrom(r), Nav: "history",
+		Body: historyBody{Filter: f, List: list, States: []mediator.ApprovalState{mediator.ApprovalPending,
+			mediator.ApprovalApproved, mediator.ApprovalDenied, mediator.ApprovalExpired}}})
+}
+
+// sessionBody is a session's chain view.
+type sessionBody struct {
+	Agent, Session string
+	Records        []mediator.ChainRecord
+}
+
+func (h *Handler) sessionPage(w http.ResponseWriter, r *http.Request) {
+	agent, sess := r.URL.Query().Get("agent"), r.URL.Query().Get("session")
+	if h.cfg.History == nil || (agent == "" && sess == "") {
+		h.fail(w, r, http.StatusBadRequest, "Name an agent or a session.")
+		return
+	}
+	recs, err := h.cfg.History(r.Context(), agent, sess, 500)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.render(w, http.StatusOK, "session.html", pageData{Title: "Session chain", User: userFrom(r), Nav: "history",
+		Body: sessionBody{Agent: agent, Session: sess, Records: recs}})
+}
+
+func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	h.log.Error("approvals: page failed", "path", r.URL.Path, "err", err)
+	h.fail(w, r, http.StatusInternalServerError, "The approval store could not be read; try again.")
+}

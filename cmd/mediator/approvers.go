@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mcp-mediator/mediator/approvals"
+	"github.com/mcp-mediator/mediator/approvals/web"
+	"github.com/mcp-mediator/mediator/mediator"
+	"github.com/mcp-mediator/mediator/store"
+)
+
+// ApprovalsConfig is the approvals: block of mediator.yaml.
+type ApprovalsConfig struct {
+	// URL is the approval page's address as agents and approvers reach it
+	// (default http://LISTEN/approvals); stdio mediators name it in their
+	// "approval pending" errors.
+	URL string `yaml:"url"`
+	// Hold is how long a call waits for a decision before the agent is told
+	// to repeat it later (default 45s; keep it under the client's timeout).
+	Hold time.Duration `yaml:"hold"`
+	// Expiry is how long an approval stays pending (default 15m).
+	Expiry time.Duration `yaml:"expiry"`
+	// TwoPersonRules names policy rules whose calls need two approvers.
+	TwoPersonRules []string `yaml:"two_person_rules"`
+	// SecureCookies marks the page's cookies Secure on plain HTTP too (set
+	// it behind a TLS-terminating proxy).
+	SecureCookies bool `yaml:"secure_cookies"`
+	// Elicit also asks the agent's own user, through MCP URL elicitation
+	// pointing at the page, when the client supports it (local single-user
+	// setups). The decision is still made on the page.
+	Elicit  bool          `yaml:"elicit"`
+	Webhook WebhookConfig `yaml:"webhook"`
+	SSO     SSOConfig     `yaml:"sso"`
+}
+
+// WebhookConfig posts each new pending approval.
+type WebhookConfig struct {
+	URL string `yaml:"url"`
+	// SecretEnv names the environment variable holding the HMAC secret.
+	SecretEnv string `yaml:"secret_env"`
+	// Attempts bounds the deliveries of one notification (default 5).
+	Attempts int `yaml:"attempts"`
+}
+
+// SSOConfig trusts an identity header from an authenticating proxy.
+type SSOConfig struct {
+	Header string `yaml:"header"`
+	// Proxies are the proxy's addresses or CIDR prefixes; the header is
+	// ignored on requests from anywhere else.
+	Proxies []string `yaml:"proxies"`
+	// Role is given to users without an approver account (default auditor).
+	Role string `yaml:"role"`
+}
+
+func defaultApprovals() ApprovalsConfig {
+	return ApprovalsConfig{Hold: approvals.DefaultHold, Expiry: approvals.DefaultExpiry, Webhook: WebhookConfig{Attempts: 5}}
+}
+
+// validate names each bad field and the fix.
+func (c ApprovalsConfig) validate() []error {
+	var errs []error
+	if c.Hold < 0 || c.Hold > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("approvals.hold: %s; use 0s..10m (clients give up after about 60s)", c.Hold))
+	}
+	if c.Expiry < time.Minute || c.Expiry > 7*24*time.Hour || c.Expiry <= c.Hold {
+		errs = append(errs, fmt.Errorf("approvals.expiry: %s; use 1m..168h, longer than approvals.hold", c.Expiry))
+	}
+	if c.URL != "" && !isHTTPURL(c.URL) {
+		errs = append(errs, fmt.Errorf("approvals.url: %q is not an http(s) URL", c.URL))
+	}
+	if c.Webhook.URL != "" && (!isHTTPURL(c.Webhook.URL) || c.Webhook.SecretEnv == "") {
+		errs = append(errs, errors.New("approvals.webhook: url must be http(s) and secret_env must name the variable holding the signing secret"))
+	}
+	if c.Webhook.Attempts < 1 || c.Webhook.Attempts > 20 {
+		errs = append(errs, fmt.Errorf("approvals.webhook.attempts: %d; use 1..20", c.Webhook.Attempts))
+	}
+	if _, err := c.SSO.parse(); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// parse returns the page's SSO settings, nil when SSO is off.
+func (c SSOConfig) parse() (*web.SSO, error) {
+	if c.Header == "" && len(c.Proxies) == 0 {
+		return nil, nil
+	}
+	if c.Header == "" || len(c.Proxies) == 0 {
+		return nil, errors.New("approvals.sso: set both header and proxies (the addresses of the proxy that sets the header)")
+	}
+	sso := &web.SSO{Header: c.Header, Role: mediator.ApproverRole(c.Role)}
+	if c.Role != "" && !mediator.ValidApproverRole(sso.Role) {
+		return nil, fmt.Errorf("approvals.sso.role: %q; use approver, admin or auditor", c.Role)
+	}
+	for _, p := range c.Proxies {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			ip, ierr := netip.ParseAddr(p)
+			if ierr != nil {
+				return nil, fmt.Errorf("approvals.sso.proxies: %q is neither an address nor a CIDR prefix", p)
+			}
+			pfx = netip.PrefixFrom(ip, ip.BitLen())
+		}
+		sso.Proxies = append(sso.Proxies, pfx)
+	}
+	return sso, nil
+}
+
+// pageURL is the approval page's public address.
+func (c *Config) pageURL() string {
+	if c.Approvals.URL != "" {
+		return strings.TrimRight(c.Approvals.URL, "/")
+	}
+	return "http://" + c.Listen + web.Prefix
+}
+
+// history adapts the store's records query for the approvals package.
+func history(st *store.Store) approvals.HistoryFunc {
+	return func(ctx context.Context, agentID, sessionID string, limit int) ([]mediator.ChainRecord, error) {
+		return st.Records(ctx, store.Filter{AgentID: agentID, SessionID: sessionID, Limit: limit})
+	}
+}
+
+// newQueue builds the approval queue and starts its background work
+// (expiry, webhook deliveries) until ctx ends.
+func newQueue(ctx context.Context, cfg *Config, st *store.Store, log *slog.Logger, lookup func(string) (string, bool)) *approvals.Queue {
+	ac := cfg.Approvals
+	opts := []approvals.Option{approvals.WithHold(ac.Hold), approvals.WithExpiry(ac.Expiry),
+		approvals.WithBaseURL(cfg.pageURL()), approvals.WithTwoPersonRules(ac.TwoPersonRules),
+		approvals.WithHistory(history(st)), approvals.WithRecorder(st), approvals.WithLogger(log),
+		approvals.WithElicitation(ac.Elicit)}
+	if ac.Webhook.URL != "" {
+		secret, _ := lookup(ac.Webhook.SecretEnv)
+		if secret == "" {
+			log.Warn("approvals.webhook: the secret variable is empty; deliveries are signed with an empty key",
+				"secret_env", ac.Webhook.SecretEnv)
+		}
+		w := approvals.NewWebhook(ac.Webhook.URL, secret, approvals.WithWebhookLogger(log),
+			approvals.WithWebhookRetries(ac.Webhook.Attempts, time.Second))
+		go w.Run(ctx)
+		opts = append(opts, approvals.WithWebhook(w))
+	}
+	q := approvals.New(st, opts...)
+	go q.RunExpiry(ctx, 5*time.Second)
+	return q
+}
+
+// mountApprovals serves the approver page under /approvals on mux.
+func (a *app) mountApprovals(ctx context.Context, mux *http.ServeMux) error {
+	sso, err := a.cfg.Approvals.SSO.parse()
+	if err != nil {
+		return err
+	}
+	h, err := web.New(web.Config{Queue: a.queue, Accounts: a.store, History: history(a.store), SSO: sso,
+		SecureCookies: a.cfg.Approvals.SecureCookies, Logger: a.log, Done: ctx.Done()})
+	if err != nil {
+		return fmt.Errorf("approval page: %w", err)
+	}
+	mux.Handle(web.Prefix+"/", h)
+	mux.Handle(web.Prefix, h)
+	a.log.Info("approval page", "url", a.cfg.pageURL()+"/")
+	return nil
+}
+
+const approverUsage = `Usage:
+  mediator approver add NAME --role approver|admin|auditor [--db FILE] [--config FILE]
+  mediator approver passwd NAME [--db FILE] [--config FILE]
+  mediator approver remove NAME [--db FILE] [--config FILE]
+  mediator approver list [--json] [--db FILE] [--config FILE]
+
+add and passwd read the password from the first line of standard input
+(at least 10 characters), e.g.  echo "$PW" | mediator approver add alice --role approver
+`
+
+// cmdApprover manages approver accounts in the database.
+func cmdApprover(ctx context.Context, args []string, e env) error {
+	if len(args) == 0 || !slices.Contains([]string{"add", "passwd", "remove", "list"}, args[0]) {
+		fmt.Fprint(e.stderr, approverUsage)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return errHelp
+		}
+		return &exitError{code: 2, err: errors.New("approver: want add, passwd, remove or list")}
+	}
+	sub, rest := args[0], args[1:]
+	var name string
+	if sub != "list" {
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			return &exitError{code: 2, err: fmt.Errorf("approver %s: name the approver, e.g. mediator approver %s alice", sub, sub)}
+		}
+		name, rest = rest[0], rest[1:]
+	}
+	fs := newFlags("approver "+sub, "approver "+sub, e.stderr)
+	var cf commonFlags
+	cf.register(fs)
+	role := fs.String("role", "approver", "add: approver, admin or auditor")
+	asJSON := fs.Bool("json", false, "list: print JSON")
+	if err := parseFlags(fs, rest); err != nil {
+		return err
+	}
+	cfg, err := cf.load(e)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.path(cfg.Database), store.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return fmt.Errorf("database %s: %w", cfg.path(cfg.Database), err)
+	}
+	defer st.Close()
+	return runApprover(ctx, st, sub, name, mediator.ApproverRole(*role), *asJSON, e)
+}
+
+func runApprover(ctx context.Context, st *store.Store, sub, name string, role mediator.ApproverRole, asJSON bool, e env) error {
+	switch sub {
+	case "add":
+		return approverAdd(ctx, st, name, role, e)
+	case "passwd":
+		return approverPasswd(ctx, st, name, e)
+	case "remove":
+		if err := st.DeleteApprover(ctx, name); err != nil {
+			return fmt.Errorf("approver remove: %w", err)
+		}
+		fmt.Fprintf(e.stdout, "removed approver %s\n", name)
+		return nil
+	}
+	return approverList(ctx, st, asJSON, e)
+}
+
+func approverAdd(ctx context.Context, st *store.Store, name string, role mediator.ApproverRole, e env) error {
+	if !mediator.ValidApproverRole(role) {
+		return &exitError{code: 2, err: fmt.Errorf("approver add: --role %q; use approver, admin or auditor", role)}
+	}
+	if !validApproverName(name) {
+		return &exitError{code: 2, err: fmt.Errorf("approver add: name %q; use 1..64 letters, digits, . _ @ -", name)}
+	}
+	if _, err := st.Approver(ctx, name); err == nil {
+		return fmt.Errorf("approver add: %s exists; use mediator approver passwd to change the password", name)
+	}
+	hash, err := readPassword(e)
+	if err != nil {
+		return err
+	}
+	if err := st.PutApprover(ctx, mediator.ApproverAccount{Name: name, Role: role, PasswordHash: hash}); err != nil {
+		return fmt.Errorf("approver add: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "added approver %s (%s)\n", name, role)
+	return nil
+}
+
+func approverPasswd(ctx context.Context, st *store.Store, name string, e env) error {
+	acct, err := st.Approver(ctx, name)
+	if err != nil {
+		return fmt.Errorf("approver passwd: %w", err)
+	}
+	if acct.PasswordHash, err = readPassword(e); err != nil {
+		return err
+	}
+	if err := st.PutApprover(ctx, acct); err != nil {
+		return fmt.Errorf("approver passwd: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "changed the password of %s\n", name)
+	return nil
+}
+
+func approverList(ctx context.Context, st *store.Store, asJSON bool, e env) error {
+	list, err := st.Approvers(ctx)
+	if err != nil {
+		return fmt.Errorf("approver list: %w", err)
+	}
+	if asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\tUPDATED")
+	for _, a := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Name, a.Role, a.Updated.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+// readPassword reads one line from stdin and hashes it.
+func readPassword(e env) (string, error) {
+	sc := bufio.NewScanner(e.stdin)
+	sc.Buffer(make([]byte, 0, 256), 4096)
+	if !sc.Scan() {
+		return "", &exitError{code: 2, err: errors.New("approver: give the password on standard input (one line)")}
+	}
+	hash, err := approvals.HashPassword(strings.TrimRight(sc.Text(), "\r"))
+	if err != nil {
+		return "", &exitError{code: 2, err: fmt.Errorf("approver: %w", err)}
+	}
+	return hash, nil
+}
+
+func validApproverName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._@-", r)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,294 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"time"
+
+	"github.com/mcp-mediator/mediator/mediator"
+)
+
+// Subject is r.sub: who is calling.
+type Subject struct {
+	ID      string
+	Version string
+	// Roles holds strings; it is []any so that conditions can say
+	// "'finance' in r.sub.Roles".
+	Roles []any
+	Owner string
+	// Function is the agent's business function ("support", "marketing").
+	Function string
+	// Confidence is the issuer's confidence in the agent, 0..1. A missing
+	// claim is 0, the least confident value, so it never satisfies a
+	// threshold such as "r.sub.Confidence >= 0.95".
+	Confidence float64
+	// Trust is the behavioural trust level ("normal" until behavioural
+	// monitoring lands).
+	Trust string
+	Task  string
+	// Attrs are the passport's free attributes.
+	Attrs map[string]string
+}
+
+// Object is r.obj: what the request acts on.
+type Object struct {
+	// Kind is tool, resource or prompt.
+	Kind   string
+	Server string
+	// Name is the catalog name (tool, prompt) or the URI (resource).
+	Name     string
+	Original string
+	// Risk is 1 (low) to 4 (critical); unknown counts as critical.
+	Risk     float64
+	RiskName string
+	// DataClass is 1 (public) to 5 (financial); unknown counts as financial.
+	DataClass     float64
+	DataClassName string
+	// The upstream's behaviour hints; a hint it did not give is false.
+	ReadOnly, Destructive, Idempotent, OpenWorld bool
+	// Args are the call's arguments as JSON values: numbers are float64,
+	// objects map[string]any, arrays []any. Nil for listings.
+	Args map[string]any
+}
+
+// Env is r.env: when and from where.
+type Env struct {
+	// Time is local time in RFC 3339.
+	Time string
+	Zone string
+	// Hour (0-23) and Minute (0-59) of local time.
+	Hour, Minute float64
+	// Weekday is mon, tue, wed, thu, fri, sat or sun.
+	Weekday       string
+	Weekend       bool
+	BusinessHours bool
+	// IP is the client's address ("" for stdio); Network its class:
+	// loopback, private or public.
+	IP      string
+	Network string
+	// Alert is 1 (normal), 2 (elevated) or 3 (incident).
+	Alert     float64
+	AlertName string
+
+	// listing marks a "could this ever be allowed" question: conditions
+	// that need arguments, time, alert level or intent are undecided.
+	listing bool
+	// attrs is the whole request, for condEnv (see index.go).
+	attrs *Attributes
+}
+
+// IntentAttrs is r.intent: how the call relates to the declared task.
+type IntentAttrs struct {
+	// Verdict is no_intent, in_scope or out_of_scope.
+	Verdict    string
+	InScope    bool
+	OutOfScope bool
+	Reasons    []any
+	Score      float64
+	Task       string
+}
+
+// Attributes are everything a rule can test, built once per decision.
+type Attributes struct {
+	Sub    Subject
+	Obj    Object
+	Env    Env
+	Intent IntentAttrs
+}
+
+// Situation is what a decision needs beyond the request: the time and the
+// alert level. A zero field means "now" and "the current alert level".
+type Situation struct {
+	Time  time.Time
+	Alert AlertLevel
+}
+
+// BuildAttributes turns a request into attributes. It fails when the
+// request lacks what every decision needs (agent id, object kind and name)
+// or when its arguments are not JSON values.
+func BuildAttributes(req mediator.AuthzRequest, s Situation, env *EnvConfig) (*Attributes, error) {
+	if req.Agent.ID == "" || req.Target.Name == "" || req.Target.Kind == "" {
+		return nil, fmt.Errorf("%w: missing attribute: agent id, object kind or object name is empty", ErrEvaluation)
+	}
+	args, err := normalizeArgs(req.Arguments)
+	if err != nil {
+		return nil, err
+	}
+	a := &Attributes{Sub: subjectOf(req.Agent), Obj: objectOf(req.Target), Intent: intentOf(req.Intent)}
+	a.Obj.Args = args
+	a.Env = envOf(env, s, req.RemoteIP)
+	a.Env.listing = req.Listing
+	a.Env.attrs = a
+	return a, nil
+}
+
+func subjectOf(ag mediator.Agent) Subject {
+	roles := make([]any, len(ag.Roles))
+	for i, r := range ag.Roles {
+		roles[i] = r
+	}
+	trust := ag.TrustLevel
+	if trust == "" {
+		trust = "normal"
+	}
+	return Subject{ID: ag.ID, Version: ag.Version, Roles: roles, Owner: ag.Owner, Function: ag.BusinessFunction,
+		Confidence: ag.Confidence, Trust: trust, Task: ag.TaskID, Attrs: ag.Attrs}
+}
+
+func objectOf(t mediator.Target) Object {
+	risk, riskName := riskLevel(t.Risk)
+	class, className := classLevel(t.DataClass)
+	return Object{Kind: string(t.Kind), Server: t.Server, Name: t.Name, Original: t.Original,
+		Risk: risk, RiskName: riskName, DataClass: class, DataClassName: className,
+		ReadOnly: isTrue(t.Hints.ReadOnly), Destructive: isTrue(t.Hints.Destructive),
+		Idempotent: isTrue(t.Hints.Idempotent), OpenWorld: isTrue(t.Hints.OpenWorld)}
+}
+
+func isTrue(b *bool) bool { return b != nil && *b }
+
+func intentOf(in mediator.Intent) IntentAttrs {
+	verdict := in.Verdict
+	if verdict == "" {
+		verdict = mediator.IntentNone
+	}
+	reasons := make([]any, len(in.Reasons))
+	for i, r := range in.Reasons {
+		reasons[i] = r
+	}
+	return IntentAttrs{Verdict: string(verdict), InScope: verdict == mediator.IntentInScope,
+		OutOfScope: verdict == mediator.IntentOutOfScope, Reasons: reasons, Score: in.Score, Task: in.TaskID}
+}
+
+func envOf(c *EnvConfig, s Situation, ip string) Env {
+	t := s.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	t = t.In(c.zone())
+	wd := t.Weekday()
+	return Env{Time: t.Format(time.RFC3339), Zone: c.zone().String(),
+		Hour: float64(t.Hour()), Minute: float64(t.Minute()),
+		Weekday: weekdayNames[wd], Weekend: wd == time.Saturday || wd == time.Sunday,
+		BusinessHours: c.businessHours(t), IP: ip, Network: c.network(ip),
+		Alert: s.Alert.rank(), AlertName: s.Alert.name()}
+}
+
+var weekdayNames = [7]string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+
+// maxArgDepth bounds the nesting of arguments policy looks at. Deeper
+// arguments are a policy error (and so a denial), never a crash.
+const maxArgDepth = 64
+
+// normalizeArgs returns args as plain JSON values. Arguments decoded from
+// JSON are returned as they are, without copying; anything else (ints,
+// json.Number, structs from Go callers) is converted, and what cannot be
+// is an error.
+func normalizeArgs(args map[string]any) (map[string]any, error) {
+	if args == nil {
+		return nil, nil
+	}
+	if canonical(args, 0) {
+		return args, nil
+	}
+	v, err := normalize(args, 0)
+	if err != nil {
+		return nil, err
+	}
+	m, _ := v.(map[string]any)
+	return m, nil
+}
+
+// canonical reports whether v holds only JSON value types, within depth.
+func canonical(v any, depth int) bool {
+	if depth > maxArgDepth {
+		return false
+	}
+	switch x := v.(type) {
+	case nil, string, bool:
+		return true
+	case float64:
+		return !math.IsNaN(x) && !math.IsInf(x, 0)
+	case map[string]any:
+		for _, e := range x {
+			if !canonical(e, depth+1) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		for _, e := range x {
+			if !canonical(e, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func normalize(v any, depth int) (any, error) {
+	if depth > maxArgDepth {
+		return nil, fmt.Errorf("%w: arguments nested deeper than %d levels", ErrEvaluation, maxArgDepth)
+	}
+	switch x := v.(type) {
+	case nil, string, bool:
+		return x, nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("%w: an argument is not a finite number", ErrEvaluation)
+		}
+		return x, nil
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil {
+			return x.String(), nil
+		}
+		return normalize(f, depth)
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			n, err := normalize(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = n
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			n, err := normalize(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = n
+		}
+		return out, nil
+	}
+	return normalizeOther(v, depth)
+}
+
+// normalizeOther converts Go numbers directly and anything else through
+// JSON.
+func normalizeOther(v any, depth int) (any, error) {
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return float64(rv.Int()), nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return float64(rv.Uint()), nil
+	case reflect.Float32:
+		return normalize(rv.Float(), depth)
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: an argument is not a JSON value: %w", ErrEvaluation, err)
+	}
+	var out any
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, fmt.Errorf("%w: an argument is not a JSON value: %w", ErrEvaluation, err)
+	}
+	return normalize(out, depth)
+}

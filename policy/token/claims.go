@@ -1,0 +1,136 @@
+package token
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcp-mediator/mediator/mediator"
+)
+
+// Claims is the agent passport: the registered JWT claims plus what the
+// mediator knows about the agent. sub is the agent id and jti the token id
+// (both required); task binds the token to a task.
+type Claims struct {
+	jwt.RegisteredClaims
+	// AgentVersion is the agent's software version.
+	AgentVersion string `json:"agent_version,omitempty"`
+	// Owner is the person or team responsible for the agent.
+	Owner string `json:"owner,omitempty"`
+	// Roles are the agent's roles, as policy sees them.
+	Roles []string `json:"roles,omitempty"`
+	// BusinessFunction is what the agent is for ("support", "marketing").
+	BusinessFunction string `json:"business_function,omitempty"`
+	// Attrs are free passport attributes.
+	Attrs map[string]string `json:"attrs,omitempty"`
+	// Confidence is the issuer's confidence in the agent, 0..1.
+	Confidence float64 `json:"confidence,omitempty"`
+	// Task is the id of the task the token is bound to.
+	Task string `json:"task,omitempty"`
+}
+
+// ClaimsFor returns the passport claims describing a, ready for Mint
+// (a.TokenID, if set, becomes the jti).
+func ClaimsFor(a mediator.Agent) Claims {
+	c := Claims{
+		AgentVersion: a.Version, Owner: a.Owner, Roles: slices.Clone(a.Roles),
+		BusinessFunction: a.BusinessFunction, Attrs: maps.Clone(a.Attrs),
+		Confidence: a.Confidence, Task: a.TaskID,
+	}
+	c.Subject, c.ID = a.ID, a.TokenID
+	return c
+}
+
+// Agent returns the identity the passport describes. It shares c's Roles
+// and Attrs.
+func (c *Claims) Agent() *mediator.Agent {
+	return &mediator.Agent{
+		ID: c.Subject, Version: c.AgentVersion, Roles: c.Roles, Owner: c.Owner,
+		BusinessFunction: c.BusinessFunction, Attrs: c.Attrs, Confidence: c.Confidence,
+		TaskID: c.Task, TokenID: c.ID,
+	}
+}
+
+// checkPassport checks the mediator's own claims: the ids it keys on are
+// present and printable, and confidence is a probability.
+func (c *Claims) checkPassport() error {
+	if c.Subject == "" {
+		return fail(ErrClaims, "token has no sub (the agent id): mint it with `mediator token mint --agent ID`")
+	}
+	if c.ID == "" {
+		return fail(ErrClaims, "token has no jti: every token needs a unique id so it can be revoked; mint it with `mediator token mint`")
+	}
+	if !(c.Confidence >= 0 && c.Confidence <= 1) {
+		return fail(ErrClaims, "token confidence %g is outside 0..1: mint it with --confidence between 0 and 1", c.Confidence)
+	}
+	for _, f := range []struct{ name, v string }{
+		{"sub", c.Subject}, {"jti", c.ID}, {"task", c.Task}, {"owner", c.Owner},
+	} {
+		if !printable(f.v) {
+			return fail(ErrClaims, "token claim %s holds control characters: mint it with a plain id", f.name)
+		}
+	}
+	for _, r := range c.Roles {
+		if r == "" || !printable(r) {
+			return fail(ErrClaims, "token roles hold an empty role or control characters: mint it with plain role names")
+		}
+	}
+	return nil
+}
+
+// printable reports whether s has no control characters (which could forge
+// lines in logs and policy explanations).
+func printable(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
+// checkTimes enforces exp (required), nbf, iat and the maximum lifetime at
+// time now with the given leeway.
+func (c *Claims) checkTimes(now time.Time, leeway, maxLifetime time.Duration) error {
+	if c.ExpiresAt == nil {
+		return fail(ErrExpired, "token has no exp: mint tokens that expire (`mediator token mint --ttl 15m`)")
+	}
+	exp := c.ExpiresAt.Time
+	if now.After(exp.Add(leeway)) {
+		return fail(ErrExpired, "token expired at %s (leeway %s): mint a new one with `mediator token mint`",
+			stamp(exp), leeway)
+	}
+	if c.NotBefore != nil && now.Add(leeway).Before(c.NotBefore.Time) {
+		return fail(ErrNotYetValid, "token not valid before %s (leeway %s): wait, or check the issuer's clock",
+			stamp(c.NotBefore.Time), leeway)
+	}
+	if c.IssuedAt != nil && now.Add(leeway).Before(c.IssuedAt.Time) {
+		return fail(ErrNotYetValid, "token issued in the future (iat %s, leeway %s): check the issuer's clock",
+			stamp(c.IssuedAt.Time), leeway)
+	}
+	if c.IssuedAt != nil {
+		if life := exp.Sub(c.IssuedAt.Time); life > maxLifetime {
+			return fail(ErrLifetime, "token lifetime %s (exp - iat) exceeds the maximum %s (auth.max_lifetime): mint a shorter-lived token",
+				life, maxLifetime)
+		}
+	} else if left := exp.Sub(now); left > maxLifetime+leeway {
+		return fail(ErrLifetime, "token without iat expires in %s, beyond the maximum lifetime %s (auth.max_lifetime): mint a shorter-lived token",
+			left.Round(time.Second), maxLifetime)
+	}
+	return nil
+}
+
+// checkAudience requires iss to be issuer and aud to include audience.
+func (c *Claims) checkAudience(issuer, audience string) error {
+	if c.Issuer != issuer {
+		return fail(ErrIssuer, "token issuer %s is not %s (auth.issuer): mint it with this mediator, or set auth.issuer to its issuer",
+			quote(c.Issuer), quote(issuer))
+	}
+	if !slices.Contains(c.Audience, audience) {
+		aud := strings.Join(c.Audience, ",")
+		return fail(ErrAudience, "token audience %s does not include %s (auth.audience): mint the token for this mediator",
+			quote(aud), quote(audience))
+	}
+	return nil
+}
+
+// stamp formats a claim time for messages.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# scripts/bench.sh — what the mediator adds to every call, measured side by
+# side with calling the upstream directly, in one run (`make bench-report`).
+#
+# On the trivial echo tool of tools/testdata/fakeupstream, over stdio and over
+# streamable HTTP, at concurrency 1 and 32, it runs cmd/mediator-bench
+# directly against the upstream and through the mediator with the full
+# pipeline on (the configured identity, the example Casbin policy, the audit
+# chain in SQLite), interleaving direct and mediated runs and repeating them
+# (the machine may be shared and noisy: medians over rounds are reported).
+# Then: memory with many open agent sessions, CPU and block profiles of the
+# mediator under load, and a soak run whose heap and goroutines must stay
+# flat. It writes the generated part of BENCHMARKS.md.
+#
+# Usage: scripts/bench.sh [--quick] [--rounds N] [--duration D] [--sessions N]
+#                         [--soak D] [--out FILE] [--keep]
+#   --quick       one short round, small session count, 10s soak (~1 minute)
+#   --rounds N    rounds of the direct/mediated matrix (default 5)
+#   --duration D  length of each run (default 4s)
+#   --sessions N  open agent sessions for the memory run (default 1000)
+#   --soak D      length of the soak run, 0 to skip (default 5m)
+#   --out FILE    report file (default BENCHMARKS.md at the repository root)
+#   --keep        keep the work directory (results, profiles, logs)
+# The full run takes about 9 minutes on 2 cores.
+set -euo pipefail
+
+ROUNDS=5 DUR=4s SESSIONS=1000 SOAK=5m PROFILE=10s KEEP=0 QUICK=0
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=$ROOT/BENCHMARKS.md
+ARGS="$*"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) QUICK=1 ROUNDS=1 DUR=1s SESSIONS=100 SOAK=10s PROFILE=2s ;;
+    --rounds) ROUNDS=$2; shift ;;
+    --duration) DUR=$2; shift ;;
+    --sessions) SESSIONS=$2; shift ;;
+    --soak) SOAK=$2; shift ;;
+    --out) OUT=$2; shift ;;
+    --keep) KEEP=1 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/mediator-bench.XXXXXX")
+BIN=$WORK/bin RES=$WORK/results
+mkdir -p "$BIN" "$RES/runs"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ "$KEEP" = 1 ]; then echo "bench.sh: work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+log() { printf '%s  %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+START=$(date +%s)
+
+log "building into $BIN"
+cd "$ROOT"
+go build -o "$BIN/mediator" ./cmd/mediator
+go build -o "$BIN/mediator-bench" ./cmd/mediator-bench
+go build -o "$BIN/fakeupstream" ./tools/testdata/fakeupstream
+MB=$BIN/mediator-bench
+
+# The machine.
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+  echo "command: scripts/bench.sh $ARGS"
+  echo "cpus (nproc): $(nproc)"
+  echo "cpu model: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || uname -p)"
+  echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo 2>/dev/null || echo unknown)"
+  echo "kernel: $(uname -sr)"
+  echo "go: $(go version | cut -d' ' -f3-)"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
+  echo "run length: $DUR per run; soak $SOAK; $SESSIONS sessions in the memory run"
+} > "$RES/machine.txt"
+cat "$RES/machine.txt" >&2
+
+# The upstream over streamable HTTP, shared by direct runs and the mediator.
+"$BIN/fakeupstream" --mode http --addr-file "$WORK/upstream.addr" 2>"$WORK/upstream.log" &
+PIDS+=($!)
+for _ in $(seq 200); do [ -s "$WORK/upstream.addr" ] && break; sleep 0.05; done
+UPSTREAM=$(cat "$WORK/upstream.addr")
+
+# Configurations: the full pipeline at the default log level (info); only
+# the debug endpoint is added. The example policy allows demo__echo to every
+# agent, so the fake upstream is named "demo".
+# supports LINE: whether this mediator knows the config key in LINE (the
+# script also runs on builds from before a key existed).
+supports() {
+  printf 'agent: {id: probe}\nupstreams: []\n%s\n' "$1" > "$WORK/probe.yaml"
+  ! "$BIN/mediator" upstream list --config "$WORK/probe.yaml" 2>&1 >/dev/null | grep -q "not found"
+}
+EXTRA=""
+# Several mediators run at once here: none may claim the admin API's port.
+if supports 'admin: {listen: ""}'; then EXTRA='admin: {listen: ""}'; fi
+config() { # config FILE DEBUG_ADDR UPSTREAM_LINE [EXTRA_DEBUG]
+  cat > "$1" <<EOF
+agent: {id: bench-agent, roles: [writer, support]}
+debug: {listen: $2${4:-}}
+$EXTRA
+upstreams:
+  - name: demo
+    $3
+EOF
+}
+DBG_HTTP=$($MB free-addr) DBG_STDIO=$($MB free-addr) LISTEN=$($MB free-addr)
+config "$WORK/http.yaml" "$DBG_HTTP" "url: $UPSTREAM"
+config "$WORK/stdio.yaml" "$DBG_STDIO" "command: $BIN/fakeupstream"
+
+# Agents authenticate over HTTP with a token the mediator minted, when this
+# build has tokens; before that, every agent is the configured identity.
+BEARER=()
+if "$BIN/mediator" token mint --help >/dev/null 2>&1; then
+  BEARER=(--bearer "$("$BIN/mediator" token mint --config "$WORK/http.yaml" --agent bench-agent \
+    --role writer --role support --ttl 1h)")
+  echo "agent authentication: bearer token (mediator token mint), verified on every request" >> "$RES/machine.txt"
+else
+  echo "agent authentication: the configured identity (this build has no agent tokens)" >> "$RES/machine.txt"
+fi
+
+start_serve() { # start_serve CONFIG LISTEN DB LOG
+  "$BIN/mediator" serve --config "$1" --listen "$2" --db "$3" 2>"$4" &
+  PIDS+=($!)
+  $MB wait "http://$2/readyz" 60s || { cat "$4" >&2; exit 1; }
+}
+start_serve "$WORK/http.yaml" "$LISTEN" "$WORK/http.db" "$WORK/serve.log"
+
+ECHO='{"text":"ping"}'
+# run NAME ARGS... — one load run, its report in $RES/NAME.json.
+run() {
+  local name=$1; shift
+  local line="mediator-bench $*"
+  if [ ${#BEARER[@]} -gt 0 ]; then line=${line//"${BEARER[1]}"/\$TOKEN}; fi
+  echo "$line" | sed "s#$WORK#\$WORK#g; s#$BIN/##g" >> "$RES/commands.txt"
+  "$MB" --json --progress 0 "$@" > "$RES/$name.json"
+}
+scenario() { # scenario ROUND TRANSPORT CONC TARGET
+  local r=$1 t=$2 c=$3 target=$4 sess=$3
+  local common=(--label "$t c=$c $target (round $r)" -c "$c" -d "$DUR" --warmup 20)
+  if [ "$t" = stdio ]; then
+    # One stdio session is one agent process; 32 calls in flight on it.
+    sess=1
+    if [ "$target" = direct ]; then
+      run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions 1 --tool echo --args "$ECHO" -- "$BIN/fakeupstream"
+    else
+      run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions 1 --tool demo__echo --args "$ECHO" \
+        --debug-url "http://$DBG_STDIO" -- "$BIN/mediator" stdio --config "$WORK/stdio.yaml" --db "$WORK/stdio-r$r-c$c.db"
+    fi
+  elif [ "$target" = direct ]; then
+    run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "$UPSTREAM" --tool echo --args "$ECHO"
+  else
+    run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$LISTEN/mcp" --tool demo__echo \
+      --args "$ECHO" --debug-url "http://$DBG_HTTP" ${BEARER[@]+"${BEARER[@]}"}
+  fi
+}
+
+log "direct vs mediated: $ROUNDS rounds of stdio/http × concurrency 1/32, $DUR each"
+for r in $(seq "$ROUNDS"); do
+  for t in stdio http; do
+    for c in 1 32; do
+      if [ $(((r + c) % 2)) = 0 ]; then order="direct mediated"; else order="mediated direct"; fi
+      for target in $order; do scenario "$r" "$t" "$c" "$target"; done
+    done
+  done
+done
+
+log "memory: $SESSIONS open agent sessions, 32 of them busy"
+run sessions --label "$SESSIONS open sessions" --url "http://$LISTEN/mcp" --tool demo__echo --args "$ECHO" \
+  --sessions "$SESSIONS" -c 32 -d "$DUR" --debug-url "http://$DBG_HTTP" ${BEARER[@]+"${BEARER[@]}"}
+
+# Profiles: a second mediator (and a stdio one) with the block and mutex
+# profiles on, which cost time on every contended operation.
+log "profiles: CPU and block profiles of the mediator under load"
+PROF_DBG=$($MB free-addr) PROF_LISTEN=$($MB free-addr)
+config "$WORK/http-prof.yaml" "$PROF_DBG" "url: $UPSTREAM" ", block_profile_rate: 10000, mutex_profile_fraction: 10"
+start_serve "$WORK/http-prof.yaml" "$PROF_LISTEN" "$WORK/http-prof.db" "$WORK/serve-prof.log"
+run profile-http-c32 --label "profile http c=32" --url "http://$PROF_LISTEN/mcp" --tool demo__echo --args "$ECHO" \
+  -c 32 -d "$PROFILE" --debug-url "http://$PROF_DBG" --profile-dir "$WORK/prof-http" --cpu-profile "$PROFILE" \
+  ${BEARER[@]+"${BEARER[@]}"}
+config "$WORK/stdio-prof.yaml" "$DBG_STDIO" "command: $BIN/fakeupstream" ", block_profile_rate: 10000, mutex_profile_fraction: 10"
+run profile-stdio-c1 --label "profile stdio c=1" --sessions 1 --tool demo__echo --args "$ECHO" -d "$PROFILE" \
+  --debug-url "http://$DBG_STDIO" --profile-dir "$WORK/prof-stdio" --cpu-profile "$PROFILE" \
+  -- "$BIN/mediator" stdio --config "$WORK/stdio-prof.yaml" --db "$WORK/stdio-prof.db"
+for p in http-c32 stdio-c1; do
+  dir=$WORK/prof-${p%-c*}
+  go tool pprof -top -cum -nodecount 400 "$BIN/mediator" "$dir/cpu.pb.gz" > "$RES/profile-$p.txt" 2>/dev/null || true
+  go tool pprof -top -cum -nodecount 25 -base "$dir/block-open.pb.gz" "$BIN/mediator" "$dir/block-after.pb.gz" 2>/dev/null |
+    sed -n '/flat%/,$p' > "$RES/block-$p.txt" || true
+done
+
+if [ "$SOAK" != 0 ]; then
+  log "soak: $SOAK at concurrency 32 (heap and goroutine profiles before and after)"
+  run soak --label "soak $SOAK" --url "http://$LISTEN/mcp" --tool demo__echo --args "$ECHO" -c 32 -d "$SOAK" \
+    --debug-url "http://$DBG_HTTP" --profile-dir "$WORK/prof-soak" --cpu-profile 30s ${BEARER[@]+"${BEARER[@]}"}
+fi
+
+"$MB" summarize "$RES" "$OUT"
+log "wrote $OUT in $(( $(date +%s) - START ))s"
