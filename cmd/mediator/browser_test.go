@@ -90,7 +90,8 @@ func callAsync(ctx context.Context, c *client.Client, name string, args map[stri
 // call appears in the queue live (SSE, no reload); its detail shows a
 // <script> argument as text; approving it completes the waiting call; a
 // POST without the CSRF token is refused. Screenshots of the queue and the
-// detail view go to docs/screenshots/.
+// detail view go to testresults/screenshots/ (docs/screenshots/ with
+// UPDATE_SCREENSHOTS=1).
 func TestBrowserApprovalFlow(t *testing.T) {
 	t.Parallel()
 	chromium := requireChromium(t)
@@ -219,14 +220,21 @@ func submit(t *testing.T, ctx context.Context, button, sel string) {
 	}
 }
 
-// screenshot saves the page to docs/screenshots/name.
+// screenshot saves the page to testresults/screenshots/name (ignored by
+// git), and to docs/screenshots/name, which the README shows, when
+// UPDATE_SCREENSHOTS=1, so that an ordinary test run leaves the tree clean.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	must(t, err)
-	dir := filepath.Join(repoRoot(t), "docs", "screenshots")
-	must(t, os.MkdirAll(dir, 0o755))
-	must(t, os.WriteFile(filepath.Join(dir, name), png, 0o644))
+	dirs := []string{filepath.Join(repoRoot(t), "testresults", "screenshots")}
+	if os.Getenv("UPDATE_SCREENSHOTS") == "1" {
+		dirs = append(dirs, filepath.Join(repoRoot(t), "docs", "screenshots"))
+	}
+	for _, dir := range dirs {
+		must(t, os.MkdirAll(dir, 0o755))
+		must(t, os.WriteFile(filepath.Join(dir, name), png, 0o644))
+	}
 }
 
 func must(t *testing.T, err error) {
