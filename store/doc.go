@@ -14,9 +14,7 @@
 // finds the writer idle and few other calls running commits its own record
 // in its own goroutine (one agent, one call at a time: no hand-over); with
 // many calls running (mediator.CallTracker), the writer goroutine waits a
-// moment for their records and commits them together (group commit). WAL
-// checkpoints run on their own connection in the background, not in the
-// commit of whichever call crosses SQLite's threshold. Reading the head
+// moment for their records and commits them together (group commit). Reading the head
 // inside an immediate transaction means several processes (stdio mediator
 // instances beside a serve) can share one database file and still append
 // to a single chain. Each Record returns only after its transaction has

@@ -2,12 +2,10 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,9 +129,7 @@ type writer struct {
 	records, commits atomic.Int64 // totals, for WriterStats
 
 	s     *Store
-	st    stmts         // prepared on the writer connection
-	ckpt  *checkpointer // nil: SQLite checkpoints in the commit
-	since int           // records committed since the last checkpoint request
+	st    stmts // prepared on the writer connection
 	batch []request
 	errs  []error
 	rows  []*row
@@ -170,14 +166,6 @@ func (w *writer) close() {
 func (w *writer) run() {
 	defer close(w.s.done)
 	defer w.close()
-	if c, err := startCheckpointer(w.s); err != nil {
-		w.s.log.Warn("audit store: checkpoints stay in the commit path", "err", err)
-	} else {
-		w.mu.Lock()
-		w.ckpt = c
-		w.mu.Unlock()
-		defer c.stop()
-	}
 	for {
 		w.mu.Lock()
 		open := w.drain()
@@ -303,7 +291,6 @@ func (w *writer) write(errs []error) error {
 	if err == nil {
 		w.records.Add(int64(len(w.rows)))
 		w.commits.Add(1)
-		w.committed(len(w.rows))
 	}
 	return err
 }
@@ -464,7 +451,6 @@ type stmts struct {
 	dc                          any // the connection they belong to
 	begin, commit, rollback     driver.Stmt
 	head, insertOne, insertMany driver.Stmt
-	noAutoCheckpoint            bool // wal_autocheckpoint=0 set on dc
 }
 
 // withConn runs f with the writer connection to itself, its statements
@@ -484,12 +470,6 @@ func (w *writer) withConn(ctx context.Context, f func(dc any) error) error {
 				return err
 			}
 			w.st = st
-		}
-		if w.ckpt != nil && !w.st.noAutoCheckpoint {
-			// The checkpointer runs them; not the commit of some unlucky call.
-			if err := w.st.execSQL("PRAGMA wal_autocheckpoint=0"); err == nil {
-				w.st.noAutoCheckpoint = true
-			}
 		}
 		return f(dc)
 	})
@@ -538,16 +518,6 @@ func (st *stmts) exec(s driver.Stmt, args []driver.NamedValue) error {
 	}
 	_, err := ex.ExecContext(context.Background(), args)
 	return err
-}
-
-// execSQL prepares, runs and finalizes one statement.
-func (st *stmts) execSQL(q string) error {
-	s, err := st.dc.(driver.ConnPrepareContext).PrepareContext(context.Background(), q)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	return st.exec(s, nil)
 }
 
 // query runs q and calls row for each result row.
@@ -603,73 +573,4 @@ func (st *stmts) chainHead() (int64, string, error) {
 		return 0, "", fmt.Errorf("read chain head: %w", err)
 	}
 	return seq, hash, nil
-}
-
-// ckptRecords is how many committed records make the writer ask for a
-// checkpoint: a few hundred records are about SQLite's default of 1,000
-// WAL pages.
-const ckptRecords = 200
-
-// committed counts committed records and asks for a checkpoint now and then.
-func (w *writer) committed(n int) {
-	if w.ckpt == nil {
-		return
-	}
-	w.since += n
-	if w.since >= ckptRecords {
-		w.since = 0
-		w.ckpt.poke()
-	}
-}
-
-// checkpointer copies the WAL back into the database in the background,
-// on its own connection, with PASSIVE checkpoints that neither wait for
-// nor block the writer. SQLite's automatic checkpoint would otherwise run
-// inside the commit that crosses 1,000 WAL pages: a commit costs about
-// twice as much on average, and the calls waiting for it stall while the
-// checkpoint syncs the files.
-type checkpointer struct {
-	db   *sql.DB
-	log  *slog.Logger
-	wake chan struct{}
-	done chan struct{}
-}
-
-func startCheckpointer(s *Store) (*checkpointer, error) {
-	db, err := sql.Open("sqlite", s.dsn(true))
-	if err != nil {
-		return nil, err
-	}
-	db.SetMaxOpenConns(1)
-	if err := db.Ping(); err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	c := &checkpointer{db: db, log: s.log, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	go c.run()
-	return c, nil
-}
-
-func (c *checkpointer) poke() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (c *checkpointer) run() {
-	defer close(c.done)
-	for range c.wake {
-		var busy, logFrames, done int
-		if err := c.db.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done); err != nil {
-			c.log.Warn("audit store: background checkpoint failed", "err", err)
-		}
-	}
-}
-
-// stop waits for a checkpoint in progress and closes the connection.
-func (c *checkpointer) stop() {
-	close(c.wake)
-	<-c.done
-	_ = c.db.Close()
 }
