@@ -158,7 +158,7 @@ func (s *Store) openDBs(ctx context.Context) error {
 	s.wdb.SetMaxIdleConns(1)
 	s.wdb.SetConnMaxIdleTime(0)
 	s.wdb.SetConnMaxLifetime(0)
-	if err := s.wdb.PingContext(ctx); err != nil {
+	if err := s.connect(ctx); err != nil {
 		s.closeDBs()
 		return fmt.Errorf("connect: %w", err)
 	}
@@ -172,6 +172,25 @@ func (s *Store) openDBs(ctx context.Context) error {
 	}
 	s.rdb.SetMaxOpenConns(readConns)
 	return nil
+}
+
+// connect opens the writer connection. Two processes opening a new
+// database at once can both try to switch it to WAL; SQLite then answers
+// SQLITE_BUSY without consulting the busy handler, so retry for as long as
+// the busy timeout allows.
+func (s *Store) connect(ctx context.Context) error {
+	deadline := time.Now().Add(s.busyTimeout)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := s.wdb.PingContext(ctx)
+		if err == nil || !strings.Contains(err.Error(), "database is locked") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // dsn builds the connection string. The writer begins every transaction
