@@ -187,9 +187,10 @@ run profile-stdio-c1 --label "profile stdio c=1" --sessions 1 --tool demo__echo 
 for p in http-c32 stdio-c1; do
   dir=$WORK/prof-${p%-c*}
   go tool pprof -top -cum -nodecount 400 "$BIN/mediator" "$dir/cpu.pb.gz" > "$RES/profile-$p.txt" 2>/dev/null || true
-  go tool pprof -top -cum -nodecount 25 -base "$dir/block-open.pb.gz" "$BIN/mediator" "$dir/block-after.pb.gz" 2>/dev/null |
-    sed -n '/flat%/,$p' > "$RES/block-$p.txt" || true
 done
+# Where 32 HTTP agents' calls wait (a stdio mediator's block profile is its idle workers).
+go tool pprof -top -cum -nodecount 25 -base "$WORK/prof-http/block-open.pb.gz" "$BIN/mediator" \
+  "$WORK/prof-http/block-after.pb.gz" 2>/dev/null | sed -n '/flat%/,$p' > "$RES/block-http-c32.txt" || true
 
 if [ "$SOAK" != 0 ]; then
   log "soak: $SOAK at concurrency 32 (heap and goroutine profiles before and after)"
