@@ -64,10 +64,10 @@ var approvalsSchema = []string{
 // MaxApprovalReasonBytes caps a decision's reason.
 const MaxApprovalReasonBytes = 2000
 
-// approvalTx runs fn in one BEGIN IMMEDIATE transaction on the write
+// writeTx runs fn in one BEGIN IMMEDIATE transaction on the write
 // connection (see smallWrite): it is serialized with every other writer,
 // in this process and in any other sharing the file.
-func (s *Store) approvalTx(ctx context.Context, what string, fn func(*sql.Tx) error) error {
+func (s *Store) writeTx(ctx context.Context, what string, fn func(*sql.Tx) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -101,7 +101,7 @@ type querier interface {
 func (s *Store) OpenApproval(ctx context.Context, a mediator.Approval) (mediator.Approval, bool, error) {
 	s.redactApproval(&a)
 	created := false
-	err := s.approvalTx(ctx, "open approval", func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, "open approval", func(tx *sql.Tx) error {
 		old, ok, err := undelivered(ctx, tx, a.Key)
 		if err != nil || ok {
 			a = old
@@ -260,7 +260,7 @@ func (s *Store) DecideApproval(ctx context.Context, id string, d mediator.Approv
 		d.At = time.Now()
 	}
 	var a mediator.Approval
-	err := s.approvalTx(ctx, "decide approval", func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, "decide approval", func(tx *sql.Tx) error {
 		var err error
 		if a, err = getApproval(ctx, tx, id); err != nil {
 			return err
@@ -330,7 +330,7 @@ func expireTx(ctx context.Context, tx *sql.Tx, a *mediator.Approval, now time.Ti
 // reports false when the approval is pending or another call took it.
 func (s *Store) DeliverApproval(ctx context.Context, id, callID string, now time.Time) (bool, error) {
 	took := false
-	err := s.approvalTx(ctx, "deliver approval", func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, "deliver approval", func(tx *sql.Tx) error {
 		a, err := getApproval(ctx, tx, id)
 		if err != nil || a.State == mediator.ApprovalPending || !a.Delivered.IsZero() {
 			return err
@@ -345,7 +345,7 @@ func (s *Store) DeliverApproval(ctx context.Context, id, callID string, now time
 // expired and returns them.
 func (s *Store) ExpireApprovals(ctx context.Context, now time.Time) ([]mediator.Approval, error) {
 	var out []mediator.Approval
-	err := s.approvalTx(ctx, "expire approvals", func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, "expire approvals", func(tx *sql.Tx) error {
 		list, err := queryApprovals(ctx, tx, `SELECT body FROM approvals WHERE state = ? AND expires <= ? ORDER BY rev`,
 			mediator.ApprovalPending, formatTime(now))
 		if err != nil {

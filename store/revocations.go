@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -90,23 +91,8 @@ func (s *Store) RevocationsSince(ctx context.Context, after int64) ([]mediator.R
 // begins with BEGIN IMMEDIATE (see dsn), so it also waits, up to the busy
 // timeout, for other processes writing the same file.
 func (s *Store) smallWrite(ctx context.Context, what, q string, args ...any) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return s.errClosed()
-	}
-	ctx, cancel := context.WithTimeout(ctx, smallWriteTimeout)
-	defer cancel()
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("%s: begin: %w", what, err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%s: commit: %w", what, err)
-	}
-	return nil
+	return s.writeTx(ctx, what, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, q, args...)
+		return err
+	})
 }
