@@ -40,7 +40,9 @@ func (s *Server) hooks() *server.Hooks {
 func (s *Server) gate(ctx context.Context, _ any, message any) error {
 	raw, ok := message.(json.RawMessage)
 	if !ok {
-		return nil
+		// mcp-go passes the raw message; anything else means its contract
+		// changed, and an unchecked request must not go through.
+		return fmt.Errorf("%w: the mediator could not inspect this request", ErrInternal)
 	}
 	var head struct {
 		Method string `json:"method"`
@@ -115,27 +117,32 @@ func requestName(message any) string {
 	return ""
 }
 
-// listable reports whether policy could ever allow the agent in ctx to use
-// target: deny-only objects are hidden from listings.
-func (s *Server) listable(ctx context.Context, t Target) bool {
+// listFilter returns a test of whether policy could ever allow the agent in
+// ctx to use a target: deny-only objects are hidden from listings. The agent
+// and client address are resolved once per listing; if the agent cannot be
+// established, nothing is listed.
+func (s *Server) listFilter(ctx context.Context) func(Target) bool {
 	a := AgentFromContext(ctx)
+	creds := CredentialsFromContext(ctx)
 	if a == nil {
 		var err error
-		if a, err = s.deps.Authenticator.Authenticate(ctx, CredentialsFromContext(ctx)); err != nil {
-			return false
+		if a, err = s.deps.Authenticator.Authenticate(ctx, creds); err != nil {
+			return func(Target) bool { return false }
 		}
 	}
-	d, err := s.deps.Authorizer.Decide(ctx, AuthzRequest{Agent: *a, Target: t, Listing: true,
-		Intent: Intent{Verdict: IntentNone}, RemoteIP: CredentialsFromContext(ctx).RemoteIP})
-	return err == nil && (d.Effect == EffectAllow || d.Effect == EffectApprove)
+	return func(t Target) bool {
+		d, err := s.deps.Authorizer.Decide(ctx, AuthzRequest{Agent: *a, Target: t, Listing: true,
+			Intent: Intent{Verdict: IntentNone}, RemoteIP: creds.RemoteIP})
+		return err == nil && (d.Effect == EffectAllow || d.Effect == EffectApprove)
+	}
 }
 
 func (s *Server) filterTools(ctx context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
-	cat := s.deps.Upstreams.Catalog()
+	cat, keep := s.deps.Upstreams.Catalog(), s.listFilter(ctx)
 	kept := res.Tools[:0]
 	for _, t := range res.Tools {
 		ct, ok := cat.Tool(t.Name)
-		if ok && s.listable(ctx, ToolTarget(ct)) {
+		if ok && keep(ToolTarget(ct)) {
 			kept = append(kept, t)
 		}
 	}
@@ -143,11 +150,11 @@ func (s *Server) filterTools(ctx context.Context, _ any, _ *mcp.ListToolsRequest
 }
 
 func (s *Server) filterPrompts(ctx context.Context, _ any, _ *mcp.ListPromptsRequest, res *mcp.ListPromptsResult) {
-	cat := s.deps.Upstreams.Catalog()
+	cat, keep := s.deps.Upstreams.Catalog(), s.listFilter(ctx)
 	kept := res.Prompts[:0]
 	for _, p := range res.Prompts {
 		cp, ok := cat.Prompt(p.Name)
-		if ok && s.listable(ctx, Target{Kind: KindPrompt, Server: cp.Server, Name: cp.Name, Hash: cp.Hash}) {
+		if ok && keep(Target{Kind: KindPrompt, Server: cp.Server, Name: cp.Name, Hash: cp.Hash}) {
 			kept = append(kept, p)
 		}
 	}
@@ -155,11 +162,11 @@ func (s *Server) filterPrompts(ctx context.Context, _ any, _ *mcp.ListPromptsReq
 }
 
 func (s *Server) filterResources(ctx context.Context, _ any, _ *mcp.ListResourcesRequest, res *mcp.ListResourcesResult) {
-	cat := s.deps.Upstreams.Catalog()
+	cat, keep := s.deps.Upstreams.Catalog(), s.listFilter(ctx)
 	kept := res.Resources[:0]
 	for _, r := range res.Resources {
 		server, class, ok := cat.ResourceServer(r.URI)
-		if ok && s.listable(ctx, Target{Kind: KindResource, Server: server, Name: r.URI, DataClass: class}) {
+		if ok && keep(Target{Kind: KindResource, Server: server, Name: r.URI, DataClass: class}) {
 			kept = append(kept, r)
 		}
 	}
@@ -167,7 +174,7 @@ func (s *Server) filterResources(ctx context.Context, _ any, _ *mcp.ListResource
 }
 
 func (s *Server) filterTemplates(ctx context.Context, _ any, _ *mcp.ListResourceTemplatesRequest, res *mcp.ListResourceTemplatesResult) {
-	cat := s.deps.Upstreams.Catalog()
+	cat, keep := s.deps.Upstreams.Catalog(), s.listFilter(ctx)
 	kept := res.ResourceTemplates[:0]
 	for _, t := range res.ResourceTemplates {
 		raw := ""
@@ -175,7 +182,7 @@ func (s *Server) filterTemplates(ctx context.Context, _ any, _ *mcp.ListResource
 			raw = t.URITemplate.Raw()
 		}
 		for _, ct := range cat.Templates {
-			if ct.URITemplate == raw && s.listable(ctx, Target{Kind: KindResource, Server: ct.Server, Name: raw, DataClass: ct.DataClass}) {
+			if ct.URITemplate == raw && keep(Target{Kind: KindResource, Server: ct.Server, Name: raw, DataClass: ct.DataClass}) {
 				kept = append(kept, t)
 				break
 			}
