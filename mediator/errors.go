@@ -40,6 +40,10 @@ var (
 	ErrAudit = errors.New("audit unavailable")
 	// ErrNotSupported: the agent's client lacks a capability (sampling, elicitation).
 	ErrNotSupported = errors.New("not supported by the client")
+	// ErrTaskState: a task is not in a state that allows the change asked for.
+	ErrTaskState = errors.New("task state")
+	// ErrUnknownTask: no task with that id.
+	ErrUnknownTask = errors.New("unknown task")
 	// ErrInternal: a bug (a recovered panic); fails closed.
 	ErrInternal = errors.New("internal error")
 )

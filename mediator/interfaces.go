@@ -1,6 +1,8 @@
 package mediator
 
 import (
+	"time"
+
 	"context"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -142,4 +144,53 @@ type RevocationStore interface {
 type SettingStore interface {
 	Setting(ctx context.Context, key string) (value string, ok bool, err error)
 	SetSetting(ctx context.Context, key, value string) error
+}
+
+// TaskStore persists tasks (stored intents) so that every mediator process
+// sharing a database sees them. Implemented by package store.
+type TaskStore interface {
+	// CreateTask stores t; its ID must be new.
+	CreateTask(ctx context.Context, t Task) error
+	// Task returns the task with id; ok is false when there is none.
+	Task(ctx context.Context, id string) (t Task, ok bool, err error)
+	// Tasks returns the tasks matching f, newest first.
+	Tasks(ctx context.Context, f TaskFilter) ([]Task, error)
+	// SetTaskStatus moves task id to status to, recording by and reason.
+	// When from is not empty the task must be in one of those states, or
+	// the error wraps ErrTaskState. It returns the updated task.
+	SetTaskStatus(ctx context.Context, id string, to TaskStatus, by, reason string, from ...TaskStatus) (Task, error)
+}
+
+// TaskFilter selects tasks. Zero fields match everything; Limit 0 means
+// the implementation's default (100).
+type TaskFilter struct {
+	AgentID   string
+	ParentID  string
+	SessionID string
+	Status    TaskStatus
+	Limit     int
+}
+
+// IntentDeclarer serves the mediator's own in-band tools, declare_intent
+// and complete_task. A Deps.Intent that implements it enables them.
+type IntentDeclarer interface {
+	// Declare records the intent d declares for its session and returns
+	// the task that now binds the session. A declaration that would widen
+	// the scope the agent's token is bound to is refused (ErrInvalidRequest).
+	Declare(ctx context.Context, d Declaration) (Task, error)
+	// Complete ends the task bound to the agent's session: its token
+	// stops working.
+	Complete(ctx context.Context, a *Agent, s SessionInfo, reason string) (Task, error)
+}
+
+// Declaration is one declare_intent call.
+type Declaration struct {
+	Agent   *Agent
+	Session SessionInfo
+	Purpose string
+	// Scope is nil when the agent declared only a purpose.
+	Scope *Scope
+	// TTL bounds the declaration (0: the default, never past the token's task).
+	TTL    time.Duration
+	Prompt string
 }

@@ -206,9 +206,113 @@ type Intent struct {
 	Verdict IntentVerdict `json:"verdict"`
 	Reasons []string      `json:"reasons,omitempty"`
 	TaskID  string        `json:"task_id,omitempty"`
-	// Score is the optional LLM judge's consistency score (0..1), -1 if unused.
+	// Score is the optional LLM judge's consistency score (0..1), -1 when
+	// no judge ran for the call.
 	Score float64 `json:"score,omitempty"`
+	// Judge is the LLM judge's opinion, when one was asked.
+	Judge *JudgeResult `json:"judge,omitempty"`
 }
+
+// JudgeResult is the opinion of the optional LLM judge on one call. The
+// judge can only make a decision stricter: Effect is EffectAllow (no
+// objection), EffectApprove or EffectDeny.
+type JudgeResult struct {
+	Score     float64 `json:"score"`
+	Rationale string  `json:"rationale,omitempty"`
+	Effect    Effect  `json:"effect"`
+	// Cached is true when the opinion came from the judge's cache.
+	Cached bool `json:"cached,omitempty"`
+	// Fallback names why the judge could not answer (timeout, malformed
+	// reply, refusal, error) when Effect is the configured fallback.
+	Fallback string `json:"fallback,omitempty"`
+}
+
+// TaskStatus is the state of a task.
+type TaskStatus string
+
+// The task states. Only an active task lets calls through; a suspended one
+// can be resumed by an administrator; completed and revoked are final.
+const (
+	TaskActive    TaskStatus = "active"
+	TaskCompleted TaskStatus = "completed"
+	TaskRevoked   TaskStatus = "revoked"
+	TaskSuspended TaskStatus = "suspended"
+)
+
+// Valid reports whether s is a known task status.
+func (s TaskStatus) Valid() bool {
+	switch s {
+	case TaskActive, TaskCompleted, TaskRevoked, TaskSuspended:
+		return true
+	}
+	return false
+}
+
+// ConstraintKind is how a Constraint tests an argument.
+type ConstraintKind string
+
+// The constraint kinds.
+const (
+	// ConstraintPrefix: a path under one of Values (after normalisation).
+	ConstraintPrefix ConstraintKind = "prefix"
+	// ConstraintGlob: a path matching one of Values ("*" within a segment,
+	// "**" across segments).
+	ConstraintGlob ConstraintKind = "glob"
+	// ConstraintHost: a URL whose host is one of Values ("*.example.com"
+	// matches subdomains).
+	ConstraintHost ConstraintKind = "host"
+	// ConstraintMax: a number no greater than Max.
+	ConstraintMax ConstraintKind = "max"
+	// ConstraintEnum: a value equal to one of Values.
+	ConstraintEnum ConstraintKind = "enum"
+)
+
+// Constraint limits one named argument of every call in a scope.
+type Constraint struct {
+	// Arg is the top-level argument name.
+	Arg    string         `json:"arg"`
+	Kind   ConstraintKind `json:"kind"`
+	Values []string       `json:"values,omitempty"`
+	Max    *float64       `json:"max,omitempty"`
+}
+
+// Scope is what an intent allows: tools by catalog-name glob (empty: any
+// tool), argument constraints, and the highest data class and risk.
+type Scope struct {
+	Tools        []string     `json:"tools,omitempty"`
+	Constraints  []Constraint `json:"constraints,omitempty"`
+	MaxDataClass DataClass    `json:"max_data_class,omitempty"`
+	MaxRisk      Risk         `json:"max_risk,omitempty"`
+}
+
+// Task is a stored intent: what an agent was asked to do, and the scope its
+// calls must stay in. A task is created by an administrator or orchestrator
+// (Source "admin", usually with a token bound to it) or declared in-band
+// with declare_intent (Source "declared"): a declaration narrows the task
+// its token is bound to (ParentID) or binds to its MCP session (SessionID).
+type Task struct {
+	ID        string     `json:"id"`
+	AgentID   string     `json:"agent_id"`
+	ParentID  string     `json:"parent_id,omitempty"`
+	SessionID string     `json:"session_id,omitempty"`
+	Source    string     `json:"source"`
+	Purpose   string     `json:"purpose"`
+	Scope     Scope      `json:"scope"`
+	Status    TaskStatus `json:"status"`
+	// StatusBy and StatusReason say who last changed the status and why.
+	StatusBy     string    `json:"status_by,omitempty"`
+	StatusReason string    `json:"status_reason,omitempty"`
+	Prompt       string    `json:"prompt,omitempty"`
+	Created      time.Time `json:"created"`
+	Updated      time.Time `json:"updated"`
+	Expires      time.Time `json:"expires"`
+}
+
+// Task sources.
+const (
+	TaskSourceAdmin    = "admin"
+	TaskSourceDeclared = "declared"
+)
 
 // Outcome is how a request ended, as recorded.
 type Outcome string
@@ -238,12 +342,19 @@ type ChainRecord struct {
 	Server    string    `json:"server,omitempty"`
 	Name      string    `json:"name,omitempty"`
 	// ToolHash is the definition hash of the tool called.
-	ToolHash  string          `json:"tool_hash,omitempty"`
-	Prompt    string          `json:"prompt,omitempty"`
-	Arguments json.RawMessage `json:"arguments,omitempty"`
-	Intent    *Intent         `json:"intent,omitempty"`
-	Decision  Decision        `json:"decision"`
-	Outcome   Outcome         `json:"outcome"`
+	ToolHash string `json:"tool_hash,omitempty"`
+	Prompt   string `json:"prompt,omitempty"`
+	// Reasoning is the agent's optional reasoning sent with the prompt.
+	Reasoning string `json:"reasoning,omitempty"`
+	// PromptTruncated is true when the prompt or reasoning was cut to the
+	// configured cap.
+	PromptTruncated bool            `json:"prompt_truncated,omitempty"`
+	Arguments       json.RawMessage `json:"arguments,omitempty"`
+	Intent          *Intent         `json:"intent,omitempty"`
+	Decision        Decision        `json:"decision"`
+	// Approval is the human decision on the call, when it needed one.
+	Approval *ApprovalRef `json:"approval,omitempty"`
+	Outcome  Outcome      `json:"outcome"`
 	// Error is the error text returned to the agent, if any.
 	Error      string          `json:"error,omitempty"`
 	Result     json.RawMessage `json:"result,omitempty"`
@@ -253,4 +364,12 @@ type ChainRecord struct {
 	UpstreamUS int64  `json:"upstream_us,omitempty"`
 	PrevHash   string `json:"prev_hash"`
 	Hash       string `json:"hash"`
+}
+
+// ApprovalRef is the human decision recorded with a call.
+type ApprovalRef struct {
+	ID       string `json:"id"`
+	Approved bool   `json:"approved"`
+	Approver string `json:"approver,omitempty"`
+	Reason   string `json:"reason,omitempty"`
 }
