@@ -21,6 +21,10 @@ type Call struct {
 	Arguments map[string]any
 	// Prompt is the user request that led to the call (from _meta), capped.
 	Prompt string
+	// Reasoning is the agent's optional reasoning sent with the prompt, capped.
+	Reasoning string
+	// PromptTruncated is true when Prompt or Reasoning was cut to the cap.
+	PromptTruncated bool
 	// Started is when the request entered the pipeline.
 	Started time.Time
 
@@ -46,14 +50,20 @@ type Call struct {
 
 // SessionInfo is what the mediator knows about the agent's session.
 type SessionInfo struct {
-	ID        string
+	// ID is the MCP session id ("stdio" for every stdio process).
+	ID string
+	// Key names the session in records and intent bindings: the MCP
+	// session id over HTTP, "stdio-" and a random id per stdio process.
+	Key       string
 	Transport string // "http" or "stdio"
 	Client    string // client name and version from initialize
 }
 
 // PromptMetaKey is the _meta key on tools/call (and declare_intent) that
 // carries the user's request that led to the call. Its value is a string,
-// or an object {"text": "...", "reasoning": "..."}.
+// or an object {"text": "...", "reasoning": "..."}. Both texts are capped
+// (Caps.PromptBytes each) and the record says when they were cut. Every
+// _meta key under "io.mcp-mediator/" is removed before a call is forwarded.
 const PromptMetaKey = "io.mcp-mediator/prompt"
 
 // ResultJSON returns the call's result as JSON, or nil.

@@ -141,6 +141,10 @@ func (s *Server) filterTools(ctx context.Context, _ any, _ *mcp.ListToolsRequest
 	cat, keep := s.deps.Upstreams.Catalog(), s.listFilter(ctx)
 	kept := res.Tools[:0]
 	for _, t := range res.Tools {
+		if IsBuiltinTool(t.Name) && s.declarer() != nil {
+			kept = append(kept, t) // always listed
+			continue
+		}
 		ct, ok := cat.Tool(t.Name)
 		if ok && keep(ToolTarget(ct)) {
 			kept = append(kept, t)

@@ -29,6 +29,10 @@ func (s *Server) newCall(ctx context.Context, method, name string) *Call {
 	c := &Call{ID: newID(), Method: method, Name: name, Started: s.now()}
 	c.Credentials = CredentialsFromContext(ctx)
 	c.Session = sessionInfo(ctx, c.Credentials.Transport)
+	c.Session.Key = c.Session.ID
+	if c.Session.Transport == "stdio" {
+		c.Session.Key = s.stdioKey
+	}
 	c.Agent = AgentFromContext(ctx)
 	return c
 }
@@ -54,7 +58,7 @@ func (s *Server) run(ctx context.Context, c *Call) error {
 func (s *Server) handleTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	c := s.newCall(ctx, "tools/call", req.Params.Name)
 	c.Arguments = req.GetArguments()
-	c.Prompt = promptFromMeta(req.Params.Meta, s.promptCap())
+	takePrompt(c, req.Params.Meta, s.promptCap())
 	stripMediatorMeta(req.Params.Meta)
 	c.Request = &req
 	if err := s.run(ctx, c); err != nil {
@@ -168,34 +172,39 @@ func (s *Server) promptCap() int {
 	return 16 << 10
 }
 
-// promptFromMeta takes the user's request from _meta[PromptMetaKey]: a
-// string or {"text": ...}; capped at max bytes on a UTF-8 boundary.
-func promptFromMeta(m *mcp.Meta, max int) string {
+// takePrompt takes the user's request from _meta[PromptMetaKey] into c: a
+// string or {"text": ..., "reasoning": ...}; each capped at max bytes on a
+// UTF-8 boundary.
+func takePrompt(c *Call, m *mcp.Meta, max int) {
 	if m == nil || m.AdditionalFields == nil {
-		return ""
+		return
 	}
-	var text string
+	var text, reasoning string
 	switch v := m.AdditionalFields[PromptMetaKey].(type) {
 	case string:
 		text = v
 	case map[string]any:
 		text, _ = v["text"].(string)
+		reasoning, _ = v["reasoning"].(string)
 	}
-	return capUTF8(text, max)
+	var cut1, cut2 bool
+	c.Prompt, cut1 = capUTF8(text, max)
+	c.Reasoning, cut2 = capUTF8(reasoning, max)
+	c.PromptTruncated = cut1 || cut2
 }
 
 // capUTF8 cuts s to at most max bytes without splitting a rune, marking a
-// cut with a trailing "…[truncated]".
-func capUTF8(s string, max int) string {
+// cut with a trailing "…[truncated]", and reports whether it cut.
+func capUTF8(s string, max int) (string, bool) {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) <= max {
-		return s
+		return s, false
 	}
 	cut := max
 	for cut > 0 && !utf8RuneStart(s[cut]) {
 		cut--
 	}
-	return s[:cut] + "…[truncated]"
+	return s[:cut] + "…[truncated]", true
 }
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -81,6 +81,15 @@ func BuildChain(d Deps) Handler {
 	return h
 }
 
+// BuildBuiltinChain builds the short chain of the mediator's own tools:
+// record → recover → authenticate → h. They are neither resolved against
+// the catalog nor sent to policy: declaring intent can only narrow what a
+// session may do.
+func BuildBuiltinChain(d Deps, h Handler) Handler {
+	p := &pipeline{d: d}
+	return p.record(p.recover(p.authenticate(h)))
+}
+
 type pipeline struct {
 	d Deps
 }
@@ -223,6 +232,12 @@ func (p *pipeline) checkIntent(next Handler) Handler {
 		c.Intent = Intent{Verdict: IntentNone}
 		if p.d.Intent != nil && c.Target.Kind != KindProtocol {
 			in, err := p.d.Intent.Check(ctx, c)
+			var deny *DenyError
+			if errors.As(err, &deny) {
+				// The intent checker refuses outright (a suspended task).
+				c.Intent, c.Decision = in, deny.Decision
+				return err
+			}
 			if err != nil {
 				c.Decision = Decision{Effect: EffectDeny, Reason: "intent check failed"}
 				return fmt.Errorf("%w: the intent check failed, so the call is denied: %w", ErrPolicy, err)
@@ -257,7 +272,8 @@ func (p *pipeline) authorize(next Handler) Handler {
 			p.logger().Error("policy evaluation failed; denying", "call", c.ID, "err", err)
 			return fmt.Errorf("%w: the policy could not be evaluated, so the call is denied; an administrator must check the policy", ErrPolicy)
 		}
-		c.Decision = d
+		c.Decision = tighten(d, c.Intent.Judge)
+		d = c.Decision
 		if d.Shadow {
 			// Shadow mode: the would-be decision is recorded with the call,
 			// which is forwarded as if allowed.
@@ -354,4 +370,38 @@ func RecordRejection(d Deps) func(ctx context.Context, c *Call, cause error) err
 		}
 		return p.record(func(context.Context, *Call) error { return cause })(ctx, c)
 	}
+}
+
+// effectRank orders effects by strictness.
+func effectRank(e Effect) int {
+	switch e {
+	case EffectAllow:
+		return 0
+	case EffectApprove:
+		return 1
+	}
+	return 2
+}
+
+// tighten applies the LLM judge's opinion to a policy decision. The judge
+// can only make it stricter: allow → approve or deny, approve → deny.
+func tighten(d Decision, j *JudgeResult) Decision {
+	if j == nil || effectRank(j.Effect) <= effectRank(d.Effect) {
+		return d
+	}
+	why := fmt.Sprintf("the intent judge scored this call %.2f for the task's purpose", j.Score)
+	if j.Rationale != "" {
+		why += " (" + j.Rationale + ")"
+	}
+	if j.Fallback != "" {
+		why = "the intent judge could not answer (" + j.Fallback + "), so its fallback applies"
+	}
+	orig := string(d.Effect)
+	if d.Rule != "" {
+		orig += " by rule " + d.Rule
+	}
+	d.Reason = why + "; policy said " + orig
+	d.Effect = j.Effect
+	d.Rule = "intent.judge"
+	return d
 }

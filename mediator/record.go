@@ -10,21 +10,34 @@ import (
 // caps and hashes it.
 func NewRecord(c *Call, callErr error, end time.Time) ChainRecord {
 	r := ChainRecord{
-		ID:         c.ID,
-		Time:       c.Started.UTC(),
-		SessionID:  c.Session.ID,
-		Transport:  c.Session.Transport,
-		Method:     c.Method,
-		Name:       c.Name,
-		Prompt:     c.Prompt,
-		Decision:   c.Decision,
-		Outcome:    OutcomeOf(c, callErr),
-		DurationUS: end.Sub(c.Started).Microseconds(),
-		UpstreamUS: c.UpstreamUS,
+		ID:              c.ID,
+		Time:            c.Started.UTC(),
+		SessionID:       c.Session.ID,
+		Transport:       c.Session.Transport,
+		Method:          c.Method,
+		Name:            c.Name,
+		Prompt:          c.Prompt,
+		Reasoning:       c.Reasoning,
+		PromptTruncated: c.PromptTruncated,
+		Decision:        c.Decision,
+		Outcome:         OutcomeOf(c, callErr),
+		DurationUS:      end.Sub(c.Started).Microseconds(),
+		UpstreamUS:      c.UpstreamUS,
+	}
+	if c.Session.Key != "" {
+		r.SessionID = c.Session.Key
 	}
 	if c.Agent != nil {
 		r.AgentID = c.Agent.ID
 		r.TaskID = c.Agent.TaskID
+	}
+	if c.Intent.TaskID != "" {
+		// The task the call was checked against: the token's task, or the
+		// intent declared in-band for the session.
+		r.TaskID = c.Intent.TaskID
+	}
+	if v := c.Verdict; v != nil && v.ApprovalID != "" {
+		r.Approval = &ApprovalRef{ID: v.ApprovalID, Approved: v.Approved, Approver: v.Approver, Reason: v.Reason}
 	}
 	if c.Target != nil {
 		r.Kind, r.Server, r.ToolHash = c.Target.Kind, c.Target.Server, c.Target.Hash

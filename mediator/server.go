@@ -17,13 +17,16 @@ import (
 type Server struct {
 	deps    Deps
 	chain   Handler
-	reject  func(ctx context.Context, c *Call, cause error) error
-	mcp     *server.MCPServer
-	log     *slog.Logger
-	opts    options
-	binding sessionBinding
-	subs    subscriptions
-	syncMu  sync.Mutex
+	builtin Handler
+	// stdioKey names this process's stdio session in records.
+	stdioKey string
+	reject   func(ctx context.Context, c *Call, cause error) error
+	mcp      *server.MCPServer
+	log      *slog.Logger
+	opts     options
+	binding  sessionBinding
+	subs     subscriptions
+	syncMu   sync.Mutex
 }
 
 // Option configures a Server.
@@ -43,21 +46,24 @@ func WithImplementation(name, version string) Option {
 // WithInstructions replaces the default server instructions.
 func WithInstructions(s string) Option { return func(o *options) { o.instructions = s } }
 
-// WithMaxRequestBytes caps an HTTP request body (default 4 MiB).
+// WithMaxRequestBytes caps an HTTP request body (default 16 MiB).
 func WithMaxRequestBytes(n int64) Option { return func(o *options) { o.maxBody = n } }
 
 // DefaultInstructions tell agents how to work with the mediator.
-const DefaultInstructions = "This is MCP Mediator: every tool call is checked against policy and recorded. " +
-	"Pass the user's request that led to a tool call in the call's _meta under the key \"" + PromptMetaKey + "\" " +
-	"(a string). A denied call returns an error that says why; do not retry a denial unchanged. " +
-	"A call that needs human approval returns an error naming the approval; repeat the identical call later."
+const DefaultInstructions = "This is MCP Mediator: every tool call is checked against policy and against the intent " +
+	"declared for your session, and recorded. Before other tools, call declare_intent with the user's purpose " +
+	"(and the narrowest scope you need); call complete_task when the request is done. " +
+	"Pass the user's request that led to each tool call in the call's _meta under the key \"" + PromptMetaKey + "\" " +
+	"(a string, or {\"text\": ..., \"reasoning\": ...}). A denied call returns an error that says why; do not retry " +
+	"a denial unchanged. A call that needs human approval returns an error naming the approval; repeat the " +
+	"identical call later."
 
 // NewServer builds the agent-facing server over deps.
 func NewServer(deps Deps, opts ...Option) (*Server, error) {
 	if err := deps.Validate(); err != nil {
 		return nil, err
 	}
-	o := options{name: "mcp-mediator", version: "dev", instructions: DefaultInstructions, maxBody: 4 << 20}
+	o := options{name: "mcp-mediator", version: "dev", instructions: DefaultInstructions, maxBody: 16 << 20}
 	for _, fn := range opts {
 		fn(&o)
 	}
@@ -65,6 +71,8 @@ func NewServer(deps Deps, opts ...Option) (*Server, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{deps: deps, chain: BuildChain(deps), reject: RecordRejection(deps), log: deps.Logger, opts: o}
+	s.builtin = BuildBuiltinChain(deps, s.runBuiltin)
+	s.stdioKey = "stdio-" + newID()[:16]
 	mcpOpts := []server.ServerOption{
 		server.WithToolCapabilities(true),
 		server.WithResourceCapabilities(true, true),
@@ -117,7 +125,8 @@ func (s *Server) MCPServer() *server.MCPServer { return s.mcp }
 func (s *Server) syncCatalog(cat *Catalog) {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
-	tools := make([]server.ServerTool, 0, len(cat.Tools))
+	tools := make([]server.ServerTool, 0, len(cat.Tools)+2)
+	tools = append(tools, s.builtinTools()...)
 	for _, t := range cat.Tools {
 		mt, err := ToMCPTool(t)
 		if err != nil {

@@ -68,7 +68,7 @@ type PolicyConfig struct {
 
 // Limits bound what the mediator accepts.
 type Limits struct {
-	// MaxRequestBytes caps one agent request (default 4 MiB).
+	// MaxRequestBytes caps one agent request (default 16 MiB: room for a long prompt in _meta, which is then capped at limits.prompt_bytes).
 	MaxRequestBytes int64 `yaml:"max_request_bytes"`
 	// PromptBytes caps the prompt text recorded from _meta (default 16 KiB).
 	PromptBytes int `yaml:"prompt_bytes"`
@@ -122,7 +122,7 @@ func Default() *Config {
 				"echo":            {Risk: mediator.RiskLow, DataClass: mediator.DataPublic},
 			},
 		}},
-		Limits:    Limits{MaxRequestBytes: 4 << 20, PromptBytes: 16 << 10, ShutdownGrace: 10 * time.Second},
+		Limits:    Limits{MaxRequestBytes: 16 << 20, PromptBytes: 16 << 10, ShutdownGrace: 10 * time.Second},
 		Audit:     AuditConfig{MaxArgumentBytes: 64 << 10, MaxResultBytes: 64 << 10, Sync: "normal"},
 		Log:       LogConfig{Level: "info", Format: "text"},
 		Approvals: defaultApprovals(),
