@@ -37,6 +37,10 @@ type row struct {
 	truncated                                       bool
 	durationUS, upstreamUS                          int64
 	prevHash, hash                                  string
+	// Added by migration 4; hashed only when not empty (see appendHashInput).
+	reasoning       string
+	promptTruncated bool
+	approval        []byte // nil is NULL
 }
 
 // formatTime renders t as stored: timeLayout, written by hand for the
@@ -73,13 +77,15 @@ func formatTime(t time.Time) string {
 }
 
 // prepare turns r into a row ready for the chain: it fills a missing id
-// and time, redacts Prompt, Error, Arguments, Result and Intent, and caps
-// Arguments and Result. Seq and the hashes are left to the writer.
+// and time, redacts Prompt, Reasoning, Error, Arguments, Result, Intent and
+// Approval, and caps Arguments and Result. Seq and the hashes are left to
+// the writer.
 func (s *Store) prepare(r mediator.ChainRecord) (row, error) {
 	w := row{
 		id: r.ID, sessionID: r.SessionID, transport: r.Transport, agentID: r.AgentID,
 		taskID: r.TaskID, method: r.Method, kind: string(r.Kind), server: r.Server,
 		name: r.Name, toolHash: r.ToolHash, prompt: s.redactor.text(r.Prompt),
+		reasoning: s.redactor.text(r.Reasoning), promptTruncated: r.PromptTruncated,
 		effect: string(r.Decision.Effect), rule: r.Decision.Rule, reason: r.Decision.Reason,
 		policyVersion: r.Decision.PolicyVersion, shadow: r.Decision.Shadow,
 		outcome: string(r.Outcome), errText: s.redactor.text(r.Error),
@@ -106,6 +112,13 @@ func (s *Store) prepare(r mediator.ChainRecord) (row, error) {
 		}
 		w.intent, _ = s.redactor.value(b, 0)
 	}
+	if r.Approval != nil {
+		b, err := json.Marshal(r.Approval)
+		if err != nil {
+			return row{}, fmt.Errorf("encode approval of record %s: %w", w.id, err)
+		}
+		w.approval, _ = s.redactor.value(b, 0)
+	}
 	return w, nil
 }
 
@@ -114,7 +127,7 @@ func (s *Store) prepare(r mediator.ChainRecord) (row, error) {
 func (r *row) sanitize() {
 	for _, f := range []*string{&r.id, &r.sessionID, &r.transport, &r.agentID, &r.taskID,
 		&r.method, &r.kind, &r.server, &r.name, &r.toolHash, &r.prompt, &r.effect, &r.rule,
-		&r.reason, &r.policyVersion, &r.outcome, &r.errText} {
+		&r.reason, &r.policyVersion, &r.outcome, &r.errText, &r.reasoning} {
 		if !utf8.ValidString(*f) {
 			*f = strings.ToValidUTF8(*f, "\uFFFD")
 		}
@@ -133,9 +146,15 @@ func chainHash(buf []byte, r *row) (string, []byte) {
 
 // appendHashInput appends the canonical serialisation of every stored
 // field of r except prev_hash and hash, as defined in the package
-// documentation ("Chain format"). Keys are written in byte order.
+// documentation ("Chain format"). Keys are written in byte order. The
+// fields added by migration 4 (approval, prompt_truncated, reasoning) are
+// written only when not empty, so that records stored before them, and
+// records that do not use them, hash exactly as they always have.
 func appendHashInput(b []byte, r *row) []byte {
 	b = appendStrField(b, '{', "agent_id", r.agentID)
+	if r.approval != nil {
+		b = appendRawField(b, "approval", r.approval)
+	}
 	b = appendRawField(b, "arguments", r.arguments)
 	b = appendStrField(b, ',', "decision_effect", r.effect)
 	b = appendStrField(b, ',', "decision_policy_version", r.policyVersion)
@@ -151,6 +170,12 @@ func appendHashInput(b []byte, r *row) []byte {
 	b = appendStrField(b, ',', "name", r.name)
 	b = appendStrField(b, ',', "outcome", r.outcome)
 	b = appendStrField(b, ',', "prompt", r.prompt)
+	if r.promptTruncated {
+		b = appendBoolField(b, "prompt_truncated", true)
+	}
+	if r.reasoning != "" {
+		b = appendStrField(b, ',', "reasoning", r.reasoning)
+	}
 	b = appendRawField(b, "result", r.result)
 	b = appendIntField(b, "seq", r.seq)
 	b = appendStrField(b, ',', "server", r.server)
@@ -200,7 +225,7 @@ func (r *row) record() (mediator.ChainRecord, error) {
 		Seq: r.seq, ID: r.id, Time: t, SessionID: r.sessionID, Transport: r.transport,
 		AgentID: r.agentID, TaskID: r.taskID, Method: r.method, Kind: mediator.Kind(r.kind),
 		Server: r.server, Name: r.name, ToolHash: r.toolHash, Prompt: r.prompt,
-		Arguments: r.arguments,
+		Reasoning: r.reasoning, PromptTruncated: r.promptTruncated, Arguments: r.arguments,
 		Decision: mediator.Decision{Effect: mediator.Effect(r.effect), Rule: r.rule,
 			Reason: r.reason, PolicyVersion: r.policyVersion, Shadow: r.shadow},
 		Outcome: mediator.Outcome(r.outcome), Error: r.errText, Result: r.result,
@@ -211,6 +236,12 @@ func (r *row) record() (mediator.ChainRecord, error) {
 		c.Intent = new(mediator.Intent)
 		if err := json.Unmarshal(r.intent, c.Intent); err != nil {
 			return mediator.ChainRecord{}, fmt.Errorf("record seq %d: decode intent: %w", r.seq, err)
+		}
+	}
+	if r.approval != nil {
+		c.Approval = new(mediator.ApprovalRef)
+		if err := json.Unmarshal(r.approval, c.Approval); err != nil {
+			return mediator.ChainRecord{}, fmt.Errorf("record seq %d: decode approval: %w", r.seq, err)
 		}
 	}
 	return c, nil

@@ -199,14 +199,18 @@ func TestHashDependsOnEveryField(t *testing.T) {
 	base := row{seq: 1, id: "i", time: "t", prevHash: genesisHash}
 	h0, _ := chainHash(nil, &base)
 	edits := map[string]func(*row){
-		"seq":       func(r *row) { r.seq = 2 },
-		"prev_hash": func(r *row) { r.prevHash = strings.Repeat("1", 64) },
-		"time":      func(r *row) { r.time = "u" },
-		"arguments": func(r *row) { r.arguments = []byte(`null`) },
-		"shadow":    func(r *row) { r.shadow = true },
-		"truncated": func(r *row) { r.truncated = true },
-		"empty vs":  func(r *row) { r.result = []byte(`""`) },
-		"upstream":  func(r *row) { r.upstreamUS = 1 },
+		"seq":              func(r *row) { r.seq = 2 },
+		"prev_hash":        func(r *row) { r.prevHash = strings.Repeat("1", 64) },
+		"time":             func(r *row) { r.time = "u" },
+		"arguments":        func(r *row) { r.arguments = []byte(`null`) },
+		"shadow":           func(r *row) { r.shadow = true },
+		"truncated":        func(r *row) { r.truncated = true },
+		"empty vs":         func(r *row) { r.result = []byte(`""`) },
+		"upstream":         func(r *row) { r.upstreamUS = 1 },
+		"reasoning":        func(r *row) { r.reasoning = "r" },
+		"prompt_truncated": func(r *row) { r.promptTruncated = true },
+		"approval":         func(r *row) { r.approval = []byte(`{}`) },
+		"empty approval":   func(r *row) { r.approval = []byte{} },
 	}
 	for name, edit := range edits {
 		r := base

@@ -1,7 +1,9 @@
 // Package store is the SQLite audit store of MCP Mediator: schema and
 // migrations, the batched writer, the tamper-evident audit chain, and the
-// queries that read it back (Verify, Export, Records). It is the only
-// package that imports the SQLite driver (modernc.org/sqlite, pure Go).
+// queries that read it back (Verify, Export, Records, SessionRecords,
+// TaskRecords, Sessions). It is the only package that imports the SQLite
+// driver (modernc.org/sqlite, pure Go). It also keeps what every mediator process sharing the database must see:
+// revocations, settings, approvals and tasks (stored intents).
 //
 // # Writing
 //
@@ -30,10 +32,12 @@
 // of the built-in patterns (sk-..., ghp_..., AKIA..., xoxb-..., Bearer
 // tokens, JWTs, key=value pairs, URL passwords, PEM private keys) plus any
 // given with WithRedactPatterns, in every string of Arguments and Result
-// and in Prompt, Error and Intent. Arguments and Result are stored as
-// canonical JSON (see CanonicalJSON); one larger than its cap is stored as
-// a JSON string holding a prefix of its text, and the record is marked
-// Truncated. Text that is not JSON is stored as a JSON string.
+// and in Prompt, Reasoning, Error, Intent and Approval. Arguments and
+// Result are stored as canonical JSON (see CanonicalJSON); one larger than
+// its cap is stored as a JSON string holding a prefix of its text, and the
+// record is marked Truncated. Text that is not JSON is stored as a JSON
+// string. Prompt and Reasoning are stored as given, after redaction: the
+// pipeline caps them and sets PromptTruncated.
 //
 // # Chain format
 //
@@ -47,20 +51,32 @@
 // object holding every other column of the record, keys in byte order, no
 // whitespace:
 //
-//	{"agent_id":S,"arguments":J,"decision_effect":S,"decision_policy_version":S,
-//	 "decision_reason":S,"decision_rule":S,"decision_shadow":B,"duration_us":N,
-//	 "error":S,"id":S,"intent":J,"kind":S,"method":S,"name":S,"outcome":S,
-//	 "prompt":S,"result":J,"seq":N,"server":S,"session_id":S,"task_id":S,
+//	{"agent_id":S,"approval":J?,"arguments":J,"decision_effect":S,
+//	 "decision_policy_version":S,"decision_reason":S,"decision_rule":S,
+//	 "decision_shadow":B,"duration_us":N,"error":S,"id":S,"intent":J,"kind":S,
+//	 "method":S,"name":S,"outcome":S,"prompt":S,"prompt_truncated":true?,
+//	 "reasoning":S?,"result":J,"seq":N,"server":S,"session_id":S,"task_id":S,
 //	 "time":S,"tool_hash":S,"transport":S,"truncated":B,"upstream_us":N}
 //
-// (shown on several lines here, one line in fact). S is a string encoded as
-// CanonicalJSON encodes strings, empty strings included, never omitted; N a
-// base-10 integer; B true or false; J, for the JSON columns, null for SQL
-// NULL, otherwise the column's stored text (canonical JSON) encoded as a
-// string S, so that NULL and the text "null" differ. time is the stored
-// text: RFC 3339 in UTC with exactly nine fractional digits, e.g.
-// "2025-01-02T03:04:05.000000006Z" (it parses as time.RFC3339Nano). The
-// object is itself canonical: CanonicalJSON leaves it unchanged.
+// (shown on several lines here, one line in fact). S is a string encoded
+// as CanonicalJSON encodes strings, empty strings included, never omitted;
+// N a base-10 integer; B true or false; J, for the JSON columns, null for
+// SQL NULL, otherwise the column's stored text (canonical JSON) encoded as
+// a string S, so that NULL and the text "null" differ.
+//
+// The three keys marked ? came with schema version 4 (the record's
+// Approval, PromptTruncated and Reasoning) and are written only when not
+// empty, so that a record that does not use them, and every record stored
+// before them, hashes exactly as it did: "approval" (J, the canonical JSON
+// of a mediator.ApprovalRef) only when the column is not NULL;
+// "prompt_truncated" only when it is true, and then as true;
+// "reasoning" (S) only when it is not the empty string. Every other key
+// is always present.
+//
+// time is the stored text: RFC 3339 in UTC with exactly nine fractional
+// digits, e.g. "2025-01-02T03:04:05.000000006Z" (it parses as
+// time.RFC3339Nano). The object is itself canonical: CanonicalJSON leaves
+// it unchanged.
 //
 // Because seq and prev_hash are hashed, editing any field, deleting or
 // reordering records, or editing a hash breaks the chain at that record,

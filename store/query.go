@@ -17,20 +17,22 @@ import (
 const columns = `seq, id, time, session_id, transport, agent_id, task_id, method, kind, server,
 	name, tool_hash, prompt, arguments, intent, decision_effect, decision_rule, decision_reason,
 	decision_policy_version, decision_shadow, outcome, error, result, truncated, duration_us,
-	upstream_us, prev_hash, hash`
+	upstream_us, prev_hash, hash, reasoning, prompt_truncated, approval`
 
 // scanRow reads one row selected with columns.
 func scanRow(rows *sql.Rows) (row, error) {
 	var r row
-	var args, intent, result sql.RawBytes
+	var args, intent, result, approval sql.RawBytes
 	err := rows.Scan(&r.seq, &r.id, &r.time, &r.sessionID, &r.transport, &r.agentID, &r.taskID,
 		&r.method, &r.kind, &r.server, &r.name, &r.toolHash, &r.prompt, &args, &intent,
 		&r.effect, &r.rule, &r.reason, &r.policyVersion, &r.shadow, &r.outcome, &r.errText,
-		&result, &r.truncated, &r.durationUS, &r.upstreamUS, &r.prevHash, &r.hash)
+		&result, &r.truncated, &r.durationUS, &r.upstreamUS, &r.prevHash, &r.hash,
+		&r.reasoning, &r.promptTruncated, &approval)
 	if err != nil {
 		return row{}, fmt.Errorf("scan audit row: %w", err)
 	}
 	r.arguments, r.intent, r.result = cloneBytes(args), cloneBytes(intent), cloneBytes(result)
+	r.approval = cloneBytes(approval)
 	return r, nil
 }
 
@@ -46,6 +48,7 @@ func cloneBytes(b sql.RawBytes) []byte {
 type Filter struct {
 	SessionID string
 	AgentID   string
+	TaskID    string
 	// Since keeps records whose Time is at or after it.
 	Since time.Time
 	// Limit keeps only the newest Limit matching records (<= 0: all).
@@ -83,6 +86,9 @@ func recordsQuery(f Filter) (string, []any) {
 	}
 	if f.AgentID != "" {
 		conds, args = append(conds, "agent_id = ?"), append(args, f.AgentID)
+	}
+	if f.TaskID != "" {
+		conds, args = append(conds, "task_id = ?"), append(args, f.TaskID)
 	}
 	if !f.Since.IsZero() {
 		conds, args = append(conds, "time >= ?"), append(args, formatTime(f.Since))

@@ -193,7 +193,10 @@ func TestMigrationFromVersion1(t *testing.T) {
 	}
 	db := rawDB(t, path)
 	for _, q := range []string{`DROP TABLE revocations`, `DROP TABLE settings`,
-		`DROP TABLE approvals`, `DROP TABLE approval_grants`, `DROP TABLE approvers`, `DELETE FROM schema_migrations WHERE version >= 2`} {
+		`DROP TABLE approvals`, `DROP TABLE approval_grants`, `DROP TABLE approvers`,
+		`DROP TABLE tasks`, `DROP INDEX audit_task`, `ALTER TABLE audit DROP COLUMN reasoning`,
+		`ALTER TABLE audit DROP COLUMN prompt_truncated`, `ALTER TABLE audit DROP COLUMN approval`,
+		`DELETE FROM schema_migrations WHERE version >= 2`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -93,6 +93,10 @@ func migrations() []migration {
 		version: 3,
 		name:    "approvals",
 		stmts:   approvalsSchema,
+	}, {
+		version: 4,
+		name:    "tasks; reasoning, prompt truncation and approval in the audit chain",
+		stmts:   tasksSchema,
 	}}
 }
 

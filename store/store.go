@@ -102,9 +102,10 @@ func WithMaxResultBytes(n int) Option {
 }
 
 // WithRedactPatterns adds secret patterns to the built-in ones. Every match
-// in Arguments, Result, Prompt, Error and Intent is replaced with
-// "[REDACTED]"; when a pattern has a subexpression named "secret", only
-// that part of the match is replaced.
+// in a record's Arguments, Result, Prompt, Reasoning, Error, Intent and
+// Approval, and in the prompt and purpose of approvals and tasks, is
+// replaced with "[REDACTED]"; when a pattern has a subexpression named
+// "secret", only that part of the match is replaced.
 func WithRedactPatterns(patterns []*regexp.Regexp) Option {
 	return func(s *Store) { s.extraPatterns = append(s.extraPatterns, patterns...) }
 }
