@@ -52,8 +52,9 @@ type Call struct {
 type SessionInfo struct {
 	// ID is the MCP session id ("stdio" for every stdio process).
 	ID string
-	// Key names the session in records and intent bindings: the MCP
-	// session id over HTTP, "stdio-" and a random id per stdio process.
+	// Key names the session in records and intent bindings: "stdio-" and
+	// a random id per stdio process; the MCP session id of a stateful HTTP
+	// session; "token-" and the jti for stateless HTTP (see sessionKey).
 	Key       string
 	Transport string // "http" or "stdio"
 	Client    string // client name and version from initialize

@@ -29,11 +29,8 @@ func (s *Server) newCall(ctx context.Context, method, name string) *Call {
 	c := &Call{ID: newID(), Method: method, Name: name, Started: s.now()}
 	c.Credentials = CredentialsFromContext(ctx)
 	c.Session = sessionInfo(ctx, c.Credentials.Transport)
-	c.Session.Key = c.Session.ID
-	if c.Session.Transport == "stdio" {
-		c.Session.Key = s.stdioKey
-	}
 	c.Agent = AgentFromContext(ctx)
+	c.Session.Key = sessionKey(c.Session, c.Agent, s.stdioKey)
 	return c
 }
 
@@ -252,4 +249,21 @@ func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// sessionKey names the session of a call in records and intent bindings:
+// the stdio process; else the MCP session id of a stateful session; else,
+// for stateless HTTP (the 2026-07-28 protocol has no sessions), the
+// credential: "token-" and its jti, so that one token's calls form one
+// session.
+func sessionKey(si SessionInfo, a *Agent, stdioKey string) string {
+	switch {
+	case si.Transport == "stdio":
+		return stdioKey
+	case si.ID != "":
+		return si.ID
+	case a != nil && a.TokenID != "":
+		return "token-" + a.TokenID
+	}
+	return ""
 }

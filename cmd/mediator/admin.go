@@ -26,6 +26,7 @@ import (
 
 	"github.com/mcp-mediator/mediator/mediator"
 	"github.com/mcp-mediator/mediator/policy"
+	"github.com/mcp-mediator/mediator/policy/intent"
 	"github.com/mcp-mediator/mediator/policy/token"
 	"github.com/mcp-mediator/mediator/store"
 	"github.com/mcp-mediator/mediator/tools"
@@ -74,6 +75,8 @@ type adminServer struct {
 	regs     registrationStore
 	settings mediator.SettingStore
 	alert    *policy.AlertState
+	tasks    mediator.TaskStore
+	intent   *intent.Service
 	// reload reloads the policy files now; nil when there is nothing to
 	// reload (the embedded policy).
 	reload func() (changed bool, version string, err error)
@@ -131,6 +134,11 @@ func (s *adminServer) handler() http.Handler {
 	mux.HandleFunc("GET "+adminPrefix+"/upstreams", s.admin("upstream.list", s.listUpstreams))
 	mux.HandleFunc("POST "+adminPrefix+"/upstreams", s.admin("upstream.add", s.addUpstream))
 	mux.HandleFunc("DELETE "+adminPrefix+"/upstreams/{name}", s.admin("upstream.remove", s.removeUpstream))
+	mux.HandleFunc("GET "+adminPrefix+"/tasks", s.admin("task.list", s.listTasks))
+	mux.HandleFunc("POST "+adminPrefix+"/tasks", s.admin("task.start", s.startTask))
+	mux.HandleFunc("GET "+adminPrefix+"/tasks/{id}", s.admin("task.show", s.showTask))
+	mux.HandleFunc("POST "+adminPrefix+"/tasks/{id}/end", s.admin("task.end", s.changeTask("end")))
+	mux.HandleFunc("POST "+adminPrefix+"/tasks/{id}/resume", s.admin("task.resume", s.changeTask("resume")))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: fmt.Sprintf("no such endpoint: %s %s (see README.md, Admin API)",
 			r.Method, r.URL.Path)})
@@ -162,6 +170,7 @@ func (s *adminServer) admin(action string, h adminHandler) http.HandlerFunc {
 			return
 		}
 		log = log.With("admin", who.Subject, "admin_jti", who.ID)
+		r = r.WithContext(context.WithValue(r.Context(), adminClaimsKey{}, who))
 		r.Body = http.MaxBytesReader(w, r.Body, maxAdminBody)
 		status, body, err := h(r, log)
 		if err != nil {
@@ -708,6 +717,7 @@ func (a *app) newAdminServer(e env) (*adminServer, error) {
 		return nil, err
 	}
 	s := &adminServer{log: a.log, auth: v, ups: a.reg, regs: a.store, settings: a.store, alert: a.pol.alert,
+		tasks: a.store, intent: a.intent,
 		now: timeNow, configured: a.cfg.Upstreams, registered: map[string]*registration{},
 		prepare: func(c tools.Config) (tools.Config, error) {
 			if c.Command == SelfCommand {

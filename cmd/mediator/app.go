@@ -13,6 +13,7 @@ import (
 	"github.com/mcp-mediator/mediator/approvals"
 	"github.com/mcp-mediator/mediator/mediator"
 	"github.com/mcp-mediator/mediator/policy"
+	"github.com/mcp-mediator/mediator/policy/intent"
 	"github.com/mcp-mediator/mediator/store"
 	"github.com/mcp-mediator/mediator/tools"
 )
@@ -29,6 +30,7 @@ type app struct {
 	auth     authenticator
 	srv      *mediator.Server
 	queue    *approvals.Queue   // human approvals (approvers.go)
+	intent   *intent.Service    // tasks, declared intent, drift, judge (config_intent.go)
 	stopBG   context.CancelFunc // stops the queue's expiry and webhook
 }
 
@@ -88,9 +90,13 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 		a.log.Warn("upstreams: colliding objects refused", "err", err)
 		err = nil
 	}
+	if a.intent, err = a.newIntentService(e.lookup); err != nil {
+		return a, err
+	}
 	a.srv, err = mediator.NewServer(mediator.Deps{
 		Upstreams:     a.reg,
 		Authenticator: a.auth,
+		Intent:        a.intent,
 		Authorizer:    a.policy,
 		Approver:      a.queue,
 		Recorder:      a.store,

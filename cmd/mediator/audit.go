@@ -9,12 +9,15 @@ import (
 )
 
 func cmdAudit(ctx context.Context, args []string, e env) error {
+	if len(args) > 0 && args[0] == "show" {
+		return auditShow(ctx, args[1:], e)
+	}
 	if len(args) == 0 || (args[0] != "verify" && args[0] != "export") {
-		fmt.Fprintln(e.stderr, "Usage: mediator audit verify|export [--db FILE] [--since TIME]")
+		fmt.Fprintln(e.stderr, "Usage: mediator audit verify|export|show [--db FILE] [--since TIME] [--session ID | --task ID]")
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			return errHelp
 		}
-		return &exitError{code: 2, err: fmt.Errorf("audit: want verify or export")}
+		return &exitError{code: 2, err: fmt.Errorf("audit: want verify, export or show")}
 	}
 	sub := args[0]
 	fs := newFlags("audit "+sub, "audit "+sub+" [--db FILE] [--config FILE]", e.stderr)

@@ -43,6 +43,9 @@ type Config struct {
 	Approvals ApprovalsConfig `yaml:"approvals"`
 	// Admin is the management API of `mediator serve` (config_admin.go).
 	Admin AdminConfig `yaml:"admin"`
+	// Intent configures intent checking, drift suspension and the optional
+	// LLM judge (config_intent.go).
+	Intent IntentConfig `yaml:"intent"`
 
 	dir string // directory of the config file
 }
@@ -128,6 +131,7 @@ func Default() *Config {
 		Approvals: defaultApprovals(),
 		Auth:      defaultAuth(),
 		Admin:     defaultAdmin(),
+		Intent:    defaultIntent(),
 		dir:       empty,
 	}
 }
@@ -209,6 +213,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Debug.validate(c.Listen)...)
 	errs = append(errs, c.Approvals.validate()...)
 	errs = append(errs, c.Admin.validate()...)
+	errs = append(errs, c.Intent.validate()...)
 	for i, p := range c.Audit.Redact {
 		if _, err := regexp.Compile(p); err != nil {
 			errs = append(errs, fmt.Errorf("audit.redact[%d]: %w", i, err))

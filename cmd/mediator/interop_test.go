@@ -21,6 +21,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/mcp-mediator/mediator/mediator"
 	"net"
 	"net/http"
 	"os"
@@ -386,7 +387,8 @@ auth: {anonymous: {id: interop-agent, roles: [tester]}}
 			{"files__move_file", map[string]any{"source": filepath.Join(allowed, "hello.txt"), "destination": evil}},
 		}, "--url", p.URL)
 		for _, name := range out.Tools {
-			if !strings.HasPrefix(name, "everything__") && !strings.HasPrefix(name, "files__read_") && !strings.HasPrefix(name, "files__list_") {
+			if !strings.HasPrefix(name, "everything__") && !strings.HasPrefix(name, "files__read_") && !strings.HasPrefix(name, "files__list_") &&
+				!mediator.IsBuiltinTool(name) {
 				t.Errorf("tools/list shows %s, which no policy rule allows", name)
 			}
 		}
@@ -424,8 +426,9 @@ func TestInteropTSClientThroughStdio(t *testing.T) {
 		{"everything__echo", map[string]any{"message": "over stdio"}},
 		{"everything__get-sum", map[string]any{"a": 1, "b": 1}},
 	}, "--stdio", "--", binary(t), "stdio", "--config", cfgPath, "--db", db)
-	if !slices.Equal(out.Tools, []string{"everything__echo"}) {
-		t.Errorf("tools/list = %v, want only everything__echo (the policy allows nothing else)", out.Tools)
+	// The mediator's own declare_intent and complete_task are always listed.
+	if !slices.Equal(out.Tools, []string{mediator.ToolCompleteTask, mediator.ToolDeclareIntent, "everything__echo"}) {
+		t.Errorf("tools/list = %v, want only the mediator's own tools and everything__echo (the policy allows nothing else)", out.Tools)
 	}
 	if c := out.Calls[0]; c.refused() || !strings.Contains(c.text(), "Echo: over stdio") {
 		t.Errorf("everything__echo: got %s, want text \"Echo: over stdio\"", c)

@@ -7,6 +7,9 @@
 //	mediator serve   [--config FILE] [--listen ADDR] [--admin-listen ADDR] [--db FILE]
 //	mediator stdio   [--config FILE] [--db FILE]
 //	mediator audit   verify|export [--db FILE] [--since T]
+//	mediator audit   show (--session ID | --task ID) [--json] [--db FILE]
+//	mediator task    start --agent ID --purpose TEXT [--tools GLOB]... [--constraint ARG:KIND=V]... [--ttl 30m]
+//	mediator task    list|show|end|resume [ID] [--server URL] [--db FILE]
 //	mediator approver add|passwd|remove|list [--db FILE]
 //	mediator upstream list [--config FILE] [--json] [--server URL]
 //	mediator upstream add NAME (--command CMD [--arg A]... | --url URL) [--risk TOOL=LEVEL]... [--server URL]
@@ -102,6 +105,12 @@ Usage:
   mediator stdio    [--config FILE] [--db FILE]                   serve one agent over stdin/stdout
   mediator audit verify [--db FILE]                               prove the audit chain is intact (exit 1 if not)
   mediator audit export [--db FILE] [--since TIME]                print the audit chain as JSON Lines
+  mediator audit show (--session ID | --task ID) [--json] [--db FILE]
+                                                                  the chain of a session or task as a tree:
+                                                                  task, prompt, call, decision, approval, output
+  mediator task start --agent ID --purpose TEXT [--tools GLOB]... [--constraint ARG:KIND=V]... [--ttl 30m]
+                                                                  store a task (intent) and print a token bound to it
+  mediator task list|show ID|end ID|resume ID                      manage tasks (resume lifts a drift suspension)
   mediator approver add|passwd|remove|list NAME [--role R]         manage the people who decide approvals
   mediator upstream list [--config FILE] [--json] [--server URL]  show the merged tool catalog
   mediator upstream add NAME (--command CMD [--arg A]... | --url URL) [--header K=V]... [--env K=V]...
@@ -157,6 +166,8 @@ func Run(ctx context.Context, args []string, e env) error {
 		return cmdUpstream(ctx, args[1:], e)
 	case "token":
 		return cmdToken(ctx, args[1:], e)
+	case "task":
+		return cmdTask(ctx, args[1:], e)
 	case "keys":
 		return cmdKeys(ctx, args[1:], e)
 	case "policy":

@@ -172,6 +172,15 @@ func reasonList(vals []string) string {
 // (object, null, a boolean or number where a string is needed) is out of
 // scope. See the package documentation for what each kind accepts.
 func (c *Compiled) Check(t mediator.Tool, args map[string]any) []string {
+	return c.CheckDeclared(t, args, nil)
+}
+
+// CheckDeclared is Check for a tool whose input schema declares the
+// argument names in declared: a constraint on an argument the tool does
+// not declare, and that the call does not send, does not apply to it (an
+// echo tool is not out of a scope that constrains "path"). A nil declared
+// (schema unknown) applies every constraint, failing closed.
+func (c *Compiled) CheckDeclared(t mediator.Tool, args map[string]any, declared map[string]bool) []string {
 	if c == nil {
 		return []string{"no scope to check against"}
 	}
@@ -197,6 +206,9 @@ func (c *Compiled) Check(t mediator.Tool, args map[string]any) []string {
 		k := &c.cons[i]
 		v, ok := args[k.arg]
 		if !ok {
+			if declared != nil && !declared[k.arg] {
+				continue
+			}
 			reasons = append(reasons, k.missing)
 			continue
 		}

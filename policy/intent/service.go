@@ -72,6 +72,7 @@ type Service struct {
 	sessions map[string]string       // session key → declared task id
 	drift    map[string][]time.Time  // task id → recent out-of-scope times
 	recent   map[string][]judge.RecentCall
+	schemas  map[string]map[string]bool // tool definition hash → declared argument names
 }
 
 type cachedTask struct {
@@ -116,6 +117,7 @@ func New(cfg Config) (*Service, error) {
 		sessions: make(map[string]string),
 		drift:    make(map[string][]time.Time),
 		recent:   make(map[string][]judge.RecentCall),
+		schemas:  make(map[string]map[string]bool),
 	}, nil
 }
 
@@ -293,9 +295,10 @@ func (s *Service) Check(ctx context.Context, c *mediator.Call) (mediator.Intent,
 	}
 	if c.Target != nil && c.Target.Kind == mediator.KindTool {
 		tool := mediator.Tool{Name: c.Target.Name, Server: c.Target.Server, Risk: c.Target.Risk, DataClass: c.Target.DataClass}
-		in.Reasons = append(in.Reasons, b.base.scope.Check(tool, c.Arguments)...)
+		declared := s.declaredArgs(c.Target)
+		in.Reasons = append(in.Reasons, b.base.scope.CheckDeclared(tool, c.Arguments, declared)...)
 		if b.narrow != nil {
-			in.Reasons = append(in.Reasons, b.narrow.scope.Check(tool, c.Arguments)...)
+			in.Reasons = append(in.Reasons, b.narrow.scope.CheckDeclared(tool, c.Arguments, declared)...)
 		}
 	} else if c.Target != nil {
 		in.Reasons = append(in.Reasons, objectReasons(b.base.task.Scope, *c.Target)...)
@@ -631,4 +634,46 @@ func objectReasons(s mediator.Scope, t mediator.Target) []string {
 		return []string{fmt.Sprintf("data class %s above declared %s", dc, s.MaxDataClass)}
 	}
 	return nil
+}
+
+// declaredArgs returns the argument names the tool's input schema
+// declares (its top-level properties), or nil when they are unknown: then
+// every constraint applies. They are cached by definition hash.
+func (s *Service) declaredArgs(t *mediator.Target) map[string]bool {
+	s.mu.Lock()
+	props, ok := s.schemas[t.Hash]
+	s.mu.Unlock()
+	if ok {
+		return props
+	}
+	cat := s.catalog()
+	if cat == nil {
+		return nil
+	}
+	tool, found := cat.Tool(t.Name)
+	if !found || tool.Hash != t.Hash {
+		return nil
+	}
+	var def struct {
+		InputSchema struct {
+			Type       string                     `json:"type"`
+			Properties map[string]json.RawMessage `json:"properties"`
+		} `json:"inputSchema"`
+	}
+	if json.Unmarshal(tool.Definition, &def) == nil && def.InputSchema.Type == "object" {
+		props = make(map[string]bool, len(def.InputSchema.Properties))
+		for k := range def.InputSchema.Properties {
+			props[k] = true
+		}
+	}
+	if t.Hash == "" {
+		return props // no key to cache it under
+	}
+	s.mu.Lock()
+	if len(s.schemas) >= maxCached {
+		clear(s.schemas)
+	}
+	s.schemas[t.Hash] = props
+	s.mu.Unlock()
+	return props
 }

@@ -94,13 +94,17 @@ func (c *clock) add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-var catalog = &mediator.Catalog{Tools: []mediator.Tool{
+var catalog = mediator.NewCatalog([]mediator.Tool{
 	{Name: "files__read_file", Server: "files", Risk: mediator.RiskLow, DataClass: mediator.DataInternal,
 		Definition: json.RawMessage(`{"name":"files__read_file","description":"Read a file."}`)},
 	{Name: "files__list_files", Server: "files", Risk: mediator.RiskLow, DataClass: mediator.DataInternal},
 	{Name: "files__delete_file", Server: "files", Risk: mediator.RiskHigh, DataClass: mediator.DataInternal},
 	{Name: "crm__lookup", Server: "crm", Risk: mediator.RiskMedium, DataClass: mediator.DataPII},
-}}
+	{Name: "util__echo", Server: "util", Risk: mediator.RiskLow, DataClass: mediator.DataPublic, Hash: "h-echo",
+		Definition: json.RawMessage(`{"name":"util__echo","inputSchema":{"type":"object","properties":{"message":{"type":"string"}}}}`)},
+	{Name: "files__stat", Server: "files", Risk: mediator.RiskLow, DataClass: mediator.DataInternal, Hash: "h-stat",
+		Definition: json.RawMessage(`{"name":"files__stat","inputSchema":{"type":"object","properties":{"path":{"type":"string"}}}}`)},
+}, nil, nil, nil, nil)
 
 type fixture struct {
 	svc     *Service
@@ -477,4 +481,30 @@ func tenConstraintScope() (mediator.Scope, map[string]any) {
 		s.Constraints = append(s.Constraints, c)
 	}
 	return s, args
+}
+
+// A constraint applies to the tools whose schema declares its argument.
+func TestConstraintsFollowToolSchemas(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	task := f.start(t, mediator.Scope{Tools: []string{"util__*", "files__*"},
+		Constraints: []mediator.Constraint{{Arg: "path", Kind: mediator.ConstraintPrefix, Values: []string{"/srv"}}}})
+	a := &mediator.Agent{ID: "analyst", TaskID: task.ID}
+	tests := []struct {
+		tool string
+		args map[string]any
+		want mediator.IntentVerdict
+	}{
+		{"util__echo", map[string]any{"message": "hi"}, mediator.IntentInScope},
+		{"util__echo", map[string]any{"message": "hi", "path": "/etc"}, mediator.IntentOutOfScope},
+		{"files__stat", map[string]any{}, mediator.IntentOutOfScope},
+		{"files__stat", map[string]any{"path": "/srv/x"}, mediator.IntentInScope},
+		{"files__list_files", map[string]any{}, mediator.IntentOutOfScope}, // schema unknown: fails closed
+	}
+	for _, tc := range tests {
+		in, err := f.svc.Check(t.Context(), call(a, "s", tc.tool, tc.args))
+		if err != nil || in.Verdict != tc.want {
+			t.Fatalf("%s %v: %+v %v; want %s", tc.tool, tc.args, in, err, tc.want)
+		}
+	}
 }
