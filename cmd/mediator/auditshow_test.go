@@ -53,7 +53,7 @@ func TestAuditShowGolden(t *testing.T) {
 			Arguments: json.RawMessage(`{"purpose":"Read the Q3 export","scope":{"tools":["demo__read_file"]}}`),
 			Intent:    &mediator.Intent{Verdict: mediator.IntentInScope, TaskID: "task-q3-read", Score: -1},
 			Decision:  mediator.Decision{Effect: mediator.EffectAllow, Rule: "mediator.builtin"}, Outcome: mediator.OutcomeOK,
-			Result:    json.RawMessage(`{"content":[{"type":"text","text":"Intent declared as task task-q3-read"}]}`), DurationUS: 900},
+			Result: json.RawMessage(`{"content":[{"type":"text","text":"Intent declared as task task-q3-read"}]}`), DurationUS: 900},
 		{ID: "r2", Time: t0.Add(2 * time.Second), TaskID: "task-q3-read", Name: "demo__read_file",
 			Arguments: json.RawMessage(`{"path":"reports/q3.csv"}`), Reasoning: "the export holds the churn figures",
 			Intent: &mediator.Intent{Verdict: mediator.IntentInScope, TaskID: "task-q3-read", Score: 0.92,
