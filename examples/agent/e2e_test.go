@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -118,6 +120,7 @@ upstreams:
       transfer_funds:  {risk: high,   data_class: financial}
       fetch_url:       {risk: medium, data_class: public}
       echo:            {risk: low,    data_class: public}
+{{EXTRA}}
 log:
   level: info
   format: text
@@ -131,6 +134,12 @@ type mediatorRun struct {
 
 func startMediator(t *testing.T, anonymous bool) *mediatorRun {
 	t.Helper()
+	return startMediatorWith(t, anonymous, "")
+}
+
+// startMediatorWith is startMediator with extra top-level config.
+func startMediatorWith(t *testing.T, anonymous bool, extra string) *mediatorRun {
+	t.Helper()
 	bin := mediatorBinary(t)
 	dir := t.TempDir()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
@@ -143,7 +152,7 @@ func startMediator(t *testing.T, anonymous bool) *mediatorRun {
 		anon = "  anonymous: {id: local-agent, roles: [writer, support]}"
 	}
 	cfg := strings.NewReplacer("{{LISTEN}}", listen, "{{ADMIN}}", admin, "{{DIR}}", dir, "{{ROOT}}", root,
-		"{{ANONYMOUS}}", anon).Replace(e2eConfig)
+		"{{ANONYMOUS}}", anon, "{{EXTRA}}", extra).Replace(e2eConfig)
 	m := &mediatorRun{bin: bin, cfg: filepath.Join(dir, "mediator.yaml"), dir: dir, url: "http://" + listen + "/mcp",
 		base: "http://" + listen, stderr: &syncBuffer{}}
 	if err := os.WriteFile(m.cfg, []byte(cfg), 0o600); err != nil {
@@ -234,6 +243,11 @@ type chainRecord struct {
 		Verdict string   `json:"verdict"`
 		Reasons []string `json:"reasons"`
 		TaskID  string   `json:"task_id"`
+		Judge   *struct {
+			Score  float64 `json:"score"`
+			Effect string  `json:"effect"`
+			Cached bool    `json:"cached"`
+		} `json:"judge"`
 	} `json:"intent"`
 	Decision struct {
 		Effect string `json:"effect"`
@@ -537,4 +551,79 @@ func toolCalls(rs []chainRecord) []chainRecord {
 		}
 	}
 	return out
+}
+
+// TestEndToEndJudgeCacheHitRate runs the agent with the mediator's LLM
+// judge on (a local OpenAI-compatible judge) and reports how many of the
+// judged calls the judge's cache answered: repeated calls of the same
+// tool with the same argument shape reuse one opinion.
+func TestEndToEndJudgeCacheHitRate(t *testing.T) {
+	var judged atomic.Int32
+	judgeSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		judged.Add(1)
+		content, _ := json.Marshal(map[string]any{"score": 0.9, "rationale": "reading notes fits the purpose"})
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": "j", "object": "chat.completion", "model": "judge",
+			"choices": []any{map[string]any{"index": 0, "finish_reason": "stop",
+				"message": map[string]any{"role": "assistant", "content": string(content)}}}})
+	}))
+	t.Cleanup(judgeSrv.Close)
+	m := startMediatorWith(t, false, "intent:\n  judge:\n    base_url: "+judgeSrv.URL+"/v1\n    model: judge\n")
+	out := m.cli(t, "task", "start", "--config", m.cfg, "--agent", "analyst", "--role", "writer", "--role", "support",
+		"--purpose", "Report what the notes folder says about the launch", "--tools", "demo__*", "--json")
+	var started struct {
+		Task  struct{ ID string } `json:"task"`
+		Token string              `json:"token"`
+	}
+	if err := json.Unmarshal(out, &started); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"notes/todo.md", "reports/q3.csv"} {
+		path := filepath.Join(m.dir, "sandbox", f)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step := func(id, tool, args string) turnFunc {
+		return func(*testing.T, openai.ChatCompletionRequest) openai.ChatCompletionMessage {
+			return openai.ChatCompletionMessage{ToolCalls: []openai.ToolCall{callOf(id, tool, args)}}
+		}
+	}
+	model := newFakeModel(t, "k",
+		step("c1", "demo__list_files", `{"path":"notes"}`),
+		step("c2", "demo__read_file", `{"path":"notes/agent.txt"}`),
+		step("c3", "demo__read_file", `{"path":"notes/todo.md"}`),
+		step("c4", "demo__list_files", `{"path":"reports"}`),
+		step("c5", "demo__read_file", `{"path":"notes/agent.txt"}`),
+		func(*testing.T, openai.ChatCompletionRequest) openai.ChatCompletionMessage {
+			return openai.ChatCompletionMessage{Content: "The launch is on Tuesday."}
+		},
+	)
+	env := map[string]string{"MEDIATOR_TOKEN": started.Token, "OPENAI_API_KEY": "k", "OPENAI_BASE_URL": model.BaseURL()}
+	var stdout, stderr syncBuffer
+	if code := run(t.Context(), []string{"--mediator", m.url, "--model", "scripted", "--max-steps", "8", "When is the launch?"},
+		&stdout, &stderr, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); code != 0 {
+		t.Fatalf("agent exit %d: %s", code, stderr.String())
+	}
+	v := waitChain(t, m, started.Task.ID, 7)
+	var calls, hits int
+	for _, r := range toolCalls(v.Records) {
+		if r.Intent == nil || r.Intent.Judge == nil {
+			continue
+		}
+		calls++
+		if r.Intent.Judge.Cached {
+			hits++
+		}
+		if r.Intent.Judge.Effect != "allow" || r.Outcome != "ok" {
+			t.Errorf("%s: judge %+v, outcome %s", r.Name, *r.Intent.Judge, r.Outcome)
+		}
+	}
+	t.Logf("judge cache: %d of %d judged calls answered from the cache (hit rate %.0f%%); %d requests reached the judge",
+		hits, calls, 100*float64(hits)/float64(max(calls, 1)), judged.Load())
+	if calls != 5 || hits != 3 || judged.Load() != 2 {
+		t.Fatalf("judged %d calls, %d cache hits, %d judge requests; want 5, 3 (two shapes: list_files and read_file), 2", calls, hits, judged.Load())
+	}
 }

@@ -465,7 +465,8 @@ func (s *Service) Declare(ctx context.Context, d mediator.Declaration) (mediator
 		if !parent.Expires.IsZero() && t.Expires.After(parent.Expires) {
 			t.Expires = parent.Expires
 		}
-		if err := s.supersede(ctx, mediator.TaskFilter{ParentID: parent.ID, Status: mediator.TaskActive}, t.ID); err != nil {
+		if err := s.supersede(ctx, mediator.TaskFilter{ParentID: parent.ID, Status: mediator.TaskActive},
+			"superseded by declaration "+t.ID); err != nil {
 			return mediator.Task{}, err
 		}
 		if err := s.cfg.Tasks.CreateTask(ctx, t); err != nil {
@@ -502,14 +503,14 @@ func (s *Service) Declare(ctx context.Context, d mediator.Declaration) (mediator
 	return t, nil
 }
 
-// supersede completes the active declarations matching f.
-func (s *Service) supersede(ctx context.Context, f mediator.TaskFilter, by string) error {
+// supersede completes the active declarations matching f, saying why.
+func (s *Service) supersede(ctx context.Context, f mediator.TaskFilter, why string) error {
 	old, err := s.cfg.Tasks.Tasks(ctx, f)
 	if err != nil {
 		return fmt.Errorf("read declarations: %w", err)
 	}
 	for _, o := range old {
-		if _, err := s.cfg.Tasks.SetTaskStatus(ctx, o.ID, mediator.TaskCompleted, "mediator", "superseded by declaration "+by,
+		if _, err := s.cfg.Tasks.SetTaskStatus(ctx, o.ID, mediator.TaskCompleted, "mediator", why,
 			mediator.TaskActive); err != nil && !errors.Is(err, mediator.ErrTaskState) {
 			return fmt.Errorf("end declaration %s: %w", o.ID, err)
 		}
@@ -558,7 +559,7 @@ func (s *Service) End(ctx context.Context, id, by, reason string) (mediator.Task
 		return mediator.Task{}, fmt.Errorf("end task %s: %w", id, err)
 	}
 	s.forget(id)
-	if err := s.supersede(ctx, mediator.TaskFilter{ParentID: id, Status: mediator.TaskActive}, id+" (ended)"); err != nil {
+	if err := s.supersede(ctx, mediator.TaskFilter{ParentID: id, Status: mediator.TaskActive}, "task "+id+" ended"); err != nil {
 		return t, err
 	}
 	if t.Source == mediator.TaskSourceAdmin && s.cfg.Revoke != nil {
