@@ -19,6 +19,7 @@ import (
 
 	"github.com/mcp-mediator/mediator/mediator"
 	"github.com/mcp-mediator/mediator/policy"
+	"github.com/mcp-mediator/mediator/policy/intent"
 	"github.com/mcp-mediator/mediator/policy/token"
 	"github.com/mcp-mediator/mediator/store"
 	"github.com/mcp-mediator/mediator/tools"
@@ -509,5 +510,83 @@ func TestAdminRestoreKeepsBrokenRegistrations(t *testing.T) {
 	}
 	if len(f.ups.removed) != 0 || len(f.settings.kv) != 1 {
 		t.Fatalf("registry removed %v (want none: they never ran), stored %v", f.ups.removed, f.settings.kv)
+	}
+}
+
+func TestAdminAPITasks(t *testing.T) {
+	t.Parallel()
+	f := newAdminFixture(t)
+	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	svc, err := intent.New(intent.Config{Tasks: st, Revoke: f.v.Revoke})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv.tasks, f.srv.intent = st, svc
+	f.h = f.srv.handler()
+
+	bad := []struct{ body, want string }{
+		{`{"agent":"a"}`, "purpose: required"},
+		{`{"purpose":"p"}`, "agent: required"},
+		{`{"agent":"a","purpose":"p","agnt":"x"}`, "unknown field"},
+		{`{"agent":"a","purpose":"p","scope":{"tools":["demo__[x"]}}`, "invalid scope"},
+		{`{"agent":"a","purpose":"p","constraints":["amount:max=-1"]}`, "negative"},
+		{`{"agent":"a","purpose":"p","constraints":["path:prefix=../etc"]}`, `"../etc"`},
+		{`{"agent":"a","purpose":"p","scope":{"max_risk":"extreme"}}`, "risk"},
+		{`{"agent":"a","purpose":"p","ttl":"-5m"}`, "positive duration"},
+	}
+	for _, b := range bad {
+		code, body := f.do(t, http.MethodPost, adminPrefix+"/tasks", f.admin, b.body)
+		if code != http.StatusBadRequest || !strings.Contains(fmt.Sprint(body["error"]), b.want) {
+			t.Errorf("POST /tasks %s: %d %v; want 400 naming %q", b.body, code, body, b.want)
+		}
+	}
+	if code, _ := f.do(t, http.MethodPost, adminPrefix+"/tasks", f.mint(t, "bot", "writer"), `{"agent":"a","purpose":"p"}`); code != http.StatusForbidden {
+		t.Fatalf("a non-admin started a task: %d", code)
+	}
+
+	code, body := f.do(t, http.MethodPost, adminPrefix+"/tasks", f.admin,
+		`{"agent":"analyst","purpose":"Q3 report","scope":{"tools":["demo__read_*"]},"constraints":["path:prefix=reports"],"roles":["writer"],"ttl":"20m"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("POST /tasks: %d %v", code, body)
+	}
+	task := body["task"].(map[string]any)
+	id, tok := task["id"].(string), body["token"].(string)
+	claims, err := f.v.Verify(t.Context(), tok)
+	if err != nil || claims.Task != id || claims.Subject != "analyst" {
+		t.Fatalf("task token: %+v %v", claims, err)
+	}
+	if code, body = f.do(t, http.MethodGet, adminPrefix+"/tasks/"+id, f.admin, ""); code != http.StatusOK || body["purpose"] != "Q3 report" {
+		t.Fatalf("GET /tasks/%s: %d %v", id, code, body)
+	}
+	if code, _ = f.do(t, http.MethodGet, adminPrefix+"/tasks/task-nope", f.admin, ""); code != http.StatusNotFound {
+		t.Fatalf("unknown task: %d", code)
+	}
+	if code, body = f.do(t, http.MethodPost, adminPrefix+"/tasks/"+id+"/resume", f.admin, `{}`); code != http.StatusConflict {
+		t.Fatalf("resume of an active task: %d %v", code, body)
+	}
+	if code, body = f.do(t, http.MethodPost, adminPrefix+"/tasks/"+id+"/end", f.admin, `{"reason":"report sent"}`); code != http.StatusOK ||
+		body["status"] != "completed" || body["status_by"] != "ops" {
+		t.Fatalf("end: %d %v", code, body)
+	}
+	if code, _ = f.do(t, http.MethodPost, adminPrefix+"/tasks/"+id+"/end", f.admin, `{}`); code != http.StatusConflict {
+		t.Fatalf("second end: %d", code)
+	}
+	if _, err := f.v.Verify(t.Context(), tok); err == nil {
+		t.Fatal("the task's token still verifies after the task ended")
+	}
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, adminPrefix+"/tasks?agent=analyst&status=completed", nil)
+	req.Header.Set("Authorization", "Bearer "+f.admin)
+	rec := httptest.NewRecorder()
+	f.h.ServeHTTP(rec, req)
+	var list []mediator.Task
+	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || len(list) != 1 || list[0].ID != id {
+		t.Fatalf("GET /tasks: %s %v", rec.Body.String(), err)
+	}
+	if code, _ = f.do(t, http.MethodGet, adminPrefix+"/tasks?status=weird", f.admin, ""); code != http.StatusBadRequest {
+		t.Fatalf("bad status filter: %d", code)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcp-mediator/mediator/mediator"
+	"github.com/mcp-mediator/mediator/store"
 )
 
 // intentConfig serves the demo upstream under the example policy, with
@@ -258,5 +259,60 @@ intent:
 	}
 	if n := requests.Load(); n != 3 {
 		t.Fatalf("%d judge requests; want 3 (the repeated read is cached)", n)
+	}
+}
+
+// The task commands work on the database when no mediator answers, and
+// refuse bad scopes with a usage error naming the problem.
+func TestTaskCLIWithoutServer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "m.db")
+	st, err := store.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st.Close()
+	dead := "http://" + freeAddr(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--purpose", "p"}, "agent: required"},
+		{[]string{"--agent", "a", "--purpose", "p", "--tools", "demo__[x"}, "invalid scope"},
+		{[]string{"--agent", "a", "--purpose", "p", "--constraint", "n:max=-3"}, "negative"},
+		{[]string{"--agent", "a", "--purpose", "p", "--constraint", "path:prefix=/srv/../etc"}, `".."`},
+		{[]string{"--agent", "a", "--purpose", "p", "--constraint", "path"}, "constraint"},
+		{[]string{"--agent", "a", "--purpose", "p", "--max-data-class", "secret"}, "max_data_class"},
+	} {
+		_, stderr, code := runMediator(t, dir, append([]string{"task", "start", "--db", db, "--server", dead}, tc.args...)...)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("task start %v: exit %d %q; want 2 naming %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	out, stderr, code := runMediator(t, dir, "task", "start", "--db", db, "--server", dead, "--agent", "a", "--purpose", "p",
+		"--tools", "demo__read_*", "--constraint", "path:prefix=reports")
+	if code != 0 || strings.Count(strings.TrimSpace(out), ".") != 2 || !strings.Contains(stderr, "directly") {
+		t.Fatalf("task start without a server: exit %d %q %s", code, out, stderr)
+	}
+	out, _, code = runMediator(t, dir, "task", "list", "--db", db, "--server", dead, "--json")
+	var ts []mediator.Task
+	if code != 0 || json.Unmarshal([]byte(out), &ts) != nil || len(ts) != 1 {
+		t.Fatalf("task list: exit %d %q", code, out)
+	}
+	if _, stderr, code = runMediator(t, dir, "task", "resume", ts[0].ID, "--db", db, "--server", dead); code != 1 ||
+		!strings.Contains(stderr, "task state") {
+		t.Fatalf("resume of an active task: exit %d %s", code, stderr)
+	}
+	if out, stderr, code = runMediator(t, dir, "task", "end", ts[0].ID, "--db", db, "--server", dead); code != 0 {
+		t.Fatalf("task end: exit %d %q %s", code, out, stderr)
+	}
+	if out, _, code = runMediator(t, dir, "task", "show", ts[0].ID, "--db", db, "--server", dead); code != 0 ||
+		!strings.Contains(out, "completed (ended by mediator-cli; by mediator-cli)") {
+		t.Fatalf("task show: exit %d %q", code, out)
+	}
+	if _, stderr, code = runMediator(t, dir, "task", "show", "task-nope", "--db", db, "--server", dead); code != 1 ||
+		!strings.Contains(stderr, "unknown task") {
+		t.Fatalf("unknown task: exit %d %s", code, stderr)
 	}
 }

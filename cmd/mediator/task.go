@@ -238,7 +238,7 @@ type adminClaimsKey struct{}
 
 func changeTask(ctx context.Context, svc *intent.Service, op, id, by, reason string) (mediator.Task, error) {
 	if reason == "" {
-		reason = op + " by " + by
+		reason = map[string]string{"end": "ended", "resume": "resumed"}[op] + " by " + by
 	}
 	if op == "end" {
 		return svc.End(ctx, id, by, reason)
