@@ -40,6 +40,7 @@ type Queue struct {
 	history   HistoryFunc
 	notifier  *Webhook
 	recorder  mediator.Recorder
+	tasks     mediator.TaskStore
 	elicit    bool
 	now       func() time.Time
 }
@@ -204,14 +205,41 @@ func (q *Queue) newApproval(ctx context.Context, p mediator.Pending, key string)
 		Rule: p.Decision.Rule, Reason: p.Decision.Reason, Intent: c.Intent, Required: q.required(p.Decision.Rule),
 		Tool: c.Name,
 	}
+	if c.Session.Key != "" {
+		a.SessionID = c.Session.Key // how the session's records name it
+	}
 	if c.Agent != nil {
 		a.AgentID, a.AgentOwner, a.TaskID, a.Purpose = c.Agent.ID, c.Agent.Owner, c.Agent.TaskID, c.Agent.Attrs["purpose"]
+	}
+	if p := q.purpose(ctx, c.Intent.TaskID); p != "" {
+		a.Purpose = p
 	}
 	if c.Target != nil {
 		a.Server, a.Tool, a.Risk, a.DataClass = c.Target.Server, c.Target.Name, c.Target.Risk, c.Target.DataClass
 	}
 	a.Earlier = q.earlier(ctx, a.AgentID, a.SessionID)
 	return a, nil
+}
+
+// WithTasks lets the queue show the purpose of the task a call was checked
+// against.
+func WithTasks(ts mediator.TaskStore) Option { return func(q *Queue) { q.tasks = ts } }
+
+// purpose is the purpose of task id (and of the task it narrows), or "".
+func (q *Queue) purpose(ctx context.Context, id string) string {
+	if q.tasks == nil || id == "" {
+		return ""
+	}
+	t, ok, err := q.tasks.Task(ctx, id)
+	if err != nil || !ok {
+		return ""
+	}
+	if t.ParentID != "" {
+		if p, ok, err := q.tasks.Task(ctx, t.ParentID); err == nil && ok {
+			return t.Purpose + " (within task " + p.ID + ": " + p.Purpose + ")"
+		}
+	}
+	return t.Purpose
 }
 
 func (q *Queue) required(rule string) int {

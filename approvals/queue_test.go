@@ -293,3 +293,41 @@ func TestApprovalLapsesUnused(t *testing.T) {
 		t.Fatalf("a stale approval ran the call: %v", err)
 	}
 }
+
+// tasksByID is a read-only mediator.TaskStore over a map.
+type tasksByID map[string]mediator.Task
+
+func (m tasksByID) CreateTask(context.Context, mediator.Task) error { return errors.New("read-only") }
+func (m tasksByID) Task(_ context.Context, id string) (mediator.Task, bool, error) {
+	t, ok := m[id]
+	return t, ok, nil
+}
+func (m tasksByID) Tasks(context.Context, mediator.TaskFilter) ([]mediator.Task, error) { return nil, nil }
+func (m tasksByID) SetTaskStatus(context.Context, string, mediator.TaskStatus, string, string, ...mediator.TaskStatus) (mediator.Task, error) {
+	return mediator.Task{}, errors.New("read-only")
+}
+
+// The approver sees the purpose of the task the call was checked against,
+// and the session as its records name it.
+func TestApprovalShowsTaskPurpose(t *testing.T) {
+	t.Parallel()
+	q, st, _ := testQueue(t, 10*time.Millisecond, WithTasks(tasksByID{
+		"task-1":   {ID: "task-1", Purpose: "Pay the March invoices"},
+		"task-1-d": {ID: "task-1-d", ParentID: "task-1", Purpose: "Pay invoice 42"},
+	}))
+	c := testCall(map[string]any{"amount": 5000})
+	c.Intent = mediator.Intent{Verdict: mediator.IntentInScope, TaskID: "task-1-d"}
+	c.Session.Key = "token-jti-1"
+	_, err := q.Await(t.Context(), pending(c))
+	var pe *mediator.PendingError
+	if !errors.As(err, &pe) {
+		t.Fatal(err)
+	}
+	a, err := st.Approval(t.Context(), pe.ApprovalID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Purpose != "Pay invoice 42 (within task task-1: Pay the March invoices)" || a.SessionID != "token-jti-1" {
+		t.Fatalf("approval purpose %q, session %q", a.Purpose, a.SessionID)
+	}
+}

@@ -145,7 +145,7 @@ func newQueue(ctx context.Context, cfg *Config, st *store.Store, log *slog.Logge
 	opts := []approvals.Option{approvals.WithHold(ac.Hold), approvals.WithExpiry(ac.Expiry),
 		approvals.WithBaseURL(cfg.pageURL()), approvals.WithTwoPersonRules(ac.TwoPersonRules),
 		approvals.WithHistory(history(st)), approvals.WithRecorder(st), approvals.WithLogger(log),
-		approvals.WithElicitation(ac.Elicit)}
+		approvals.WithElicitation(ac.Elicit), approvals.WithTasks(st)}
 	if ac.Webhook.URL != "" {
 		secret, _ := lookup(ac.Webhook.SecretEnv)
 		if secret == "" {
