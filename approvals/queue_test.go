@@ -302,7 +302,9 @@ func (m tasksByID) Task(_ context.Context, id string) (mediator.Task, bool, erro
 	t, ok := m[id]
 	return t, ok, nil
 }
-func (m tasksByID) Tasks(context.Context, mediator.TaskFilter) ([]mediator.Task, error) { return nil, nil }
+func (m tasksByID) Tasks(context.Context, mediator.TaskFilter) ([]mediator.Task, error) {
+	return nil, nil
+}
 func (m tasksByID) SetTaskStatus(context.Context, string, mediator.TaskStatus, string, string, ...mediator.TaskStatus) (mediator.Task, error) {
 	return mediator.Task{}, errors.New("read-only")
 }
