@@ -95,6 +95,7 @@ func (s *Server) handleBuiltin(ctx context.Context, req mcp.CallToolRequest) (*m
 func (s *Server) runBuiltin(ctx context.Context, c *Call) error {
 	c.Target = &Target{Kind: KindTool, Server: BuiltinServer, Name: c.Name, Original: c.Name, Risk: RiskLow, DataClass: DataPublic}
 	c.Decision = Decision{Effect: EffectAllow, Rule: builtinRule, Reason: "the mediator's own tool"}
+	c.Intent = Intent{Verdict: IntentNone, Score: -1}
 	d := s.declarer()
 	if d == nil {
 		return fmt.Errorf("%w: intent declarations are not configured on this mediator", ErrMethodNotAllowed)
