@@ -31,9 +31,9 @@ func cmdAudit(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.path(cfg.Database))
+	st, err := openExisting(ctx, cfg) // verifying a mistyped path must not say "OK: 0 records"
 	if err != nil {
-		return fmt.Errorf("database %s: %w", cfg.path(cfg.Database), err)
+		return fmt.Errorf("audit %s: %w", sub, err)
 	}
 	defer st.Close()
 	if sub == "verify" {

@@ -44,9 +44,9 @@ func auditShow(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.path(cfg.Database))
+	st, err := openExisting(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("database %s: %w", cfg.path(cfg.Database), err)
+		return fmt.Errorf("audit show: %w", err)
 	}
 	defer st.Close()
 	v, err := loadChain(ctx, st, *session, *task)
@@ -61,7 +61,7 @@ func auditShow(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("audit show: no records for %s", what)
 	}
 	if *asJSON {
-		return writeJSONTo(e.stdout, v)
+		return printJSON(e.stdout, v)
 	}
 	renderChain(e.stdout, v)
 	return nil

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -289,8 +288,10 @@ func (f *taskFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.json, "json", false, "print JSON")
 }
 
-// localTasks opens the database of cfg for acting without a server.
-func localTasks(ctx context.Context, cfg *Config) (*store.Store, error) {
+// openExisting opens the database of cfg, refusing to create one: a
+// command that reads or changes what a mediator stored must not answer
+// from a new, empty database because a path was mistyped.
+func openExisting(ctx context.Context, cfg *Config) (*store.Store, error) {
 	path := cfg.path(cfg.Database)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("database %s does not exist: pass the --db or --config of the mediator", path)
@@ -342,7 +343,7 @@ func taskStart(ctx context.Context, args []string, e env) error {
 		}
 	}
 	if f.json {
-		return writeJSONTo(e.stdout, resp)
+		return printJSON(e.stdout, resp)
 	}
 	t := resp.Task
 	fmt.Fprintf(e.stderr, "task %s started for agent %s until %s: %s\n", t.ID, t.AgentID,
@@ -358,28 +359,18 @@ func taskStart(ctx context.Context, args []string, e env) error {
 }
 
 func taskStartLocal(ctx context.Context, cfg *Config, req taskStartRequest, e env) (taskStartResponse, error) {
-	st, err := localTasks(ctx, cfg)
+	st, err := openExisting(ctx, cfg)
 	if err != nil {
 		return taskStartResponse{}, err
 	}
 	defer st.Close()
 	var mint func(token.Claims, time.Duration) (string, error)
 	if !req.NoToken {
-		log, closeLog, err := newLogger(LogConfig{Level: "warn", Format: "text"}, e.stderr)
-		if err != nil {
+		var done func()
+		if mint, done, err = localMinter(ctx, cfg, e); err != nil {
 			return taskStartResponse{}, err
 		}
-		defer closeLog()
-		key, err := cfg.loadKey(log)
-		if err != nil {
-			return taskStartResponse{}, err
-		}
-		v, err := token.New(ctx, key, cfg.tokenOptions(log)...)
-		if err != nil {
-			return taskStartResponse{}, err
-		}
-		defer v.Close()
-		mint = v.Mint
+		defer done()
 	}
 	return startTask(ctx, st, mint, cfg.Auth.MaxLifetime, req, timeNow())
 }
@@ -418,7 +409,7 @@ func taskList(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("task list: %w", err)
 	}
 	if !done {
-		st, err := localTasks(ctx, cfg)
+		st, err := openExisting(ctx, cfg)
 		if err != nil {
 			return fmt.Errorf("task list: %w", err)
 		}
@@ -431,7 +422,7 @@ func taskList(ctx context.Context, args []string, e env) error {
 		if ts == nil {
 			ts = []mediator.Task{}
 		}
-		return writeJSONTo(e.stdout, ts)
+		return printJSON(e.stdout, ts)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TASK\tAGENT\tSTATUS\tSOURCE\tEXPIRES\tPURPOSE")
@@ -474,7 +465,7 @@ func taskShow(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("task show: %w", err)
 	}
 	if !done {
-		st, err := localTasks(ctx, cfg)
+		st, err := openExisting(ctx, cfg)
 		if err != nil {
 			return fmt.Errorf("task show: %w", err)
 		}
@@ -484,7 +475,7 @@ func taskShow(ctx context.Context, args []string, e env) error {
 		}
 	}
 	if f.json {
-		return writeJSONTo(e.stdout, v)
+		return printJSON(e.stdout, v)
 	}
 	printTask(e.stdout, v)
 	return nil
@@ -551,7 +542,7 @@ func taskChange(ctx context.Context, op string, args []string, e env) error {
 		return fmt.Errorf("task %s: %w", op, err)
 	}
 	if !done {
-		st, err := localTasks(ctx, cfg)
+		st, err := openExisting(ctx, cfg)
 		if err != nil {
 			return fmt.Errorf("task %s: %w", op, err)
 		}
@@ -565,7 +556,7 @@ func taskChange(ctx context.Context, op string, args []string, e env) error {
 		}
 	}
 	if f.json {
-		return writeJSONTo(e.stdout, t)
+		return printJSON(e.stdout, t)
 	}
 	switch op {
 	case "end":
@@ -574,12 +565,6 @@ func taskChange(ctx context.Context, op string, args []string, e env) error {
 		fmt.Fprintf(e.stdout, "task %s is active again; its out-of-scope count starts from zero\n", t.ID)
 	}
 	return nil
-}
-
-func writeJSONTo(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // oneLine flattens s to one line of at most n runes, for tables.

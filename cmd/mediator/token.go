@@ -151,26 +151,37 @@ func mintLocal(ctx context.Context, cfg *Config, req mintRequest, e env) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	log, closeLog, err := newLogger(LogConfig{Level: "warn", Format: "text"}, e.stderr)
+	mint, done, err := localMinter(ctx, cfg, e)
 	if err != nil {
 		return err
 	}
-	defer closeLog()
-	key, err := cfg.loadKey(log)
-	if err != nil {
-		return err
-	}
-	v, err := token.New(ctx, key, cfg.tokenOptions(log)...)
-	if err != nil {
-		return err
-	}
-	defer v.Close()
-	s, err := v.Mint(claims, ttl)
+	defer done()
+	s, err := mint(claims, ttl)
 	if err != nil {
 		return fmt.Errorf("token mint: %w", err)
 	}
 	fmt.Fprintln(e.stdout, s)
 	return nil
+}
+
+// localMinter mints with the local key file (created on first use); done
+// releases it.
+func localMinter(ctx context.Context, cfg *Config, e env) (mint func(token.Claims, time.Duration) (string, error), done func(), err error) {
+	log, closeLog, err := newLogger(LogConfig{Level: "warn", Format: "text"}, e.stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := cfg.loadKey(log)
+	if err != nil {
+		_ = closeLog()
+		return nil, nil, err
+	}
+	v, err := token.New(ctx, key, cfg.tokenOptions(log)...)
+	if err != nil {
+		_ = closeLog()
+		return nil, nil, err
+	}
+	return v.Mint, func() { _ = v.Close(); _ = closeLog() }, nil
 }
 
 // flagSet reports whether the flag name was given on the command line.
