@@ -267,13 +267,31 @@ func waitHTTP(t *testing.T, url, logPath string) {
 	t.Fatalf("%s not ready\n%s", url, log)
 }
 
-// freeAddr returns a loopback address with a free port.
+// freeAddr returns a loopback address with a free port, never one it has
+// returned before in this process (the kernel hands a just-closed port out
+// again, so two taken in a row could be the same).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		usedAddrsMu.Lock()
+		seen := usedAddrs[addr]
+		usedAddrs[addr] = true
+		usedAddrsMu.Unlock()
+		if !seen {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no unused loopback port after 100 tries")
+	return ""
 }
+
+var (
+	usedAddrsMu sync.Mutex
+	usedAddrs   = map[string]bool{}
+)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -86,16 +87,35 @@ func repoRoot(t testing.TB) string {
 	return filepath.Clean(filepath.Join(wd, "..", ".."))
 }
 
-// freeAddr returns a loopback address with a free port.
+// freeAddr returns a loopback address with a free port, never one it has
+// returned before in this process: the kernel hands a just-closed port out
+// again, and two addresses taken in a row (listen and admin) could otherwise
+// be the same.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		usedAddrsMu.Lock()
+		seen := usedAddrs[addr]
+		usedAddrs[addr] = true
+		usedAddrsMu.Unlock()
+		if !seen {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no unused loopback port after 100 tries")
+	return ""
 }
+
+var (
+	usedAddrsMu sync.Mutex
+	usedAddrs   = map[string]bool{}
+)
 
 // mediatorProc is a running `mediator serve`.
 type mediatorProc struct {
@@ -114,6 +134,25 @@ type mediatorProc struct {
 // dir until the test ends; it waits for /readyz. An empty config runs the
 // embedded default.
 func startServe(t testing.TB, config string, extraEnv ...string) *mediatorProc {
+	t.Helper()
+	// Another test process may take a port between freeAddr and the
+	// mediator's listen: try again on fresh ports, a few times.
+	for attempt := 1; ; attempt++ {
+		p, err := tryServe(t, config, extraEnv)
+		if err == nil {
+			return p
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("attempt %d: %v; trying other ports", attempt, err)
+	}
+}
+
+// errPortTaken marks a start that failed because a port was in use.
+var errPortTaken = errors.New("port already in use")
+
+func tryServe(t testing.TB, config string, extraEnv []string) (*mediatorProc, error) {
 	t.Helper()
 	dir := t.TempDir()
 	addr := freeAddr(t)
@@ -142,29 +181,44 @@ func startServe(t testing.TB, config string, extraEnv ...string) *mediatorProc {
 	}
 	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() { p.stop(t) })
-	p.waitReady(t, 60*time.Second)
-	return p
+	if err := p.ready(60 * time.Second); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 func (p *mediatorProc) waitReady(t testing.TB, d time.Duration) {
 	t.Helper()
+	if err := p.ready(d); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ready waits for /readyz; the error wraps errPortTaken when the mediator
+// exited because an address was in use.
+func (p *mediatorProc) ready(d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-p.done:
-			t.Fatalf("mediator exited before ready: %v\n%s", err, p.stderr.String())
+			p.done <- err // for stop
+			log := p.stderr.String()
+			if strings.Contains(log, "address already in use") {
+				return fmt.Errorf("mediator exited before ready: %w: %v\n%s", errPortTaken, err, log)
+			}
+			return fmt.Errorf("mediator exited before ready: %v\n%s", err, log)
 		default:
 		}
 		resp, err := http.Get(p.Base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("mediator not ready after %s\n%s", d, p.stderr.String())
+	return fmt.Errorf("mediator not ready after %s\n%s", d, p.stderr.String())
 }
 
 // stop sends SIGTERM and waits for a clean exit.

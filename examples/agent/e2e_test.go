@@ -63,15 +63,34 @@ func cleanupBuilds() {
 	}
 }
 
+// freeAddr returns a loopback address with a free port, never one it has
+// returned before in this process (the kernel hands a just-closed port out
+// again, so two taken in a row could be the same).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		usedAddrsMu.Lock()
+		seen := usedAddrs[addr]
+		usedAddrs[addr] = true
+		usedAddrsMu.Unlock()
+		if !seen {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no unused loopback port after 100 tries")
+	return ""
 }
+
+var (
+	usedAddrsMu sync.Mutex
+	usedAddrs   = map[string]bool{}
+)
 
 // syncBuffer is a goroutine-safe log sink.
 type syncBuffer struct {
