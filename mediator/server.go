@@ -72,7 +72,7 @@ func NewServer(deps Deps, opts ...Option) (*Server, error) {
 	}
 	s := &Server{deps: deps, chain: BuildChain(deps), reject: RecordRejection(deps), log: deps.Logger, opts: o}
 	s.builtin = BuildBuiltinChain(deps, s.runBuiltin)
-	s.stdioKey = "stdio-" + newID()[:16]
+	s.stdioKey = "stdio-" + randomHex(8)
 	mcpOpts := []server.ServerOption{
 		server.WithToolCapabilities(true),
 		server.WithResourceCapabilities(true, true),

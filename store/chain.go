@@ -1,7 +1,6 @@
 package store
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -93,7 +92,7 @@ func (s *Store) prepare(r mediator.ChainRecord) (row, error) {
 	}
 	w.sanitize()
 	if w.id == "" {
-		w.id = rand.Text()
+		w.id = mediator.NewID()
 	}
 	t := r.Time
 	if t.IsZero() {
