@@ -12,16 +12,21 @@
 # mediator under load, and a soak run whose heap and goroutines must stay
 # flat. It writes the generated part of BENCHMARKS.md.
 #
+# Beside direct and mediated, each scenario also runs a bare mcp-go relay
+# (tools/testdata/mcpgorelay): the floor any mcp-go proxy pays for a second
+# MCP hop, so that the report can split the mediator's overhead into that
+# hop and its own pipeline.
+#
 # Usage: scripts/bench.sh [--quick] [--rounds N] [--duration D] [--sessions N]
 #                         [--soak D] [--out FILE] [--keep]
 #   --quick       one short round, small session count, 10s soak (~1 minute)
-#   --rounds N    rounds of the direct/mediated matrix (default 5)
+#   --rounds N    rounds of the direct/relay/mediated matrix (default 5)
 #   --duration D  length of each run (default 4s)
 #   --sessions N  open agent sessions for the memory run (default 1000)
 #   --soak D      length of the soak run, 0 to skip (default 5m)
 #   --out FILE    report file (default BENCHMARKS.md at the repository root)
 #   --keep        keep the work directory (results, profiles, logs)
-# The full run takes about 9 minutes on 2 cores.
+# The full run takes about 11 minutes on 2 cores.
 set -euo pipefail
 
 ROUNDS=5 DUR=4s SESSIONS=1000 SOAK=5m PROFILE=10s KEEP=0 QUICK=0
@@ -37,7 +42,7 @@ while [ $# -gt 0 ]; do
     --soak) SOAK=$2; shift ;;
     --out) OUT=$2; shift ;;
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -61,6 +66,7 @@ cd "$ROOT"
 go build -o "$BIN/mediator" ./cmd/mediator
 go build -o "$BIN/mediator-bench" ./cmd/mediator-bench
 go build -o "$BIN/fakeupstream" ./tools/testdata/fakeupstream
+go build -o "$BIN/mcpgorelay" ./tools/testdata/mcpgorelay
 MB=$BIN/mediator-bench
 
 # The machine.
@@ -83,6 +89,17 @@ cat "$RES/machine.txt" >&2
 PIDS+=($!)
 for _ in $(seq 200); do [ -s "$WORK/upstream.addr" ] && break; sleep 0.05; done
 UPSTREAM=$(cat "$WORK/upstream.addr")
+
+# The floor: a proxy made of mcp-go alone (tools/testdata/mcpgorelay), with
+# none of the mediator's pipeline. Over HTTP it is one server, like the
+# mediator; over stdio the load tool launches it, like the mediator.
+DBG_RELAY=$($MB free-addr)
+"$BIN/mcpgorelay" --mode http --addr-file "$WORK/relay.addr" --debug-listen "$DBG_RELAY" \
+  --upstream-url "$UPSTREAM" 2>"$WORK/relay.log" &
+PIDS+=($!)
+for _ in $(seq 200); do [ -s "$WORK/relay.addr" ] && break; sleep 0.05; done
+[ -s "$WORK/relay.addr" ] || { cat "$WORK/relay.log" >&2; exit 1; }
+RELAY=$(cat "$WORK/relay.addr")
 
 # Configurations: the full pipeline at the default log level (info); only
 # the debug endpoint is added. The example policy allows demo__echo to every
@@ -145,23 +162,33 @@ scenario() { # scenario ROUND TRANSPORT CONC TARGET
     sess=1
     if [ "$target" = direct ]; then
       run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions 1 --tool echo --args "$ECHO" -- "$BIN/fakeupstream"
+    elif [ "$target" = relay ]; then
+      run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions 1 --tool demo__echo --args "$ECHO" \
+        -- "$BIN/mcpgorelay" -- "$BIN/fakeupstream"
     else
       run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions 1 --tool demo__echo --args "$ECHO" \
         --debug-url "http://$DBG_STDIO" -- "$BIN/mediator" stdio --config "$WORK/stdio.yaml" --db "$WORK/stdio-r$r-c$c.db"
     fi
   elif [ "$target" = direct ]; then
     run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "$UPSTREAM" --tool echo --args "$ECHO"
+  elif [ "$target" = relay ]; then
+    run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "$RELAY" --tool demo__echo --args "$ECHO" \
+      --debug-url "http://$DBG_RELAY"
   else
     run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$LISTEN/mcp" --tool demo__echo \
       --args "$ECHO" --debug-url "http://$DBG_HTTP" ${BEARER[@]+"${BEARER[@]}"}
   fi
 }
 
-log "direct vs mediated: $ROUNDS rounds of stdio/http × concurrency 1/32, $DUR each"
+log "direct vs mcp-go relay vs mediated: $ROUNDS rounds of stdio/http × concurrency 1/32, $DUR each"
 for r in $(seq "$ROUNDS"); do
   for t in stdio http; do
     for c in 1 32; do
-      if [ $(((r + c) % 2)) = 0 ]; then order="direct mediated"; else order="mediated direct"; fi
+      case $(((r + c) % 3)) in
+        0) order="direct relay mediated" ;;
+        1) order="mediated direct relay" ;;
+        *) order="relay mediated direct" ;;
+      esac
       for target in $order; do scenario "$r" "$t" "$c" "$target"; done
     done
   done

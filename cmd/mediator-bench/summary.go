@@ -82,8 +82,9 @@ const (
 	endMarker   = "<!-- bench.sh:end -->"
 )
 
-// runName is r{round}-{transport}-c{concurrency}-{direct|mediated}.json.
-var runName = regexp.MustCompile(`^r(\d+)-(stdio|http)-c(\d+)-(direct|mediated)\.json$`)
+// runName is r{round}-{transport}-c{concurrency}-{direct|relay|mediated}.json;
+// relay is the bare mcp-go relay (tools/testdata/mcpgorelay), the floor.
+var runName = regexp.MustCompile(`^r(\d+)-(stdio|http)-c(\d+)-(direct|relay|mediated)\.json$`)
 
 type runKey struct {
 	transport string
@@ -207,6 +208,15 @@ type pair struct {
 	rssOpen, rssAfter, goroAfter float64
 	dCPU, mCPU                   float64 // server CPU µs per call
 	perCommit                    float64 // mediated audit records per commit
+
+	// The bare mcp-go relay, in the rounds that ran it: medians of its
+	// figures, of (relay − direct) and (mediated − relay) p50, and of the
+	// per-round relay/direct and mediated/relay throughput ratios.
+	nRelay                      int
+	rThr, rP50, rP99, rCPU      float64
+	relayRatio, medOverRelay    float64
+	relayAddP50, pipelineAddP50 float64
+	relayAddP99, pipelineAddP99 float64
 }
 
 func (res *results) pairs() []pair {
@@ -224,6 +234,7 @@ func (res *results) pairs() []pair {
 	for _, k := range keys {
 		p := pair{key: k}
 		var dThr, mThr, ratio, dP50, dP99, mP50, mP99, addP50, addP99, rssOpen, rssAfter, goro, dCPU, mCPU, perCommit []float64
+		var relay relaySeries
 		for _, round := range res.rounds {
 			d, m := res.runs[k]["direct"][round], res.runs[k]["mediated"][round]
 			if d == nil || m == nil {
@@ -255,7 +266,12 @@ func (res *results) pairs() []pair {
 			if s := m.Server.After; s != nil {
 				rssAfter, goro = append(rssAfter, float64(s.RSSBytes)/(1<<20)), append(goro, float64(s.Goroutines))
 			}
+			if rl := res.runs[k]["relay"][round]; rl != nil {
+				p.nRelay++
+				relay.add(d, rl, m)
+			}
 		}
+		relay.set(&p)
 		p.dThr, p.mThr, p.ratio = median(dThr), median(mThr), median(ratio)
 		p.dP50, p.dP99, p.mP50, p.mP99 = median(dP50), median(dP99), median(mP50), median(mP99)
 		p.addP50, p.addP99 = median(addP50), median(addP99)
@@ -266,12 +282,71 @@ func (res *results) pairs() []pair {
 	return out
 }
 
+// relaySeries collects the relay's per-round figures for pairs.
+type relaySeries struct {
+	thr, p50, p99, cpu, ratio, medOver, relayAdd, pipeAdd, relayAdd99, pipeAdd99 []float64
+}
+
+func (s *relaySeries) add(d, rl, m *report) {
+	s.thr, s.p50, s.p99 = append(s.thr, rl.Throughput), append(s.p50, rl.Latency.P50), append(s.p99, rl.Latency.P99)
+	if rl.ServerCPUPerCall > 0 {
+		s.cpu = append(s.cpu, rl.ServerCPUPerCall)
+	}
+	if d.Throughput > 0 {
+		s.ratio = append(s.ratio, rl.Throughput/d.Throughput)
+	}
+	if rl.Throughput > 0 {
+		s.medOver = append(s.medOver, m.Throughput/rl.Throughput)
+	}
+	s.relayAdd, s.pipeAdd = append(s.relayAdd, rl.Latency.P50-d.Latency.P50), append(s.pipeAdd, m.Latency.P50-rl.Latency.P50)
+	s.relayAdd99, s.pipeAdd99 = append(s.relayAdd99, rl.Latency.P99-d.Latency.P99), append(s.pipeAdd99, m.Latency.P99-rl.Latency.P99)
+}
+
+func (s *relaySeries) set(p *pair) {
+	p.rThr, p.rP50, p.rP99, p.rCPU = median(s.thr), median(s.p50), median(s.p99), median(s.cpu)
+	p.relayRatio, p.medOverRelay = median(s.ratio), median(s.medOver)
+	p.relayAddP50, p.pipelineAddP50 = median(s.relayAdd), median(s.pipeAdd)
+	p.relayAddP99, p.pipelineAddP99 = median(s.relayAdd99), median(s.pipeAdd99)
+}
+
+// writeRelay splits what the mediator adds into the second MCP hop (what a
+// bare mcp-go relay adds to a direct call) and the pipeline (what the
+// mediator adds to the relay).
+func (res *results) writeRelay(w io.Writer, ps []pair) {
+	have := false
+	for _, p := range ps {
+		have = have || p.nRelay > 0
+	}
+	if !have {
+		return
+	}
+	fmt.Fprintln(w, "### The floor: a bare mcp-go relay (medians over the rounds)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "`tools/testdata/mcpgorelay` is a proxy made of mcp-go alone — its server and its client, set up as "+
+		"the mediator sets them up — with no identity, policy, intent check or audit record. *Hop* is what it adds to "+
+		"a direct call (relay − direct); *pipeline* is what the mediator adds to the relay (mediated − relay): the "+
+		"mediator's own cost. Medians of per-round differences and ratios.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| transport | concurrency | relay calls/s | relay / direct | mediated / relay | relay p50 / p99 | hop p50 / p99 | pipeline p50 / p99 | relay CPU µs/call | mediator CPU µs/call |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, p := range ps {
+		if p.nRelay == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %d | %.0f | %.2f | %.2f | %.3f / %.3f | %+.3f / %+.3f | %+.3f / %+.3f | %s | %s |\n",
+			p.key.transport, p.key.conc, p.rThr, p.relayRatio, p.medOverRelay, p.rP50, p.rP99,
+			p.relayAddP50, p.relayAddP99, p.pipelineAddP50, p.pipelineAddP99, orDash(p.rCPU), orDash(p.mCPU))
+	}
+	fmt.Fprintln(w)
+}
+
 func (res *results) write(w io.Writer) {
 	fmt.Fprintln(w, beginMarker)
 	fmt.Fprintln(w)
 	res.writeMachine(w)
 	ps := res.pairs()
 	res.writeSummary(w, ps)
+	res.writeRelay(w, ps)
 	res.writeTargets(w, ps)
 	res.writeMemory(w)
 	res.writeProfiles(w)
@@ -521,7 +596,7 @@ func (res *results) writeRuns(w io.Writer) {
 	fmt.Fprintln(w, "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, p := range res.pairs() {
 		for _, round := range res.rounds {
-			for _, target := range []string{"direct", "mediated"} {
+			for _, target := range []string{"direct", "relay", "mediated"} {
 				r := res.runs[p.key][target][round]
 				if r == nil {
 					continue

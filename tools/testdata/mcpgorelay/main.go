@@ -17,13 +17,18 @@ package main
 import (
 	"context"
 	"errors"
+	"expvar"
 	"flag"
 	"fmt"
 	"log"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // the load tool reads heap profiles from the debug endpoint
 	"os"
 	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,6 +44,8 @@ var (
 	listenAddr  = flag.String("listen", "127.0.0.1:0", "http: the address to listen on")
 	upstreamURL = flag.String("upstream-url", "", "the upstream's streamable HTTP URL (else the command after --)")
 	prefix      = flag.String("prefix", "demo__", "prefix of the relayed tool names")
+	debugListen = flag.String("debug-listen", "", "serve /debug/vars (\"process\": RSS, goroutines, heap, CPU time) "+
+		"and /debug/pprof on this loopback address, as the mediator's debug endpoint does, for the load tool")
 )
 
 func main() {
@@ -53,6 +60,11 @@ func main() {
 }
 
 func run(ctx context.Context) error {
+	if *debugListen != "" {
+		if err := serveDebug(*debugListen); err != nil {
+			return err
+		}
+	}
 	up, err := connect(ctx)
 	if err != nil {
 		return err
@@ -130,4 +142,32 @@ func connect(ctx context.Context) (*client.Client, error) {
 		return nil, fmt.Errorf("initialize the upstream: %w", err)
 	}
 	return c, nil
+}
+
+// serveDebug serves http.DefaultServeMux (expvar's /debug/vars, pprof) on
+// addr, with the "process" variable the load tool reads.
+func serveDebug(addr string) error {
+	expvar.Publish("process", expvar.Func(func() any {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		v := map[string]any{"goroutines": runtime.NumGoroutine(), "heap_alloc_bytes": ms.HeapAlloc}
+		if b, err := os.ReadFile("/proc/self/statm"); err == nil {
+			if f := strings.Fields(string(b)); len(f) > 1 {
+				if pages, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+					v["rss_bytes"] = pages * int64(os.Getpagesize())
+				}
+			}
+		}
+		var ru syscall.Rusage
+		if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+			v["cpu_seconds"] = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+		}
+		return v
+	}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("debug endpoint: %w", err)
+	}
+	go func() { _ = http.Serve(ln, nil) }()
+	return nil
 }
