@@ -39,5 +39,5 @@ fuzz: ## run each fuzz target for 30s
 bench: ## run the Go micro-benchmarks
 	$(GO) test -run XXX -bench . -benchmem ./...
 
-bench-report: ## measure direct vs mediated calls and write BENCHMARKS.md (~9 min; QUICK=1: ~1 min)
+bench-report: ## measure direct vs relayed vs mediated calls and write BENCHMARKS.md (~10 min; QUICK=1: ~1 min)
 	./scripts/bench.sh $(if $(QUICK),--quick)

@@ -26,7 +26,7 @@
 #   --soak D      length of the soak run, 0 to skip (default 5m)
 #   --out FILE    report file (default BENCHMARKS.md at the repository root)
 #   --keep        keep the work directory (results, profiles, logs)
-# The full run takes about 11 minutes on 2 cores.
+# The full run takes about 10 minutes on 2 cores.
 set -euo pipefail
 
 ROUNDS=5 DUR=4s SESSIONS=1000 SOAK=5m PROFILE=10s KEEP=0 QUICK=0

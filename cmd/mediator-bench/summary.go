@@ -363,7 +363,13 @@ func (res *results) writeMachine(w io.Writer) {
 	for _, kv := range res.machine {
 		fmt.Fprintf(w, "| %s | %s |\n", kv[0], mdEscape(kv[1]))
 	}
-	fmt.Fprintf(w, "| rounds | %d, direct and mediated interleaved (order alternating) |\n", len(res.rounds))
+	targets := "direct and mediated"
+	for _, byTarget := range res.runs {
+		if len(byTarget["relay"]) > 0 {
+			targets = "direct, bare mcp-go relay and mediated"
+		}
+	}
+	fmt.Fprintf(w, "| rounds | %d, %s interleaved (order rotating) |\n", len(res.rounds), targets)
 	fmt.Fprintln(w)
 }
 
