@@ -109,6 +109,39 @@ func TestLoadStdio(t *testing.T) {
 	}
 }
 
+// The bare mcp-go relay that scripts/bench.sh measures as the floor relays
+// the upstream's tools under demo__ names, over stdio and over HTTP, with the
+// debug endpoint the load tool reads.
+func TestLoadThroughRelay(t *testing.T) {
+	t.Parallel()
+	relay, up := build(t, "tools/testdata/mcpgorelay"), fakeUpstream(t)
+	tests := []struct {
+		name string
+		args func(t *testing.T) []string
+	}{
+		{"stdio", func(*testing.T) []string {
+			return []string{"-n", "1000", "-c", "4", "--sessions", "1", "--", relay, "--", up}
+		}},
+		{"http", func(t *testing.T) []string {
+			upURL := startHTTP(t, up, "--mode", "http")
+			debug := freeAddr(t)
+			url := startHTTP(t, relay, "--mode", "http", "--upstream-url", upURL, "--debug-listen", debug)
+			return []string{"-n", "200", "-c", "4", "--sessions", "4", "--url", url, "--debug-url", "http://" + debug}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runJSON(t, append([]string{"--tool", "demo__echo", "--args", `{"text":"ping"}`}, tc.args(t)...)...)
+			if r.Calls == 0 || r.OK != r.Calls {
+				t.Fatalf("report = %+v (errors %v), want only ok calls through the relay", r, r.ErrorSamples)
+			}
+			if r.Server.After == nil || r.Server.After.RSSBytes <= 0 || r.ServerCPUPerCall <= 0 {
+				t.Errorf("no RSS or CPU figures for the relay: %+v, CPU per call %v, notes %v", r.Server.After, r.ServerCPUPerCall, r.Notes)
+			}
+		})
+	}
+}
+
 func TestLoadHTTPManySessions(t *testing.T) {
 	t.Parallel()
 	url := startHTTP(t, fakeUpstream(t), "--mode", "http")
