@@ -35,16 +35,16 @@ type httpGate struct {
 func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	creds := Credentials{Transport: "http", Bearer: bearerToken(r), RemoteIP: remoteIP(r)}
 	ctx := WithCredentials(r.Context(), creds)
-	body, method, invalid, err := g.readBody(r)
+	body, method, name, invalid, err := g.readBody(r)
 	if err != nil {
-		c := g.s.newCall(ctx, method, "")
+		c := g.s.newCall(ctx, method, name)
 		_ = g.s.reject(ctx, c, err)
 		writeJSONRPCError(w, http.StatusRequestEntityTooLarge, -32600, err.Error())
 		return
 	}
 	agent, err := g.s.deps.Authenticator.Authenticate(ctx, creds)
 	if err != nil {
-		c := g.s.newCall(ctx, method, "")
+		c := g.s.newCall(ctx, method, name)
 		_ = g.s.reject(ctx, c, fmt.Errorf("%w: %w", ErrUnauthenticated, err))
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+headerSafe(err.Error())+`"`)
 		http.Error(w, "unauthorized: "+err.Error(), http.StatusUnauthorized)
@@ -61,34 +61,46 @@ func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	g.next.ServeHTTP(sw, r.WithContext(ctx))
 	if sw.status == http.StatusNotFound && r.Header.Get(server.HeaderKeySessionID) != "" {
-		c := g.s.newCall(ctx, method, "")
+		c := g.s.newCall(ctx, method, name)
 		_ = g.s.reject(ctx, c, fmt.Errorf("%w: unknown or terminated MCP session id; start a new session with initialize", ErrUnauthenticated))
 	}
 }
 
 // readBody reads a POST body up to the cap. It returns the body (nil for
-// other methods), the JSON-RPC method name when it can tell, and whether
-// the body is not JSON at all.
-func (g *httpGate) readBody(r *http.Request) (body []byte, method string, invalid bool, err error) {
+// other methods), the JSON-RPC method and the name of what it asks for (a
+// tool's or prompt's name, a resource's URI) when it can tell, so that a
+// request refused here is recorded with them, and whether the body is not
+// JSON at all.
+func (g *httpGate) readBody(r *http.Request) (body []byte, method, name string, invalid bool, err error) {
 	if r.Method != http.MethodPost || r.Body == nil {
-		return nil, "", false, nil
+		return nil, "", "", false, nil
 	}
 	max := g.s.opts.maxBody
 	body, err = io.ReadAll(io.LimitReader(r.Body, max+1))
 	if err != nil {
-		return nil, "", false, fmt.Errorf("%w: reading the request body: %w", ErrInvalidRequest, err)
+		return nil, "", "", false, fmt.Errorf("%w: reading the request body: %w", ErrInvalidRequest, err)
 	}
 	if int64(len(body)) > max {
-		return nil, "", false, fmt.Errorf("%w: request body exceeds the %d byte cap; send smaller arguments", ErrInvalidRequest, max)
+		return nil, "", "", false, fmt.Errorf("%w: request body exceeds the %d byte cap; send smaller arguments", ErrInvalidRequest, max)
 	}
 	var head struct {
 		Method string `json:"method"`
+		Params struct {
+			Name string `json:"name"`
+			URI  string `json:"uri"`
+		} `json:"params"`
 	}
 	// Unmarshal checks the whole body's syntax before it decodes: a
 	// SyntaxError is invalid JSON, without a second pass of json.Valid.
+	// A member of the wrong type leaves its field empty and the others
+	// decoded.
 	var syntax *json.SyntaxError
 	err = json.Unmarshal(body, &head)
-	return body, head.Method, errors.As(err, &syntax), nil
+	name = head.Params.Name
+	if name == "" {
+		name = head.Params.URI
+	}
+	return body, head.Method, name, errors.As(err, &syntax), nil
 }
 
 func bearerToken(r *http.Request) string {

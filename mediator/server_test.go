@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -230,3 +231,55 @@ func postStatus(t *testing.T, url, sid, body string) (int, string) {
 }
 
 var _ = json.Valid
+
+// failingAuthn refuses every credential, as a revoked or expired token is.
+type failingAuthn struct{}
+
+func (failingAuthn) Authenticate(context.Context, Credentials) (*Agent, error) {
+	return nil, errors.New("token revoked (task 'task-1')")
+}
+
+// A request the HTTP gate refuses is recorded with the method and the name
+// of what it asked for, so an auditor sees what a revoked token tried.
+func TestGateRecordsWhatItRefuses(t *testing.T) {
+	t.Parallel()
+	rec := &fakeRecorder{}
+	deps := newTestDeps(rec, &fakeUpstreams{cat: testCatalog(), callTool: echoResult})
+	deps.Authenticator = failingAuthn{}
+	srv, err := NewServer(deps, WithMaxRequestBytes(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.HTTPHandler("/mcp"))
+	t.Cleanup(hs.Close)
+	cases := []struct {
+		name, body, wantMethod, wantName string
+		wantStatus                       int
+	}{
+		{"tools/call", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"demo__pay","arguments":{"amount":5}}}`,
+			"tools/call", "demo__pay", 401},
+		{"resources/read", `{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"file:///etc/passwd"}}`,
+			"resources/read", "file:///etc/passwd", 401},
+		{"params of the wrong type", `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":["demo__pay"]}`,
+			"tools/call", "", 401},
+		{"over the size cap", `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"demo__echo","arguments":{"m":"` +
+			strings.Repeat("x", 70<<10) + `"}}}`, "", "", 413},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(rec.all())
+			status, body := postStatus(t, hs.URL+"/mcp", "", tc.body)
+			if status != tc.wantStatus {
+				t.Fatalf("status %d, want %d (%s)", status, tc.wantStatus, body)
+			}
+			recs := rec.all()[before:]
+			if len(recs) != 1 {
+				t.Fatalf("%d records, want 1", len(recs))
+			}
+			r := recs[0]
+			if r.Outcome != OutcomeDenied || r.Method != tc.wantMethod || r.Name != tc.wantName {
+				t.Errorf("record: outcome %s, method %q, name %q; want denied, %q, %q", r.Outcome, r.Method, r.Name, tc.wantMethod, tc.wantName)
+			}
+		})
+	}
+}

@@ -83,7 +83,7 @@ func (s *Store) prepare(r mediator.ChainRecord) (row, error) {
 	w := row{
 		id: r.ID, sessionID: r.SessionID, transport: r.Transport, agentID: r.AgentID,
 		taskID: r.TaskID, method: r.Method, kind: string(r.Kind), server: r.Server,
-		name: r.Name, toolHash: r.ToolHash, prompt: s.redactor.text(r.Prompt),
+		name: s.redactor.text(r.Name), toolHash: r.ToolHash, prompt: s.redactor.text(r.Prompt),
 		reasoning: s.redactor.text(r.Reasoning), promptTruncated: r.PromptTruncated,
 		effect: string(r.Decision.Effect), rule: r.Decision.Rule, reason: r.Decision.Reason,
 		policyVersion: r.Decision.PolicyVersion, shadow: r.Decision.Shadow,
@@ -91,6 +91,7 @@ func (s *Store) prepare(r mediator.ChainRecord) (row, error) {
 		truncated: r.Truncated, durationUS: r.DurationUS, upstreamUS: r.UpstreamUS,
 	}
 	w.sanitize()
+	w.truncated = w.capFields() || w.truncated
 	if w.id == "" {
 		w.id = mediator.NewID()
 	}
@@ -119,6 +120,46 @@ func (s *Store) prepare(r mediator.ChainRecord) (row, error) {
 		w.approval, _ = s.redactor.value(b, 0)
 	}
 	return w, nil
+}
+
+// Caps of a record's text fields that an agent can fill: the name of a
+// tool, prompt or resource it asks for (a resource URI may be long, a tool
+// name is at most 128 characters by the MCP specification), its session id
+// and the method, and the texts that quote them. Identifiers from a
+// verified token are capped too, so that no field stores more than its cap.
+const (
+	maxIdentBytes = 1024
+	maxTextBytes  = 4096
+)
+
+// capFields cuts the text fields to their caps, at a UTF-8 boundary and
+// ending in "…", and reports whether it cut any. Prompt and reasoning are
+// capped by the mediator (limits.prompt_bytes), arguments and results by
+// prepare.
+func (r *row) capFields() bool {
+	cut := false
+	for _, f := range []*string{&r.id, &r.sessionID, &r.transport, &r.agentID, &r.taskID,
+		&r.method, &r.kind, &r.server, &r.name, &r.toolHash, &r.effect, &r.rule,
+		&r.policyVersion, &r.outcome} {
+		cut = capText(f, maxIdentBytes) || cut
+	}
+	cut = capText(&r.reason, maxTextBytes) || cut
+	cut = capText(&r.errText, maxTextBytes) || cut
+	return cut
+}
+
+// capText cuts *s to at most max bytes, ending in "…", at a rune boundary.
+func capText(s *string, max int) bool {
+	if len(*s) <= max {
+		return false
+	}
+	const ellipsis = "…"
+	n := max - len(ellipsis)
+	for n > 0 && !utf8.RuneStart((*s)[n]) {
+		n--
+	}
+	*s = (*s)[:n] + ellipsis
+	return true
 }
 
 // sanitize replaces invalid UTF-8 in the text fields with U+FFFD, so that

@@ -32,11 +32,15 @@
 // of the built-in patterns (sk-..., ghp_..., AKIA..., xoxb-..., Bearer
 // tokens, JWTs, key=value pairs, URL passwords, PEM private keys) plus any
 // given with WithRedactPatterns, in every string of Arguments and Result
-// and in Prompt, Reasoning, Error, Intent and Approval. Arguments and
+// and in Name, Prompt, Reasoning, Error, Intent and Approval. Arguments and
 // Result are stored as canonical JSON (see CanonicalJSON); one larger than
 // its cap is stored as a JSON string holding a prefix of its text, and the
 // record is marked Truncated. Text that is not JSON is stored as a JSON
-// string. Prompt and Reasoning are stored as given, after redaction: the
+// string. The other text fields are capped too — identifiers such as Name
+// (which an agent chooses when it asks for a tool that does not exist),
+// Method and SessionID at 1 KiB, Error and the decision's Reason at 4 KiB —
+// cut at a character boundary and ending in "…", and the record is marked
+// Truncated. Prompt and Reasoning are stored as given, after redaction: the
 // pipeline caps them and sets PromptTruncated.
 //
 // # Chain format

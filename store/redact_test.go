@@ -160,6 +160,64 @@ func TestCaps(t *testing.T) {
 	mustVerify(t, s, int64(len(tests)))
 }
 
+// The text fields an agent can fill are capped too: a call for a tool that
+// does not exist, named with a megabyte, stores at most 1 KiB of the name.
+func TestCapTextFields(t *testing.T) {
+	tests := []struct {
+		name          string
+		edit          func(r *mediator.ChainRecord)
+		check         func(r mediator.ChainRecord) string
+		wantTruncated bool
+	}{
+		{"short fields are kept", func(*mediator.ChainRecord) {},
+			func(r mediator.ChainRecord) string { return r.Name }, false},
+		{"a 1 MiB tool name", func(r *mediator.ChainRecord) { r.Name = strings.Repeat("n", 1<<20) },
+			func(r mediator.ChainRecord) string { return r.Name }, true},
+		{"a long name of multi-byte characters is cut between characters",
+			func(r *mediator.ChainRecord) { r.Name = strings.Repeat("é", 2000) },
+			func(r mediator.ChainRecord) string { return r.Name }, true},
+		{"a long session id", func(r *mediator.ChainRecord) { r.SessionID = strings.Repeat("s", 5000) },
+			func(r mediator.ChainRecord) string { return r.SessionID }, true},
+		{"a long method", func(r *mediator.ChainRecord) { r.Method = strings.Repeat("m", 5000) },
+			func(r mediator.ChainRecord) string { return r.Method }, true},
+		{"a long error", func(r *mediator.ChainRecord) { r.Error = strings.Repeat("e", 100_000) },
+			func(r mediator.ChainRecord) string { return r.Error }, true},
+	}
+	s := openTest(t, testDB(t))
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := testRecord("textcap", i)
+			tt.edit(&rec)
+			if err := s.Record(t.Context(), rec); err != nil {
+				t.Fatal(err)
+			}
+			recs, err := s.Records(t.Context(), Filter{Limit: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := recs[0]
+			if got.Truncated != tt.wantTruncated {
+				t.Errorf("Truncated = %v, want %v", got.Truncated, tt.wantTruncated)
+			}
+			v := tt.check(got)
+			if !utf8.ValidString(v) {
+				t.Errorf("stored field is not valid UTF-8: %q", v[len(v)-8:])
+			}
+			max := maxIdentBytes
+			if v == got.Error {
+				max = maxTextBytes
+			}
+			if len(v) > max {
+				t.Errorf("stored field has %d bytes, cap %d", len(v), max)
+			}
+			if tt.wantTruncated && (!strings.HasSuffix(v, "…") || len(v) < max-8) {
+				t.Errorf("a cut field should keep nearly %d bytes and end in …: %d bytes, ends %q", max, len(v), v[len(v)-8:])
+			}
+		})
+	}
+	mustVerify(t, s, int64(len(tests)))
+}
+
 func checkCapped(t *testing.T, v json.RawMessage, max int) {
 	t.Helper()
 	if v == nil {
