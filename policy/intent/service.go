@@ -70,7 +70,7 @@ type Service struct {
 	tasks    map[string]*cachedTask  // task id → task
 	children map[string]*cachedChild // parent id → latest active declaration
 	sessions map[string]string       // session key → declared task id
-	drift    map[string][]time.Time  // task id → recent out-of-scope times
+	drift    map[string][]time.Time  // driftKey → recent out-of-scope times
 	recent   map[string][]judge.RecentCall
 	schemas  map[string]map[string]bool // tool definition hash → declared argument names
 }
@@ -323,28 +323,44 @@ func (s *Service) Check(ctx context.Context, c *mediator.Call) (mediator.Intent,
 	return in, nil
 }
 
+// driftKey is what out-of-scope calls are counted by: the task, or for a
+// declaration bound to a session (declare_intent without a token's task),
+// the session. A session's count survives its re-declarations, so that an
+// agent cannot start the count again by declaring anew after each miss.
+func driftKey(t mediator.Task) string {
+	if t.SessionID != "" {
+		return "session " + t.SessionID
+	}
+	return "task " + t.ID
+}
+
 // countDrift notes an out-of-scope call of task t and suspends t when the
 // threshold is reached. It returns the count within the window.
 func (s *Service) countDrift(ctx context.Context, t mediator.Task, now time.Time) (int, bool) {
 	if s.cfg.DriftThreshold < 0 {
 		return 0, false
 	}
+	key := driftKey(t)
 	s.mu.Lock()
-	times := s.drift[t.ID]
-	kept := times[:0]
-	for _, at := range times {
-		if now.Sub(at) < s.cfg.DriftWindow {
-			kept = append(kept, at)
-		}
-	}
+	kept := s.recentDrift(s.drift[key], now)
 	kept = append(kept, now)
 	if len(kept) > s.cfg.DriftThreshold {
 		kept = kept[len(kept)-s.cfg.DriftThreshold:]
 	}
-	if len(s.drift) >= maxCached {
-		clear(s.drift)
+	if _, ok := s.drift[key]; !ok && len(s.drift) >= maxCached {
+		// Make room by forgetting counts whose calls are all outside the
+		// window; only if every count is recent are they all dropped.
+		for k, times := range s.drift {
+			if len(times) == 0 || now.Sub(times[len(times)-1]) >= s.cfg.DriftWindow {
+				delete(s.drift, k) // its newest miss is outside the window
+			}
+		}
+		if len(s.drift) >= maxCached {
+			s.log.Warn("drift counts of more tasks and sessions than the mediator keeps; forgetting them all", "max", maxCached)
+			clear(s.drift)
+		}
 	}
-	s.drift[t.ID] = kept
+	s.drift[key] = kept
 	n := len(kept)
 	s.mu.Unlock()
 	if n < s.cfg.DriftThreshold {
@@ -360,9 +376,21 @@ func (s *Service) countDrift(ctx context.Context, t mediator.Task, now time.Time
 	s.log.Warn("task suspended after out-of-scope calls", "task", t.ID, "agent", t.AgentID, "count", n, "window", s.cfg.DriftWindow)
 	s.forget(t.ID)
 	s.mu.Lock()
-	delete(s.drift, t.ID)
+	delete(s.drift, key)
 	s.mu.Unlock()
 	return n, true
+}
+
+// recentDrift returns the times in the drift window, compacted in times'
+// array (the caller stores the result in place of times). s.mu is held.
+func (s *Service) recentDrift(times []time.Time, now time.Time) []time.Time {
+	kept := times[:0]
+	for _, at := range times {
+		if now.Sub(at) < s.cfg.DriftWindow {
+			kept = append(kept, at)
+		}
+	}
+	return kept
 }
 
 // remember keeps the call among the task's recent calls for the judge.
@@ -579,7 +607,7 @@ func (s *Service) Resume(ctx context.Context, id, by, reason string) (mediator.T
 	}
 	s.forget(id)
 	s.mu.Lock()
-	delete(s.drift, id)
+	delete(s.drift, driftKey(t))
 	s.mu.Unlock()
 	return t, nil
 }

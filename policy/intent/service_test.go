@@ -364,6 +364,61 @@ func TestDeclareBindsSession(t *testing.T) {
 	}
 }
 
+// A session-bound declaration's misses are counted for the session: an
+// agent that declares anew after each out-of-scope call is still suspended
+// at the threshold, and the suspension holds against further declarations
+// until an administrator resumes the task.
+func TestDriftSurvivesRedeclaration(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	a := &mediator.Agent{ID: "local"}
+	sess := mediator.SessionInfo{ID: "stdio", Key: "stdio-drift", Transport: "stdio"}
+	scope := &mediator.Scope{Tools: []string{"files__list_files"}}
+	var last mediator.Task
+	for i := 1; i <= 3; i++ {
+		d, err := f.svc.Declare(t.Context(), mediator.Declaration{Agent: a, Session: sess, Purpose: "list reports", Scope: scope})
+		if err != nil {
+			t.Fatalf("declaration %d: %v", i, err)
+		}
+		last = d
+		c := call(a, "stdio", "files__delete_file", map[string]any{"path": "/srv/reports/x"})
+		c.Session = sess
+		in, err := f.svc.Check(t.Context(), c)
+		if err != nil || in.Verdict != mediator.IntentOutOfScope || in.TaskID != d.ID {
+			t.Fatalf("miss %d: %+v %v", i, in, err)
+		}
+		if said := strings.Contains(strings.Join(in.Reasons, ";"), "now suspended"); said != (i == 3) {
+			t.Fatalf("miss %d (each after a new declaration): suspended %v, reasons %q", i, said, in.Reasons)
+		}
+	}
+	if stored, _, _ := f.tasks.Task(t.Context(), last.ID); stored.Status != mediator.TaskSuspended {
+		t.Fatalf("the session's declaration after three misses: %s", stored.Status)
+	}
+	if _, err := f.svc.Declare(t.Context(), mediator.Declaration{Agent: a, Session: sess, Purpose: "again"}); !errors.Is(err, mediator.ErrDenied) {
+		t.Fatalf("a declaration escaped the suspension: %v", err)
+	}
+	// Another session of the same agent has its own count.
+	other := mediator.SessionInfo{ID: "stdio", Key: "stdio-other", Transport: "stdio"}
+	if _, err := f.svc.Declare(t.Context(), mediator.Declaration{Agent: a, Session: other, Purpose: "list", Scope: scope}); err != nil {
+		t.Fatal(err)
+	}
+	c := call(a, "stdio", "files__delete_file", map[string]any{"path": "/x"})
+	c.Session = other
+	if in, err := f.svc.Check(t.Context(), c); err != nil || strings.Contains(strings.Join(in.Reasons, ";"), "suspended") {
+		t.Fatalf("one miss in another session: %+v %v", in, err)
+	}
+	// Resuming starts the session's count again.
+	if _, err := f.svc.Resume(t.Context(), last.ID, "admin", "reviewed"); err != nil {
+		t.Fatal(err)
+	}
+	c.Session = sess
+	for i := 1; i <= 2; i++ {
+		if in, err := f.svc.Check(t.Context(), c); err != nil || strings.Contains(strings.Join(in.Reasons, ";"), "suspended") {
+			t.Fatalf("miss %d after resume: %+v %v", i, in, err)
+		}
+	}
+}
+
 func TestStatusChangedElsewhereIsSeen(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
