@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -246,20 +247,33 @@ func sessionInfo(ctx context.Context, transport string) SessionInfo {
 }
 
 // NewID returns a new record id: 32 hex digits, the first 12 the time in
-// Unix milliseconds and the other 20 random (80 bits). Ids sort by the time
-// they were made, so the audit store's unique index on them grows at its
-// end, one page per commit, instead of taking a random page of a large
-// index for every record.
+// Unix milliseconds (never less than the previous id's) and the other 20
+// random (80 bits). Ids sort by the time they were made, so the audit
+// store's unique index on them grows at its end, one page per commit,
+// instead of taking a random page of a large index for every record.
 func NewID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[6:])
-	ms := uint64(time.Now().UnixMilli())
+	// Never behind the last id's time, even if the wall clock steps back.
+	ms := time.Now().UnixMilli()
+	for {
+		last := lastIDMilli.Load()
+		if ms < last {
+			ms = last
+		}
+		if ms == last || lastIDMilli.CompareAndSwap(last, ms) {
+			break
+		}
+	}
 	for i := 5; i >= 0; i-- {
 		b[i] = byte(ms)
 		ms >>= 8
 	}
 	return hex.EncodeToString(b[:])
 }
+
+// lastIDMilli is the time prefix of the newest id NewID made.
+var lastIDMilli atomic.Int64
 
 // randomHex returns n random bytes in hex.
 func randomHex(n int) string {

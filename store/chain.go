@@ -85,12 +85,15 @@ func (s *Store) prepare(r mediator.ChainRecord) (row, error) {
 		taskID: r.TaskID, method: r.Method, kind: string(r.Kind), server: r.Server,
 		name: s.redactor.text(r.Name), toolHash: r.ToolHash, prompt: s.redactor.text(r.Prompt),
 		reasoning: s.redactor.text(r.Reasoning), promptTruncated: r.PromptTruncated,
-		effect: string(r.Decision.Effect), rule: r.Decision.Rule, reason: r.Decision.Reason,
+		effect: string(r.Decision.Effect), rule: r.Decision.Rule, reason: s.redactor.text(r.Decision.Reason),
 		policyVersion: r.Decision.PolicyVersion, shadow: r.Decision.Shadow,
 		outcome: string(r.Outcome), errText: s.redactor.text(r.Error),
 		truncated: r.Truncated, durationUS: r.DurationUS, upstreamUS: r.UpstreamUS,
 	}
 	w.sanitize()
+	if len(w.id) > maxIdentBytes {
+		return row{}, fmt.Errorf("record id of %d bytes is longer than the %d allowed", len(w.id), maxIdentBytes)
+	}
 	w.truncated = w.capFields() || w.truncated
 	if w.id == "" {
 		w.id = mediator.NewID()
@@ -135,10 +138,11 @@ const (
 // capFields cuts the text fields to their caps, at a UTF-8 boundary and
 // ending in "…", and reports whether it cut any. Prompt and reasoning are
 // capped by the mediator (limits.prompt_bytes), arguments and results by
-// prepare.
+// prepare. The id is not cut (two long ids could become one): prepare
+// refuses an id over the cap.
 func (r *row) capFields() bool {
 	cut := false
-	for _, f := range []*string{&r.id, &r.sessionID, &r.transport, &r.agentID, &r.taskID,
+	for _, f := range []*string{&r.sessionID, &r.transport, &r.agentID, &r.taskID,
 		&r.method, &r.kind, &r.server, &r.name, &r.toolHash, &r.effect, &r.rule,
 		&r.policyVersion, &r.outcome} {
 		cut = capText(f, maxIdentBytes) || cut

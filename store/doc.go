@@ -32,7 +32,8 @@
 // of the built-in patterns (sk-..., ghp_..., AKIA..., xoxb-..., Bearer
 // tokens, JWTs, key=value pairs, URL passwords, PEM private keys) plus any
 // given with WithRedactPatterns, in every string of Arguments and Result
-// and in Name, Prompt, Reasoning, Error, Intent and Approval. Arguments and
+// and in Name, Prompt, Reasoning, Error, the decision's Reason, Intent and
+// Approval. Arguments and
 // Result are stored as canonical JSON (see CanonicalJSON); one larger than
 // its cap is stored as a JSON string holding a prefix of its text, and the
 // record is marked Truncated. Text that is not JSON is stored as a JSON

@@ -218,6 +218,34 @@ func TestCapTextFields(t *testing.T) {
 	mustVerify(t, s, int64(len(tests)))
 }
 
+// Secrets in the name an agent asked for, and in the decision's reason that
+// quotes it, are redacted like those in arguments; an id longer than the
+// cap is refused rather than cut (two ids must not become one).
+func TestRedactNameAndReason(t *testing.T) {
+	s := openTest(t, testDB(t))
+	const secret = "hunter2hunter2"
+	rec := testRecord("redact-name", 1)
+	rec.Name = "https://admin:" + secret + "@files.internal/report.csv"
+	rec.Decision.Reason = "rule reader allows resource " + rec.Name
+	if err := s.Record(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.Records(t.Context(), Filter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := recs[0]; strings.Contains(got.Name, secret) || strings.Contains(got.Decision.Reason, secret) ||
+		!strings.Contains(got.Name, "files.internal") {
+		t.Errorf("stored name %q, reason %q: want the password redacted and the rest kept", got.Name, got.Decision.Reason)
+	}
+	long := testRecord("redact-name", 2)
+	long.ID = strings.Repeat("i", 2000)
+	if err := s.Record(t.Context(), long); err == nil || !strings.Contains(err.Error(), "record id of 2000 bytes") {
+		t.Errorf("a 2000-byte id: %v, want it refused", err)
+	}
+	mustVerify(t, s, 1)
+}
+
 func checkCapped(t *testing.T, v json.RawMessage, max int) {
 	t.Helper()
 	if v == nil {

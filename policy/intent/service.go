@@ -70,7 +70,14 @@ type Service struct {
 	tasks    map[string]*cachedTask  // task id → task
 	children map[string]*cachedChild // parent id → latest active declaration
 	sessions map[string]string       // session key → declared task id
-	drift    map[string][]time.Time  // driftKey → recent out-of-scope times
+	// sessionsEvicted is set once bindings have been dropped to bound
+	// sessions: from then on, a session missing from it is looked up in
+	// the task store, so that no binding (least of all a suspended one)
+	// is lost to the bound.
+	sessionsEvicted bool
+	drift           map[string][]time.Time // driftKey → recent out-of-scope times
+	// maxBound bounds sessions and drift (maxCached; tests lower it).
+	maxBound int
 	recent   map[string][]judge.RecentCall
 	schemas  map[string]map[string]bool // tool definition hash → declared argument names
 }
@@ -118,6 +125,7 @@ func New(cfg Config) (*Service, error) {
 		drift:    make(map[string][]time.Time),
 		recent:   make(map[string][]judge.RecentCall),
 		schemas:  make(map[string]map[string]bool),
+		maxBound: maxCached,
 	}, nil
 }
 
@@ -233,7 +241,15 @@ func (s *Service) bind(ctx context.Context, a *mediator.Agent, sess mediator.Ses
 	}
 	s.mu.Lock()
 	id, ok := s.sessions[sess.Key]
+	evicted := s.sessionsEvicted
 	s.mu.Unlock()
+	if !ok && evicted {
+		var err error
+		if id, err = s.storedBinding(ctx, sess.Key); err != nil {
+			return b, err
+		}
+		ok = id != ""
+	}
 	if !ok {
 		return b, nil
 	}
@@ -347,17 +363,24 @@ func (s *Service) countDrift(ctx context.Context, t mediator.Task, now time.Time
 	if len(kept) > s.cfg.DriftThreshold {
 		kept = kept[len(kept)-s.cfg.DriftThreshold:]
 	}
-	if _, ok := s.drift[key]; !ok && len(s.drift) >= maxCached {
+	if _, ok := s.drift[key]; !ok && len(s.drift) >= s.maxBound {
 		// Make room by forgetting counts whose calls are all outside the
-		// window; only if every count is recent are they all dropped.
+		// window; if every count is recent, a tenth of them, chosen by
+		// the map's random order, so that no agent can make room for
+		// itself by name.
 		for k, times := range s.drift {
 			if len(times) == 0 || now.Sub(times[len(times)-1]) >= s.cfg.DriftWindow {
 				delete(s.drift, k) // its newest miss is outside the window
 			}
 		}
-		if len(s.drift) >= maxCached {
-			s.log.Warn("drift counts of more tasks and sessions than the mediator keeps; forgetting them all", "max", maxCached)
-			clear(s.drift)
+		if len(s.drift) >= s.maxBound {
+			s.log.Warn("recent drift counts of more tasks and sessions than the mediator keeps; forgetting some", "max", s.maxBound)
+			for k := range s.drift {
+				if len(s.drift) < s.maxBound*9/10 {
+					break
+				}
+				delete(s.drift, k)
+			}
 		}
 	}
 	s.drift[key] = kept
@@ -522,13 +545,46 @@ func (s *Service) Declare(ctx context.Context, d mediator.Declaration) (mediator
 	if err := s.cfg.Tasks.CreateTask(ctx, t); err != nil {
 		return mediator.Task{}, fmt.Errorf("store declaration: %w", err)
 	}
-	s.mu.Lock()
-	if len(s.sessions) >= maxCached {
-		clear(s.sessions)
-	}
-	s.sessions[d.Session.Key] = t.ID
-	s.mu.Unlock()
+	s.bindSession(d.Session.Key, t.ID)
 	return t, nil
+}
+
+// bindSession binds a session to its declared task. When the bindings are
+// at their bound, a tenth of them are dropped (bind finds them again in
+// the task store).
+func (s *Service) bindSession(key, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.sessions[key]; !ok && len(s.sessions) >= s.maxBound {
+		for k := range s.sessions {
+			if len(s.sessions) < s.maxBound*9/10 {
+				break
+			}
+			delete(s.sessions, k)
+		}
+		if !s.sessionsEvicted {
+			s.log.Warn("more sessions with declarations than the mediator keeps in memory; the others are looked up in the task store", "max", s.maxBound)
+		}
+		s.sessionsEvicted = true
+	}
+	s.sessions[key] = id
+}
+
+// storedBinding finds the declaration bound to a session in the task
+// store: a suspended one first (a suspension outlives any cache), else the
+// newest active one. It returns "" when there is none.
+func (s *Service) storedBinding(ctx context.Context, key string) (string, error) {
+	for _, st := range []mediator.TaskStatus{mediator.TaskSuspended, mediator.TaskActive} {
+		ts, err := s.cfg.Tasks.Tasks(ctx, mediator.TaskFilter{SessionID: key, Status: st, Limit: 1})
+		if err != nil {
+			return "", fmt.Errorf("look up the declaration of session %s: %w", key, err)
+		}
+		if len(ts) > 0 {
+			s.bindSession(key, ts[0].ID)
+			return ts[0].ID, nil
+		}
+	}
+	return "", nil
 }
 
 // supersede completes the active declarations matching f, saying why.

@@ -419,6 +419,71 @@ func TestDriftSurvivesRedeclaration(t *testing.T) {
 	}
 }
 
+// Session bindings are bounded in memory, but dropping one never loses it:
+// a session suspended after drift stays suspended however many other
+// sessions declare, and an active declaration is found again in the store.
+func TestSessionBindingsSurviveEviction(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	f.svc.maxBound = 20
+	a := &mediator.Agent{ID: "local"}
+	scope := &mediator.Scope{Tools: []string{"files__list_files"}}
+	session := func(key string) mediator.SessionInfo {
+		return mediator.SessionInfo{ID: key, Key: key, Transport: "http"}
+	}
+	miss := func(key string) *mediator.Call {
+		c := call(a, key, "files__delete_file", map[string]any{"path": "/x"})
+		c.Session = session(key)
+		return c
+	}
+	bad, err := f.svc.Declare(t.Context(), mediator.Declaration{Agent: a, Session: session("bad"), Purpose: "list", Scope: scope})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := f.svc.Declare(t.Context(), mediator.Declaration{Agent: a, Session: session("good"), Purpose: "list", Scope: scope})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := f.svc.Check(t.Context(), miss("bad")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Many more sessions than the bound declare.
+	for i := range 100 {
+		if _, err := f.svc.Declare(t.Context(), mediator.Declaration{Agent: a, Session: session(fmt.Sprintf("flood-%d", i)),
+			Purpose: "list", Scope: scope}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.svc.mu.Lock()
+	n, evicted := len(f.svc.sessions), f.svc.sessionsEvicted
+	f.svc.mu.Unlock()
+	if n > 20 || !evicted {
+		t.Fatalf("%d bindings in memory (evicted %v), bound 20", n, evicted)
+	}
+	ok := call(a, "bad", "files__list_files", nil)
+	ok.Session = session("bad")
+	var deny *mediator.DenyError
+	if _, err := f.svc.Check(t.Context(), ok); !errors.As(err, &deny) || deny.Decision.Rule != "intent.suspended" {
+		t.Fatalf("the suspended session after the flood: %v", err)
+	}
+	if _, err := f.svc.Declare(t.Context(), mediator.Declaration{Agent: a, Session: session("bad"), Purpose: "again"}); !errors.Is(err, mediator.ErrDenied) {
+		t.Fatalf("a declaration escaped the suspension after the flood: %v", err)
+	}
+	if in, err := f.svc.Check(t.Context(), miss("good")); err != nil || in.Verdict != mediator.IntentOutOfScope || in.TaskID != good.ID {
+		t.Fatalf("the active declaration after the flood: %+v %v", in, err)
+	}
+	if stored, _, _ := f.tasks.Task(t.Context(), bad.ID); stored.Status != mediator.TaskSuspended {
+		t.Fatalf("suspended declaration is now %s", stored.Status)
+	}
+	never := call(a, "never", "files__list_files", nil)
+	never.Session = session("never")
+	if in, err := f.svc.Check(t.Context(), never); err != nil || in.Verdict != mediator.IntentNone {
+		t.Fatalf("a session that never declared: %+v %v", in, err)
+	}
+}
+
 func TestStatusChangedElsewhereIsSeen(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
