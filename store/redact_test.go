@@ -142,14 +142,7 @@ func TestCaps(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := testRecord("cap", i)
 			rec.Arguments, rec.Result = json.RawMessage(tt.args), json.RawMessage(tt.result)
-			if err := s.Record(t.Context(), rec); err != nil {
-				t.Fatal(err)
-			}
-			recs, err := s.Records(t.Context(), Filter{Limit: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := recs[0]
+			got := recordAndRead(t, s, rec)
 			if got.Truncated != tt.wantTruncated {
 				t.Errorf("Truncated = %v, want %v", got.Truncated, tt.wantTruncated)
 			}
@@ -188,14 +181,7 @@ func TestCapTextFields(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := testRecord("textcap", i)
 			tt.edit(&rec)
-			if err := s.Record(t.Context(), rec); err != nil {
-				t.Fatal(err)
-			}
-			recs, err := s.Records(t.Context(), Filter{Limit: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := recs[0]
+			got := recordAndRead(t, s, rec)
 			if got.Truncated != tt.wantTruncated {
 				t.Errorf("Truncated = %v, want %v", got.Truncated, tt.wantTruncated)
 			}
@@ -227,14 +213,7 @@ func TestRedactNameAndReason(t *testing.T) {
 	rec := testRecord("redact-name", 1)
 	rec.Name = "https://admin:" + secret + "@files.internal/report.csv"
 	rec.Decision.Reason = "rule reader allows resource " + rec.Name
-	if err := s.Record(t.Context(), rec); err != nil {
-		t.Fatal(err)
-	}
-	recs, err := s.Records(t.Context(), Filter{Limit: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := recs[0]; strings.Contains(got.Name, secret) || strings.Contains(got.Decision.Reason, secret) ||
+	if got := recordAndRead(t, s, rec); strings.Contains(got.Name, secret) || strings.Contains(got.Decision.Reason, secret) ||
 		!strings.Contains(got.Name, "files.internal") {
 		t.Errorf("stored name %q, reason %q: want the password redacted and the rest kept", got.Name, got.Decision.Reason)
 	}
@@ -244,6 +223,19 @@ func TestRedactNameAndReason(t *testing.T) {
 		t.Errorf("a 2000-byte id: %v, want it refused", err)
 	}
 	mustVerify(t, s, 1)
+}
+
+// recordAndRead records rec and returns the newest record as stored.
+func recordAndRead(t *testing.T, s *Store, rec mediator.ChainRecord) mediator.ChainRecord {
+	t.Helper()
+	if err := s.Record(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.Records(t.Context(), Filter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs[0]
 }
 
 func checkCapped(t *testing.T, v json.RawMessage, max int) {
