@@ -20,14 +20,16 @@ test: deps test-go ## install test dependencies, then run every test
 
 # ./... skips testdata/, which holds a real program with its own tests.
 TEST_PKGS := ./... ./tools/testdata/conformance-upstream/
+# Programs under testdata without tests of their own, checked by lint too.
+LINT_PKGS := $(TEST_PKGS) ./tools/testdata/fakeupstream/ ./tools/testdata/mcpgorelay/
 
 test-go: ## run the Go tests only (Node-based tests skip if deps are missing)
 	$(GO) test -race -count=1 $(TEST_PKGS)
 
 lint: ## gofmt, go vet, staticcheck
 	@test -z "$$(gofmt -l .)" || (gofmt -l .; exit 1)
-	$(GO) vet $(TEST_PKGS)
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(TEST_PKGS)
+	$(GO) vet $(LINT_PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(LINT_PKGS)
 
 fuzz: ## run each fuzz target for 30s
 	@for pkg in $$($(GO) list ./...); do \

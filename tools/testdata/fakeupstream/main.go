@@ -187,6 +187,7 @@ func progressTool(s *server.MCPServer) server.ToolHandlerFunc {
 
 func sampleTool(s *server.MCPServer) server.ToolHandlerFunc {
 	return func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		//lint:ignore SA1019 the registry speaks 2025-11-25, where sampling is current; this tool tests its relay
 		res, err := s.RequestSampling(ctx, mcp.CreateMessageRequest{CreateMessageParams: mcp.CreateMessageParams{
 			Messages:  []mcp.SamplingMessage{{Role: mcp.RoleUser, Content: mcp.NewTextContent("say hi")}},
 			MaxTokens: 10,
