@@ -75,7 +75,11 @@ type Service struct {
 	// the task store, so that no binding (least of all a suspended one)
 	// is lost to the bound.
 	sessionsEvicted bool
-	drift           map[string][]time.Time // driftKey → recent out-of-scope times
+	// unbound remembers, for refreshEvery, the sessions storedBinding
+	// found without a declaration, so that after an eviction a session
+	// that never declared does not cost two store queries per call.
+	unbound map[string]time.Time
+	drift   map[string][]time.Time // driftKey → recent out-of-scope times
 	// maxBound bounds sessions and drift (maxCached; tests lower it).
 	maxBound int
 	recent   map[string][]judge.RecentCall
@@ -122,6 +126,7 @@ func New(cfg Config) (*Service, error) {
 		tasks:    make(map[string]*cachedTask),
 		children: make(map[string]*cachedChild),
 		sessions: make(map[string]string),
+		unbound:  make(map[string]time.Time),
 		drift:    make(map[string][]time.Time),
 		recent:   make(map[string][]judge.RecentCall),
 		schemas:  make(map[string]map[string]bool),
@@ -239,9 +244,11 @@ func (s *Service) bind(ctx context.Context, a *mediator.Agent, sess mediator.Ses
 	if sess.Key == "" {
 		return b, nil
 	}
+	now := s.cfg.Now()
 	s.mu.Lock()
 	id, ok := s.sessions[sess.Key]
-	evicted := s.sessionsEvicted
+	at, known := s.unbound[sess.Key]
+	evicted := s.sessionsEvicted && !(known && now.Sub(at) < refreshEvery)
 	s.mu.Unlock()
 	if !ok && evicted {
 		var err error
@@ -373,7 +380,7 @@ func (s *Service) countDrift(ctx context.Context, t mediator.Task, now time.Time
 				delete(s.drift, k) // its newest miss is outside the window
 			}
 		}
-		if len(s.drift) >= s.maxBound {
+		if len(s.drift) >= s.maxBound*9/10 {
 			s.log.Warn("recent drift counts of more tasks and sessions than the mediator keeps; forgetting some", "max", s.maxBound)
 			for k := range s.drift {
 				if len(s.drift) < s.maxBound*9/10 {
@@ -555,6 +562,7 @@ func (s *Service) Declare(ctx context.Context, d mediator.Declaration) (mediator
 func (s *Service) bindSession(key, id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.unbound, key)
 	if _, ok := s.sessions[key]; !ok && len(s.sessions) >= s.maxBound {
 		for k := range s.sessions {
 			if len(s.sessions) < s.maxBound*9/10 {
@@ -584,6 +592,12 @@ func (s *Service) storedBinding(ctx context.Context, key string) (string, error)
 			return ts[0].ID, nil
 		}
 	}
+	s.mu.Lock()
+	if len(s.unbound) >= s.maxBound {
+		clear(s.unbound) // it only saves queries
+	}
+	s.unbound[key] = s.cfg.Now()
+	s.mu.Unlock()
 	return "", nil
 }
 

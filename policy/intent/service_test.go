@@ -482,6 +482,19 @@ func TestSessionBindingsSurviveEviction(t *testing.T) {
 	if in, err := f.svc.Check(t.Context(), never); err != nil || in.Verdict != mediator.IntentNone {
 		t.Fatalf("a session that never declared: %+v %v", in, err)
 	}
+	// That session declares now, and its binding is then dropped (as an
+	// eviction would): the store still finds it, and no remembered "no
+	// declaration" hides it.
+	late, err := f.svc.Declare(t.Context(), mediator.Declaration{Agent: a, Session: session("never"), Purpose: "list", Scope: scope})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc.mu.Lock()
+	delete(f.svc.sessions, "never")
+	f.svc.mu.Unlock()
+	if in, err := f.svc.Check(t.Context(), miss("never")); err != nil || in.TaskID != late.ID {
+		t.Fatalf("a declaration made after a lookup found none: %+v %v", in, err)
+	}
 }
 
 func TestStatusChangedElsewhereIsSeen(t *testing.T) {
