@@ -194,18 +194,12 @@ func takePrompt(c *Call, m *mcp.Meta, max int) {
 // capUTF8 cuts s to at most max bytes without splitting a rune, marking a
 // cut with a trailing "…[truncated]", and reports whether it cut.
 func capUTF8(s string, max int) (string, bool) {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= max {
-		return s, false
+	s, cut := CutUTF8(strings.ToValidUTF8(s, "\uFFFD"), max)
+	if cut {
+		s += "…[truncated]"
 	}
-	cut := max
-	for cut > 0 && !utf8RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…[truncated]", true
+	return s, cut
 }
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // stripMediatorMeta removes the mediator's own _meta keys (the user's
 // prompt) so they are recorded but never sent upstream.

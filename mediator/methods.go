@@ -75,9 +75,9 @@ func decideMethod(method string) (Decision, error) {
 
 // trimForError bounds untrusted text quoted in an error.
 func trimForError(s string, n int) string {
-	s = strings.ToValidUTF8(s, "?")
-	if len(s) <= n {
-		return s
+	s, cut := CutUTF8(strings.ToValidUTF8(s, "?"), n)
+	if cut {
+		s += "…"
 	}
-	return s[:n] + "…"
+	return s
 }

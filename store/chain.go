@@ -158,11 +158,8 @@ func capText(s *string, max int) bool {
 		return false
 	}
 	const ellipsis = "…"
-	n := max - len(ellipsis)
-	for n > 0 && !utf8.RuneStart((*s)[n]) {
-		n--
-	}
-	*s = (*s)[:n] + ellipsis
+	prefix, _ := mediator.CutUTF8(*s, max-len(ellipsis))
+	*s = prefix + ellipsis
 	return true
 }
 

@@ -8,7 +8,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/mcp-mediator/mediator/mediator"
 )
 
 // Caps on what is sent to the model.
@@ -133,14 +134,7 @@ func userMessage(r Request, maxRecent int) (string, error) {
 // capString makes s valid UTF-8 and cuts it to at most n bytes on a rune
 // boundary. It reports whether it cut.
 func capString(s string, n int) (string, bool) {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s, false
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n], true
+	return mediator.CutUTF8(strings.ToValidUTF8(s, "\uFFFD"), n)
 }
 
 // capJSON returns raw when it is valid JSON of at most n bytes; otherwise

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/mcp-mediator/mediator/mediator"
 )
@@ -79,12 +78,8 @@ func fail(kind error, format string, args ...any) error {
 func quote(s string) string {
 	const max = 64
 	cut := ""
-	if len(s) > max {
-		n := max
-		for n > 0 && !utf8.RuneStart(s[n]) {
-			n--
-		}
-		s, cut = s[:n], "…"
+	if p, ok := mediator.CutUTF8(s, max); ok {
+		s, cut = p, "…"
 	}
 	q := strconv.QuoteToASCII(s)
 	return "'" + q[1:len(q)-1] + "'" + cut
