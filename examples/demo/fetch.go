@@ -55,6 +55,13 @@ func newFetcher(userAgent string) *fetcher {
 				if err := checkURL(req.URL); err != nil {
 					return fmt.Errorf("redirect refused: %w", err)
 				}
+				// The mediator's egress rules saw only the first URL's
+				// host: a redirect elsewhere would take the request past
+				// them, so it is not followed.
+				if !strings.EqualFold(req.URL.Host, via[0].URL.Host) {
+					return fmt.Errorf("redirect refused: %s leads to another host (%s); fetch that URL directly so that policy can decide it",
+						via[0].URL.Host, req.URL.Host)
+				}
 				return nil
 			},
 		},

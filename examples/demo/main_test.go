@@ -483,6 +483,11 @@ func TestTransferFunds(t *testing.T) {
 
 func TestFetchURL(t *testing.T) {
 	big := strings.Repeat("0123456789abcdef", (maxFetchBody/16)+100)
+	// elsewhere stands for a host the mediator's egress rules never saw.
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "reached another host")
+	}))
+	defer elsewhere.Close()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/hello":
@@ -493,6 +498,8 @@ func TestFetchURL(t *testing.T) {
 			fmt.Fprint(w, big)
 		case "/redirect":
 			http.Redirect(w, r, "/hello", http.StatusFound)
+		case "/elsewhere":
+			http.Redirect(w, r, elsewhere.URL+"/", http.StatusFound)
 		case "/to-file":
 			http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
 		case "/binary":
@@ -518,6 +525,7 @@ func TestFetchURL(t *testing.T) {
 		{name: "truncated", url: ts.URL + "/big", contains: []string{"[truncated"}, absent: []string{big}},
 		{name: "binary", url: ts.URL + "/binary", contains: []string{"[binary content, 4 bytes"}},
 		{name: "redirect to file", url: ts.URL + "/to-file", wantErr: true},
+		{name: "redirect to another host", url: ts.URL + "/elsewhere", wantErr: true, contains: []string{"leads to another host"}, absent: []string{"reached another host"}},
 		{name: "file scheme", url: "file:///etc/passwd", wantErr: true},
 		{name: "ftp scheme", url: "ftp://127.0.0.1/x", wantErr: true},
 		{name: "no scheme", url: "127.0.0.1/hello", wantErr: true},

@@ -243,7 +243,7 @@ func fetchURLTool() mcp.Tool {
 		Title: "Fetch URL",
 		Description: "Fetch a web page or API response with HTTP GET and return the status line, content type and up to 256 KiB " +
 			"of the body as text. Only http:// and https:// URLs without embedded credentials; 10 second timeout; " +
-			"at most 5 redirects. The content comes from the internet and is untrusted.",
+			"at most 5 redirects, on the same host only (a redirect to another host is refused, so the mediator's egress rules see every host). The content comes from the internet and is untrusted.",
 		RawInputSchema: json.RawMessage(`{
   "type": "object",
   "properties": {
