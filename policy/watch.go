@@ -2,9 +2,12 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/mcp-mediator/mediator/mediator"
 )
 
 // Watcher reloads a policy when its files change: it reads the model,
@@ -22,6 +25,21 @@ type Watcher struct {
 	mu      sync.Mutex
 	last    [32]byte // content last tried, installed or rejected
 	lastErr string   // last read error logged, to log each once
+	rec     mediator.Recorder
+}
+
+// ReloadMethod is the method of the audit record of a rejected policy
+// reload.
+const ReloadMethod = "policy/reload"
+
+// SetRecorder makes every rejected reload (unreadable files, a policy that
+// does not load or fails its cases) an audit record as well as a log line,
+// so that an attempt to change the policy in force leaves a trace in the
+// chain. Set it before Run.
+func (w *Watcher) SetRecorder(r mediator.Recorder) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.rec = r
 }
 
 // WatchOption configures a Watcher.
@@ -68,6 +86,7 @@ func (w *Watcher) check(force bool) (bool, error) {
 		if msg := err.Error(); force || msg != w.lastErr {
 			w.lastErr = msg
 			w.log.Error("policy reload failed; the old policy stays in force", "err", err)
+			w.recordRejection("policy files unreadable", err)
 		}
 		return false, err
 	}
@@ -80,7 +99,30 @@ func (w *Watcher) check(force bool) (bool, error) {
 	before := w.e.Version()
 	if err := w.e.LoadFiles(f); err != nil {
 		w.log.Error("policy rejected; the old policy stays in force", "policy", w.policyPath, "version", before, "err", err)
+		w.recordRejection("policy rejected", err)
 		return false, err
 	}
 	return w.e.Version() != before, nil
+}
+
+// recordRejection appends a denied policy/reload record naming the files,
+// the version that stays in force and why. Called with w.mu held. The
+// policy in force is unchanged whatever happens here, so a failure to
+// record is logged, not returned.
+func (w *Watcher) recordRejection(what string, cause error) {
+	if w.rec == nil {
+		return
+	}
+	version := w.e.Version()
+	args, _ := json.Marshal(map[string]string{"model": w.modelPath, "policy": w.policyPath, "cases": w.casesPath,
+		"version_in_force": version})
+	r := mediator.ChainRecord{Time: time.Now(), Method: ReloadMethod, Kind: mediator.KindProtocol, Name: w.policyPath,
+		Arguments: args, Outcome: mediator.OutcomeDenied, Error: cause.Error(),
+		Decision: mediator.Decision{Effect: mediator.EffectDeny, Rule: "policy.reload", PolicyVersion: version,
+			Reason: what + "; the old policy (version " + version + ") stays in force: fix the files and reload"}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.rec.Record(ctx, r); err != nil {
+		w.log.Error("recording a rejected policy reload failed", "err", err)
+	}
 }

@@ -128,3 +128,65 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// recorderFunc is a mediator.Recorder made of a function.
+type recorderFunc func(context.Context, mediator.ChainRecord) error
+
+func (f recorderFunc) Record(ctx context.Context, r mediator.ChainRecord) error { return f(ctx, r) }
+
+// Every rejected reload is an audit record naming the version that stays
+// in force; an accepted one is not a rejection.
+func TestWatcherRecordsRejections(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		edit  func(dir string) error
+		cause string
+	}{
+		{"unparseable policy", func(dir string) error {
+			return os.WriteFile(filepath.Join(dir, "policy.csv"), []byte("p, *, tool, a\"b, allow, x\n"), 0o600)
+		}, "policy rejected"},
+		{"missing cases file", func(dir string) error { return os.Remove(filepath.Join(dir, "cases.yaml")) },
+			"policy files unreadable"},
+		{"accepted change", func(dir string) error {
+			path := filepath.Join(dir, "policy.csv")
+			return os.WriteFile(path, []byte(readText(t, path)+"p, role:tester, tool, demo__*, allow, testers\n"), 0o600)
+		}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir, f := policyDir(t)
+			e, err := NewFromFiles(f, WithEnv(utcEnv()), WithClock(func() time.Time { return tuesday10 }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := e.Version()
+			var got []mediator.ChainRecord
+			w := NewWatcher(e, f)
+			w.SetRecorder(recorderFunc(func(_ context.Context, r mediator.ChainRecord) error {
+				got = append(got, r)
+				return nil
+			}))
+			if err := tc.edit(dir); err != nil {
+				t.Fatal(err)
+			}
+			_, rerr := w.Reload()
+			if tc.cause == "" {
+				if rerr != nil || len(got) != 0 {
+					t.Fatalf("accepted reload: err %v, %d records; want none", rerr, len(got))
+				}
+				return
+			}
+			if rerr == nil || len(got) != 1 {
+				t.Fatalf("rejected reload: err %v, %d records; want an error and one record", rerr, len(got))
+			}
+			r := got[0]
+			if r.Method != ReloadMethod || r.Decision.Effect != mediator.EffectDeny || r.Outcome != mediator.OutcomeDenied ||
+				!strings.Contains(r.Decision.Reason, tc.cause) || !strings.Contains(r.Decision.Reason, before) ||
+				r.Decision.PolicyVersion != before || r.Error == "" {
+				t.Fatalf("record %+v; want a denied %s naming %q and version %s", r, ReloadMethod, tc.cause, before)
+			}
+		})
+	}
+}

@@ -202,9 +202,19 @@ func loadPolicy(cfg *Config, log *slog.Logger) (*policyRuntime, error) {
 	return rt, nil
 }
 
+// policyStore is what the policy runtime keeps in the store: the alert
+// level, and the records of rejected reloads.
+type policyStore interface {
+	mediator.SettingStore
+	mediator.Recorder
+}
+
 // start reads the alert level once, then follows it and the policy files
 // until stop.
-func (rt *policyRuntime) start(ctx context.Context, st mediator.SettingStore) {
+func (rt *policyRuntime) start(ctx context.Context, st policyStore) {
+	if rt.watcher != nil {
+		rt.watcher.SetRecorder(st)
+	}
 	if err := rt.alert.Refresh(ctx, st); err != nil {
 		rt.log.Error("reading the alert level", "err", err, "level", rt.alert.Level())
 	}

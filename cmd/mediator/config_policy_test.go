@@ -163,6 +163,9 @@ func (f fakeSettingStore) SetSetting(_ context.Context, key, value string) error
 	return f.set(key, value)
 }
 
+// Record drops the record: these tests do not reload the policy.
+func (f fakeSettingStore) Record(context.Context, mediator.ChainRecord) error { return nil }
+
 // The runtime reads the stored alert level before serving and decides
 // with it.
 func TestPolicyRuntimeReadsAlert(t *testing.T) {
@@ -214,6 +217,20 @@ func TestE2EPolicyReloadOnSIGHUP(t *testing.T) {
 	if !listed(t, c, "demo__fetch_url") {
 		t.Fatal("a rejected policy replaced the one in force")
 	}
+	waitUntil(t, func() bool { return reloadRejections(t, p) >= 1 }, p)
+}
+
+// reloadRejections counts the denied policy/reload records in p's chain.
+func reloadRejections(t *testing.T, p *mediatorProc) int {
+	t.Helper()
+	n := 0
+	for _, r := range exportRecords(t, p.Dir, p.DB) {
+		if r.Method == policy.ReloadMethod && r.Decision.Effect == mediator.EffectDeny && r.Error != "" &&
+			strings.Contains(r.Decision.Reason, "stays in force") {
+			n++
+		}
+	}
+	return n
 }
 
 // The watcher reloads an edited policy within about a second; an edit that
@@ -224,6 +241,7 @@ func TestE2EPolicyWatch(t *testing.T) {
 	c := httpClient(t, p.URL)
 	appendRule(t, dir, "p, agent:local-agent, tool, demo__echo, deny, e2e-no-echo\n")
 	waitUntil(t, func() bool { return strings.Contains(p.stderr.String(), "policy test cases failed") }, p)
+	waitUntil(t, func() bool { return reloadRejections(t, p) == 1 }, p)
 	if res := callTool(t, c, "demo__echo", map[string]any{"message": "still"}); res.IsError {
 		t.Fatalf("echo after a rejected edit: %s", resultText(res))
 	}
