@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -30,7 +29,6 @@ func (s *Server) hooks() *server.Hooks {
 	h.AddAfterListResources(s.filterResources)
 	h.AddAfterListResourceTemplates(s.filterTemplates)
 	h.AddOnUnregisterSession(func(ctx context.Context, cs server.ClientSession) {
-		s.binding.forget(cs.SessionID())
 		s.dropSubscriptions(ctx, cs.SessionID())
 	})
 	return h
@@ -51,7 +49,7 @@ func (s *Server) gate(ctx context.Context, _ any, message any) error {
 		return nil // mcp-go answers the parse error
 	}
 	c := s.newCall(ctx, head.Method, "")
-	if err := s.binding.check(c); err != nil {
+	if err := s.checkOwner(c); err != nil {
 		return s.refuse(ctx, c, err)
 	}
 	if isGated(head.Method) {
@@ -61,8 +59,8 @@ func (s *Server) gate(ctx context.Context, _ any, message any) error {
 		return nil // the handler runs the chain
 	}
 	if head.Method == tooLargeMethod {
-		_ = s.reject(ctx, c, fmt.Errorf("%w: request line exceeds the %d byte cap; send smaller arguments", ErrInvalidRequest, s.opts.maxBody))
-		return nil
+		s.identify(ctx, c)
+		return s.refuse(ctx, c, fmt.Errorf("%w: request line exceeds the %d byte cap (limits.max_request_bytes); send smaller arguments", ErrInvalidRequest, s.opts.maxBody))
 	}
 	if !IsKnownMethod(head.Method) {
 		// Recorded as denied; mcp-go then answers -32601 method not found
@@ -70,12 +68,36 @@ func (s *Server) gate(ctx context.Context, _ any, message any) error {
 		_ = s.reject(ctx, c, fmt.Errorf("%w: unknown method %q", ErrMethodNotAllowed, trimForError(head.Method, 64)))
 		return nil
 	}
-	err := s.chain(ctx, c)
-	if err == nil && head.Method == "initialize" {
-		s.binding.bind(c)
-	}
-	if err != nil {
+	if err := s.chain(ctx, c); err != nil {
+		if head.Method == "initialize" && c.Credentials.Transport == "http" {
+			s.sessions.close(c.Session.ID) // never opened
+		}
 		return &recordedError{err}
+	}
+	return nil
+}
+
+// identify names the agent of a call refused before the chain ran (the
+// stdio agent is known without a credential), so that its record does.
+func (s *Server) identify(ctx context.Context, c *Call) {
+	if c.Agent != nil {
+		return
+	}
+	if a, err := s.deps.Authenticator.Authenticate(ctx, c.Credentials); err == nil {
+		c.Agent = a
+		c.Session.Key = sessionKey(c.Session, c.Agent, s.stdioKey)
+	}
+}
+
+// checkOwner refuses an HTTP request on a session another agent opened.
+// The HTTP gate refuses those before mcp-go reads them; this is the second
+// lock, on every request mcp-go dispatches.
+func (s *Server) checkOwner(c *Call) error {
+	if c.Session.ID == "" || c.Agent == nil || c.Credentials.Transport != "http" {
+		return nil
+	}
+	if owner, ok := s.sessions.owner(c.Session.ID); ok && owner != c.Agent.ID {
+		return fmt.Errorf("%w: this MCP session belongs to another agent; start a new session with initialize", ErrUnauthenticated)
 	}
 	return nil
 }
@@ -193,42 +215,4 @@ func (s *Server) filterTemplates(ctx context.Context, _ any, _ *mcp.ListResource
 		}
 	}
 	res.ResourceTemplates = kept
-}
-
-// sessionBinding ties each stateful MCP session to the agent that opened
-// it: a session id presented with another agent's credential is refused.
-type sessionBinding struct {
-	mu     sync.Mutex
-	agents map[string]string
-}
-
-func (b *sessionBinding) bind(c *Call) {
-	if c.Session.ID == "" || c.Agent == nil {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.agents == nil {
-		b.agents = make(map[string]string)
-	}
-	b.agents[c.Session.ID] = c.Agent.ID
-}
-
-func (b *sessionBinding) check(c *Call) error {
-	if c.Session.ID == "" || c.Agent == nil {
-		return nil
-	}
-	b.mu.Lock()
-	owner, ok := b.agents[c.Session.ID]
-	b.mu.Unlock()
-	if ok && owner != c.Agent.ID {
-		return fmt.Errorf("%w: this MCP session belongs to another agent; start a new session with initialize", ErrUnauthenticated)
-	}
-	return nil
-}
-
-func (b *sessionBinding) forget(id string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	delete(b.agents, id)
 }

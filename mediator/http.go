@@ -2,13 +2,17 @@ package mediator
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/mark3labs/mcp-go/server"
 )
@@ -19,69 +23,203 @@ import (
 // caps its size, authenticates its credential (HTTP 401 on failure), and
 // records what it refuses.
 func (s *Server) HTTPHandler(path string) http.Handler {
-	streamable := server.NewStreamableHTTPServer(s.mcp,
+	opts := []server.StreamableHTTPOption{
 		server.WithEndpointPath(path),
-		server.WithStateful(true),
+		server.WithSessionIdManagerResolver(sessionResolver{&s.sessions}),
 		server.WithStreamableHTTPLogger(s.log),
-	)
-	return &httpGate{s: s, next: streamable}
+	}
+	if s.opts.sessionIdle > 0 {
+		opts = append(opts, server.WithSessionIdleTTL(s.opts.sessionIdle))
+	}
+	return &httpGate{s: s, next: server.NewStreamableHTTPServer(s.mcp, opts...),
+		peeks: make(chan struct{}, maxUnauthenticatedPeeks)}
 }
+
+// maxUnauthenticatedPeeks bounds how many refused requests at a time may
+// have the head of their body read to name what they asked for in the
+// record; beyond that a 401 is recorded without it.
+const maxUnauthenticatedPeeks = 16
+
+// peekBytes is how much of a refused request's body is read for its record.
+const peekBytes = 4 << 10
 
 type httpGate struct {
-	s    *Server
-	next http.Handler
+	s     *Server
+	next  http.Handler
+	peeks chan struct{}
 }
 
+// ServeHTTP admits an HTTP request in the order of what it costs the
+// mediator to find out: the Host header (DNS rebinding), the header size,
+// the credential (nothing of an unauthenticated body is buffered), the
+// body, read against a deadline and a size cap, the ownership of the MCP
+// session it names (whatever the HTTP method and whether it carries a
+// request, a notification or a response), and the agent's session cap. Every refusal is answered with its cause and recorded.
 func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	creds := Credentials{Transport: "http", Bearer: bearerToken(r), RemoteIP: remoteIP(r)}
 	ctx := WithCredentials(r.Context(), creds)
-	body, method, name, invalid, err := g.readBody(r)
-	if err != nil {
-		c := g.s.newCall(ctx, method, name)
-		_ = g.s.reject(ctx, c, err)
-		writeJSONRPCError(w, http.StatusRequestEntityTooLarge, -32600, err.Error())
+	sid := r.Header.Get(server.HeaderKeySessionID)
+	if err := CheckLoopbackHost(r); err != nil {
+		g.refuse(ctx, w, g.call(ctx, r, sid, "", ""), http.StatusForbidden, err)
+		return
+	}
+	if n, max := headerBytes(r), g.s.opts.maxHeader; n > max {
+		g.refuse(ctx, w, g.call(ctx, r, sid, "", ""), http.StatusRequestHeaderFieldsTooLarge,
+			fmt.Errorf("%w: request headers of %d bytes exceed the %d byte cap (limits.max_header_bytes); send fewer or smaller headers", ErrInvalidRequest, n, max))
 		return
 	}
 	agent, err := g.s.deps.Authenticator.Authenticate(ctx, creds)
 	if err != nil {
-		c := g.s.newCall(ctx, method, name)
-		_ = g.s.reject(ctx, c, fmt.Errorf("%w: %w", ErrUnauthenticated, err))
+		method, name := g.peek(w, r)
+		_ = g.s.reject(ctx, g.call(ctx, r, sid, method, name), fmt.Errorf("%w: %w", ErrUnauthenticated, err))
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+headerSafe(err.Error())+`"`)
 		http.Error(w, "unauthorized: "+err.Error(), http.StatusUnauthorized)
 		return
 	}
 	ctx = WithAgent(ctx, agent)
-	if invalid {
-		c := g.s.newCall(ctx, "", "")
-		_ = g.s.reject(ctx, c, fmt.Errorf("%w: the request body is not valid JSON-RPC", ErrInvalidRequest))
+	body, method, name, err := g.readBody(w, r)
+	if err != nil {
+		status := http.StatusBadRequest
+		var se *statusError
+		if errors.As(err, &se) {
+			status = se.status
+		}
+		// What is left of the body is not read: net/http would wait
+		// for it before answering.
+		w.Header().Set("Connection", "close")
+		g.refuse(ctx, w, g.call(ctx, r, sid, method, name), status, err)
+		return
+	}
+	if err := g.s.sessions.check(r, agent.ID); err != nil {
+		status := http.StatusForbidden
+		if _, open := g.s.sessions.owner(sid); !open {
+			status = http.StatusNotFound // the transport's "start a new session"
+		}
+		g.refuse(ctx, w, g.call(ctx, r, sid, method, name), status, err)
+		return
+	}
+	if opens := sid == "" && (r.Method == http.MethodGet || method == "initialize"); opens {
+		if n, max := g.s.sessions.open(agent.ID), g.s.opts.sessionsPerAgent; max > 0 && n >= max {
+			g.refuse(ctx, w, g.call(ctx, r, sid, method, name), http.StatusTooManyRequests,
+				fmt.Errorf("%w: agent %q already holds %d open MCP sessions (limits.sessions_per_agent); close unused ones with DELETE, or wait until they idle out (limits.session_idle_timeout)", ErrInvalidRequest, trimForError(agent.ID, 64), n))
+			return
+		}
 	}
 	if body != nil {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
-	sw := &statusWriter{ResponseWriter: w}
-	g.next.ServeHTTP(sw, r.WithContext(ctx))
-	if sw.status == http.StatusNotFound && r.Header.Get(server.HeaderKeySessionID) != "" {
-		c := g.s.newCall(ctx, method, name)
-		_ = g.s.reject(ctx, c, fmt.Errorf("%w: unknown or terminated MCP session id; start a new session with initialize", ErrUnauthenticated))
+	var issued issuedSession
+	ctx = context.WithValue(ctx, issuedKey{}, &issued)
+	g.next.ServeHTTP(w, r.WithContext(ctx))
+	if r.Method == http.MethodGet && sid == "" && issued.id != "" {
+		// A GET without a session opened a stream of its own, which
+		// mcp-go ends with the connection.
+		g.s.sessions.close(issued.id)
 	}
 }
 
-// readBody reads a POST body up to the cap. It returns the body (nil for
-// other methods), the JSON-RPC method and the name of what it asks for (a
-// tool's or prompt's name, a resource's URI) when it can tell, so that a
-// request refused here is recorded with them, and whether the body is not
-// JSON at all.
-func (g *httpGate) readBody(r *http.Request) (body []byte, method, name string, invalid bool, err error) {
+// call builds the record of a request refused at the gate, naming the
+// session the request presented.
+func (g *httpGate) call(ctx context.Context, r *http.Request, sid, method, name string) *Call {
+	c := g.s.newCall(ctx, method, name)
+	if c.Method == "" {
+		c.Method = "http/" + strings.ToLower(r.Method)
+	}
+	if c.Session.ID == "" && sid != "" {
+		c.Session.ID = trimForError(sid, 128)
+		c.Session.Key = sessionKey(c.Session, c.Agent, g.s.stdioKey)
+	}
+	return c
+}
+
+// refuse records c as refused for err and answers with status and a
+// JSON-RPC error that says why.
+func (g *httpGate) refuse(ctx context.Context, w http.ResponseWriter, c *Call, status int, err error) {
+	_ = g.s.reject(ctx, c, err)
+	code := -32600 // invalid request
+	var se *statusError
+	if errors.As(err, &se) && se.code != 0 {
+		code = se.code
+	}
+	writeJSONRPCError(w, status, code, err.Error())
+}
+
+// statusError carries the HTTP status (and JSON-RPC code, when not
+// -32600) of a body that cannot be read.
+type statusError struct {
+	status, code int
+	err          error
+}
+
+func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Unwrap() error { return e.err }
+
+// readBody reads a POST body up to the cap, within the read deadline. It
+// returns the body (nil for other methods), and the JSON-RPC method and the
+// name of what it asks for (a tool's or prompt's name, a resource's URI)
+// when it can tell, so that mcp-go's own refusals are recorded with them.
+// A batch, and a body that is not JSON, are refused here.
+func (g *httpGate) readBody(w http.ResponseWriter, r *http.Request) (body []byte, method, name string, err error) {
 	if r.Method != http.MethodPost || r.Body == nil {
-		return nil, "", "", false, nil
+		return nil, "", "", nil
+	}
+	if d := g.s.opts.readTimeout; d > 0 {
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(d))
+		// The response may stream for long after the body is read.
+		defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
 	}
 	max := g.s.opts.maxBody
 	body, err = io.ReadAll(io.LimitReader(r.Body, max+1))
 	if err != nil {
-		return nil, "", "", false, fmt.Errorf("%w: reading the request body: %w", ErrInvalidRequest, err)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, "", "", &statusError{status: http.StatusRequestTimeout, err: fmt.Errorf("%w: the request body did not arrive within %s (limits.read_timeout); send it without pauses", ErrInvalidRequest, g.s.opts.readTimeout)}
+		}
+		return nil, "", "", fmt.Errorf("%w: reading the request body: %w", ErrInvalidRequest, err)
 	}
 	if int64(len(body)) > max {
-		return nil, "", "", false, fmt.Errorf("%w: request body exceeds the %d byte cap; send smaller arguments", ErrInvalidRequest, max)
+		return nil, "", "", &statusError{status: http.StatusRequestEntityTooLarge, err: fmt.Errorf("%w: request body exceeds the %d byte cap (limits.max_request_bytes); send smaller arguments", ErrInvalidRequest, max)}
+	}
+	method, name, kind := inspectBody(body)
+	switch kind {
+	case bodyBatch:
+		return nil, "", "", fmt.Errorf("%w: JSON-RPC batches are not accepted (MCP removed batching in 2025-06-18); send one message per request", ErrInvalidRequest)
+	case bodyInvalid:
+		return nil, "", "", &statusError{status: http.StatusBadRequest, code: -32700, err: fmt.Errorf("%w: the request body is not valid JSON; send one JSON-RPC message", ErrInvalidRequest)}
+	}
+	return body, method, name, nil
+}
+
+// peek reads the head of a refused request's body, within a short
+// deadline and only while few others are being peeked at, to name its
+// method and target in the record.
+func (g *httpGate) peek(w http.ResponseWriter, r *http.Request) (method, name string) {
+	if r.Method != http.MethodPost || r.Body == nil {
+		return "", ""
+	}
+	select {
+	case g.peeks <- struct{}{}:
+		defer func() { <-g.peeks }()
+	default:
+		return "", ""
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Second))
+	head, _ := io.ReadAll(io.LimitReader(r.Body, peekBytes))
+	return peekHead(head)
+}
+
+// body kinds told apart by inspectBody.
+const (
+	bodyMessage = iota
+	bodyBatch
+	bodyInvalid
+)
+
+// inspectBody decodes the method and target of one JSON-RPC message.
+func inspectBody(body []byte) (method, name string, kind int) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		return "", "", bodyBatch
 	}
 	var head struct {
 		Method string `json:"method"`
@@ -95,12 +233,69 @@ func (g *httpGate) readBody(r *http.Request) (body []byte, method, name string, 
 	// A member of the wrong type leaves its field empty and the others
 	// decoded.
 	var syntax *json.SyntaxError
-	err = json.Unmarshal(body, &head)
+	err := json.Unmarshal(body, &head)
+	if errors.As(err, &syntax) {
+		return "", "", bodyInvalid
+	}
 	name = head.Params.Name
 	if name == "" {
 		name = head.Params.URI
 	}
-	return body, head.Method, name, errors.As(err, &syntax), nil
+	return trimForError(head.Method, 128), trimForError(name, 256), bodyMessage
+}
+
+// peekHead finds the method and target in the head of a message that may
+// be cut short.
+func peekHead(head []byte) (method, name string) {
+	if m := methodPattern.FindSubmatch(head); m != nil {
+		method = string(m[1])
+	}
+	if m := namePattern.FindSubmatch(head); m != nil {
+		name = string(m[2])
+	}
+	return method, name
+}
+
+var (
+	methodPattern = regexp.MustCompile(`"method"\s*:\s*"([^"\\]{1,128})"`)
+	namePattern   = regexp.MustCompile(`"(name|uri)"\s*:\s*"([^"\\]{1,256})"`)
+)
+
+// headerBytes is the size of r's request line and headers as sent.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
+// CheckLoopbackHost refuses a request that reached a loopback listener
+// under a Host that is not loopback: a web page that rebinds its own DNS
+// name to 127.0.0.1 sends its own name, and must not reach a local
+// service with the user's browser.
+func CheckLoopbackHost(r *http.Request) error {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok || local == nil || !isLoopback(local.String()) || isLoopback(r.Host) {
+		return nil
+	}
+	return fmt.Errorf("%w: Host %q is not a loopback name, but this listener is on loopback (a DNS rebinding attempt?); connect as localhost or 127.0.0.1", ErrUnauthenticated, trimForError(r.Host, 128))
+}
+
+// isLoopback reports whether a host or host:port names the loopback.
+func isLoopback(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func bearerToken(r *http.Request) string {
@@ -138,33 +333,3 @@ func writeJSONRPCError(w http.ResponseWriter, status, code int, msg string) {
 		"error": map[string]any{"code": code, "message": msg},
 	})
 }
-
-// statusWriter remembers the status code while keeping streaming working.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush keeps Server-Sent Events streaming through the wrapper.
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the real writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

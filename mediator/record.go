@@ -14,6 +14,7 @@ func NewRecord(c *Call, callErr error, end time.Time) ChainRecord {
 		Time:            c.Started.UTC(),
 		SessionID:       c.Session.ID,
 		Transport:       c.Session.Transport,
+		RemoteAddr:      c.Credentials.RemoteIP,
 		Method:          c.Method,
 		Name:            c.Name,
 		Prompt:          c.Prompt,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -24,7 +25,7 @@ type Server struct {
 	mcp      *server.MCPServer
 	log      *slog.Logger
 	opts     options
-	binding  sessionBinding
+	sessions sessionTable
 	subs     subscriptions
 	syncMu   sync.Mutex
 }
@@ -33,9 +34,13 @@ type Server struct {
 type Option func(*options)
 
 type options struct {
-	name, version string
-	instructions  string
-	maxBody       int64
+	name, version    string
+	instructions     string
+	maxBody          int64
+	maxHeader        int
+	readTimeout      time.Duration
+	sessionIdle      time.Duration
+	sessionsPerAgent int
 }
 
 // WithImplementation sets the server name and version sent at initialize.
@@ -48,6 +53,22 @@ func WithInstructions(s string) Option { return func(o *options) { o.instruction
 
 // WithMaxRequestBytes caps an HTTP request body (default 16 MiB).
 func WithMaxRequestBytes(n int64) Option { return func(o *options) { o.maxBody = n } }
+
+// WithMaxHeaderBytes caps an HTTP request's line and headers (default
+// 64 KiB); larger ones are answered 431 and recorded. The http.Server in
+// front must allow more than this, or it answers them itself, unrecorded.
+func WithMaxHeaderBytes(n int) Option { return func(o *options) { o.maxHeader = n } }
+
+// WithReadTimeout bounds how long an authenticated agent may take to send
+// its request body (default 30s; 0 for none).
+func WithReadTimeout(d time.Duration) Option { return func(o *options) { o.readTimeout = d } }
+
+// WithSessionLimits closes an HTTP session idle for longer than idle (0:
+// never) and caps the sessions one agent may hold open (0: no cap).
+// Defaults: DefaultSessionIdleTTL, DefaultSessionsPerAgent.
+func WithSessionLimits(idle time.Duration, perAgent int) Option {
+	return func(o *options) { o.sessionIdle, o.sessionsPerAgent = idle, perAgent }
+}
 
 // DefaultInstructions tell agents how to work with the mediator.
 const DefaultInstructions = "This is MCP Mediator: every tool call is checked against policy and against the intent " +
@@ -63,7 +84,9 @@ func NewServer(deps Deps, opts ...Option) (*Server, error) {
 	if err := deps.Validate(); err != nil {
 		return nil, err
 	}
-	o := options{name: "mcp-mediator", version: "dev", instructions: DefaultInstructions, maxBody: 16 << 20}
+	o := options{name: "mcp-mediator", version: "dev", instructions: DefaultInstructions, maxBody: 16 << 20,
+		maxHeader: DefaultMaxHeaderBytes, readTimeout: 30 * time.Second,
+		sessionIdle: DefaultSessionIdleTTL, sessionsPerAgent: DefaultSessionsPerAgent}
 	for _, fn := range opts {
 		fn(&o)
 	}

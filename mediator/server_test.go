@@ -240,7 +240,9 @@ func (failingAuthn) Authenticate(context.Context, Credentials) (*Agent, error) {
 }
 
 // A request the HTTP gate refuses is recorded with the method and the name
-// of what it asked for, so an auditor sees what a revoked token tried.
+// of what it asked for, so an auditor sees what a revoked token tried. The
+// credential is checked before the body is read: an oversize body from a
+// refused credential is a 401, named from the head of its body.
 func TestGateRecordsWhatItRefuses(t *testing.T) {
 	t.Parallel()
 	rec := &fakeRecorder{}
@@ -263,7 +265,7 @@ func TestGateRecordsWhatItRefuses(t *testing.T) {
 		{"params of the wrong type", `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":["demo__pay"]}`,
 			"tools/call", "", 401},
 		{"over the size cap", `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"demo__echo","arguments":{"m":"` +
-			strings.Repeat("x", 70<<10) + `"}}}`, "", "", 413},
+			strings.Repeat("x", 70<<10) + `"}}}`, "tools/call", "demo__echo", 401},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

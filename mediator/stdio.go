@@ -2,7 +2,9 @@ package mediator
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -27,7 +29,16 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 		return WithCredentials(ctx, Credentials{Transport: "stdio"})
 	})
 	st.SetErrorLogger(log.New(slogWriter{s.log}, "", 0))
-	return st.Listen(ctx, newLineCapReader(in, int(s.opts.maxBody)), out)
+	lines := newLineCapReader(in, int(s.opts.maxBody))
+	lines.onInvalid = func(head []byte) {
+		// mcp-go answers -32700 parse error; the record says what came.
+		sctx := WithCredentials(ctx, Credentials{Transport: "stdio"})
+		c := s.newCall(sctx, "", "")
+		s.identify(sctx, c)
+		_ = s.reject(sctx, c, fmt.Errorf("%w: a line on stdin is not valid JSON (%d bytes, starting %q); send one JSON-RPC message per line",
+			ErrInvalidRequest, len(head), trimForError(string(head), 64)))
+	}
+	return st.Listen(ctx, lines, out)
 }
 
 // stdioWorkers is how many tools/call one stdio agent may have running.
@@ -49,6 +60,9 @@ type lineCapReader struct {
 	r    *bufio.Reader
 	max  int
 	pend []byte
+	// onInvalid, when set, is told of each non-blank line that is not
+	// valid JSON (passed on unchanged, for mcp-go to answer).
+	onInvalid func(line []byte)
 }
 
 func newLineCapReader(r io.Reader, max int) *lineCapReader {
@@ -91,6 +105,11 @@ func (l *lineCapReader) readLine() ([]byte, error) {
 		line = append(line, chunk...)
 		if err == bufio.ErrBufferFull {
 			continue
+		}
+		if l.onInvalid != nil {
+			if t := bytes.TrimSpace(line); len(t) > 0 && !json.Valid(t) {
+				l.onInvalid(t)
+			}
 		}
 		return line, err
 	}

@@ -335,12 +335,14 @@ type ChainRecord struct {
 	Time      time.Time `json:"time"`
 	SessionID string    `json:"session_id,omitempty"`
 	Transport string    `json:"transport,omitempty"`
-	AgentID   string    `json:"agent_id,omitempty"`
-	TaskID    string    `json:"task_id,omitempty"`
-	Method    string    `json:"method"`
-	Kind      Kind      `json:"kind,omitempty"`
-	Server    string    `json:"server,omitempty"`
-	Name      string    `json:"name,omitempty"`
+	// RemoteAddr is the client's IP address, for a request over HTTP.
+	RemoteAddr string `json:"remote_addr,omitempty"`
+	AgentID    string `json:"agent_id,omitempty"`
+	TaskID     string `json:"task_id,omitempty"`
+	Method     string `json:"method"`
+	Kind       Kind   `json:"kind,omitempty"`
+	Server     string `json:"server,omitempty"`
+	Name       string `json:"name,omitempty"`
 	// ToolHash is the definition hash of the tool called.
 	ToolHash string `json:"tool_hash,omitempty"`
 	Prompt   string `json:"prompt,omitempty"`

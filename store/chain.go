@@ -40,6 +40,8 @@ type row struct {
 	reasoning       string
 	promptTruncated bool
 	approval        []byte // nil is NULL
+	// Added by migration 5; hashed only when not empty.
+	remoteAddr string
 }
 
 // formatTime renders t as stored: timeLayout, written by hand for the
@@ -89,6 +91,7 @@ func (s *Store) prepare(r mediator.ChainRecord) (row, error) {
 		policyVersion: r.Decision.PolicyVersion, shadow: r.Decision.Shadow,
 		outcome: string(r.Outcome), errText: s.redactor.text(r.Error),
 		truncated: r.Truncated, durationUS: r.DurationUS, upstreamUS: r.UpstreamUS,
+		remoteAddr: r.RemoteAddr,
 	}
 	w.sanitize()
 	if len(w.id) > maxIdentBytes {
@@ -144,7 +147,7 @@ func (r *row) capFields() bool {
 	cut := false
 	for _, f := range []*string{&r.sessionID, &r.transport, &r.agentID, &r.taskID,
 		&r.method, &r.kind, &r.server, &r.name, &r.toolHash, &r.effect, &r.rule,
-		&r.policyVersion, &r.outcome} {
+		&r.policyVersion, &r.outcome, &r.remoteAddr} {
 		cut = capText(f, maxIdentBytes) || cut
 	}
 	cut = capText(&r.reason, maxTextBytes) || cut
@@ -168,7 +171,7 @@ func capText(s *string, max int) bool {
 func (r *row) sanitize() {
 	for _, f := range []*string{&r.id, &r.sessionID, &r.transport, &r.agentID, &r.taskID,
 		&r.method, &r.kind, &r.server, &r.name, &r.toolHash, &r.prompt, &r.effect, &r.rule,
-		&r.reason, &r.policyVersion, &r.outcome, &r.errText, &r.reasoning} {
+		&r.reason, &r.policyVersion, &r.outcome, &r.errText, &r.reasoning, &r.remoteAddr} {
 		if !utf8.ValidString(*f) {
 			*f = strings.ToValidUTF8(*f, "\uFFFD")
 		}
@@ -188,8 +191,8 @@ func chainHash(buf []byte, r *row) (string, []byte) {
 // appendHashInput appends the canonical serialisation of every stored
 // field of r except prev_hash and hash, as defined in the package
 // documentation ("Chain format"). Keys are written in byte order. The
-// fields added by migration 4 (approval, prompt_truncated, reasoning) are
-// written only when not empty, so that records stored before them, and
+// fields added by migrations 4 (approval, prompt_truncated, reasoning) and
+// 5 (remote_addr) are written only when not empty, so that records stored before them, and
 // records that do not use them, hash exactly as they always have.
 func appendHashInput(b []byte, r *row) []byte {
 	b = appendStrField(b, '{', "agent_id", r.agentID)
@@ -216,6 +219,9 @@ func appendHashInput(b []byte, r *row) []byte {
 	}
 	if r.reasoning != "" {
 		b = appendStrField(b, ',', "reasoning", r.reasoning)
+	}
+	if r.remoteAddr != "" {
+		b = appendStrField(b, ',', "remote_addr", r.remoteAddr)
 	}
 	b = appendRawField(b, "result", r.result)
 	b = appendIntField(b, "seq", r.seq)
@@ -271,7 +277,7 @@ func (r *row) record() (mediator.ChainRecord, error) {
 			Reason: r.reason, PolicyVersion: r.policyVersion, Shadow: r.shadow},
 		Outcome: mediator.Outcome(r.outcome), Error: r.errText, Result: r.result,
 		Truncated: r.truncated, DurationUS: r.durationUS, UpstreamUS: r.upstreamUS,
-		PrevHash: r.prevHash, Hash: r.hash,
+		PrevHash: r.prevHash, Hash: r.hash, RemoteAddr: r.remoteAddr,
 	}
 	if r.intent != nil {
 		c.Intent = new(mediator.Intent)

@@ -159,6 +159,7 @@ func newFieldsRecord(id string) mediator.ChainRecord {
 	r.PromptTruncated = true
 	r.Approval = &mediator.ApprovalRef{ID: "apr_1", Approved: true, Approver: "alice",
 		Reason: "fine, password=hunter2"}
+	r.RemoteAddr = "192.0.2.7"
 	return r
 }
 
@@ -184,10 +185,10 @@ func TestNewRecordFieldsRoundTrip(t *testing.T) {
 			t.Fatalf("%d records, want 2", len(got))
 		}
 		r := got[0]
-		if r.Reasoning != wantReasoning || !r.PromptTruncated || !reflect.DeepEqual(r.Approval, wantApproval) {
+		if r.Reasoning != wantReasoning || !r.PromptTruncated || !reflect.DeepEqual(r.Approval, wantApproval) || r.RemoteAddr != "192.0.2.7" {
 			t.Errorf("record 1: reasoning %q truncated %v approval %+v", r.Reasoning, r.PromptTruncated, r.Approval)
 		}
-		if p := got[1]; p.Reasoning != "" || p.PromptTruncated || p.Approval != nil {
+		if p := got[1]; p.Reasoning != "" || p.PromptTruncated || p.Approval != nil || p.RemoteAddr != "" {
 			t.Errorf("record 2 gained new fields: %+v", p)
 		}
 	}
@@ -252,6 +253,9 @@ func TestTamperNewColumns(t *testing.T) {
 		{"approval to NULL", `UPDATE audit SET approval = NULL WHERE seq = 2`, 2},
 		{"add approval", `UPDATE audit SET approval = '{"approved":true,"id":"apr_x"}' WHERE seq = 3`, 3},
 		{"empty approval text", `UPDATE audit SET approval = '' WHERE seq = 3`, 3},
+		{"edit remote_addr", `UPDATE audit SET remote_addr = '10.0.0.1' WHERE seq = 2`, 2},
+		{"clear remote_addr", `UPDATE audit SET remote_addr = '' WHERE seq = 2`, 2},
+		{"add remote_addr", `UPDATE audit SET remote_addr = '10.0.0.1' WHERE seq = 3`, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,6 +301,8 @@ func TestHashInputOptionalKeys(t *testing.T) {
 			`"prompt":"","prompt_truncated":true,"result":null`, 27},
 		{"reasoning", func(r *row) { r.reasoning = "because" },
 			`"prompt":"","reasoning":"because","result":null`, 27},
+		{"remote_addr", func(r *row) { r.reasoning, r.remoteAddr = "x", "192.0.2.7" },
+			`"reasoning":"x","remote_addr":"192.0.2.7","result":null`, 28},
 		{"all three", func(r *row) {
 			r.approval, r.promptTruncated, r.reasoning = []byte(`{}`), true, "why\u2028"
 		}, `"prompt":"","prompt_truncated":true,"reasoning":"why\u2028","result":null`, 29},

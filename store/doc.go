@@ -60,7 +60,7 @@
 //	 "decision_policy_version":S,"decision_reason":S,"decision_rule":S,
 //	 "decision_shadow":B,"duration_us":N,"error":S,"id":S,"intent":J,"kind":S,
 //	 "method":S,"name":S,"outcome":S,"prompt":S,"prompt_truncated":true?,
-//	 "reasoning":S?,"result":J,"seq":N,"server":S,"session_id":S,"task_id":S,
+//	 "reasoning":S?,"remote_addr":S?,"result":J,"seq":N,"server":S,"session_id":S,"task_id":S,
 //	 "time":S,"tool_hash":S,"transport":S,"truncated":B,"upstream_us":N}
 //
 // (shown on several lines here, one line in fact). S is a string encoded
@@ -75,7 +75,9 @@
 // before them, hashes exactly as it did: "approval" (J, the canonical JSON
 // of a mediator.ApprovalRef) only when the column is not NULL;
 // "prompt_truncated" only when it is true, and then as true;
-// "reasoning" (S) only when it is not the empty string. Every other key
+// "reasoning" (S) only when it is not the empty string. "remote_addr"
+// (S, the client IP address of a request over HTTP) came with schema
+// version 5 and is written likewise only when not empty. Every other key
 // is always present.
 //
 // time is the stored text: RFC 3339 in UTC with exactly nine fractional

@@ -97,6 +97,10 @@ func migrations() []migration {
 		version: 4,
 		name:    "tasks; reasoning, prompt truncation and approval in the audit chain",
 		stmts:   tasksSchema,
+	}, {
+		version: 5,
+		name:    "remote address in the audit chain",
+		stmts:   []string{`ALTER TABLE audit ADD COLUMN remote_addr TEXT NOT NULL DEFAULT ''`},
 	}}
 }
 

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -186,24 +185,6 @@ func TestMergeRefusesCollisions(t *testing.T) {
 	}
 	if got := newCollisions(found, found); len(got) != 0 {
 		t.Errorf("known collisions reported again: %v", got)
-	}
-}
-
-func TestLineLimitReader(t *testing.T) {
-	limited := false
-	l := newLineLimitReader(strings.NewReader("short\n"+strings.Repeat("x", 100)+"\n"), 50, func() { limited = true })
-	r := bufio.NewReader(l)
-	line, err := r.ReadString('\n')
-	if err != nil || line != "short\n" {
-		t.Fatalf("first line: %q %v", line, err)
-	}
-	if _, err := r.ReadString('\n'); !errors.Is(err, io.EOF) || !limited {
-		t.Errorf("long line: err %v, limited %v", err, limited)
-	}
-	select {
-	case <-l.done:
-	default:
-		t.Error("done not closed after the limit")
 	}
 }
 

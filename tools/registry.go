@@ -60,6 +60,16 @@ type Registry struct {
 // Option configures a Registry.
 type Option func(*Registry)
 
+// WithMaxMessageBytes bounds one JSON-RPC message from an upstream (default
+// 16 MiB). A response over it fails the call it answers; the upstream runs on.
+func WithMaxMessageBytes(n int) Option {
+	return func(r *Registry) {
+		if n > 0 {
+			r.maxMessage = n
+		}
+	}
+}
+
 // WithLogger sets the logger (default slog.Default()). Each upstream logs
 // with an "upstream" attribute.
 func WithLogger(l *slog.Logger) Option {

@@ -105,7 +105,7 @@ func (t *limitingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	var r io.Reader
 	if ct == "text/event-stream" {
 		l := newLineLimitReader(resp.Body, t.max, nil)
-		l.err = fmt.Errorf("upstream sent an event line longer than %d bytes", t.max)
+		l.failWith = fmt.Errorf("upstream sent an event line longer than %d bytes", t.max)
 		r = l
 	} else {
 		r = &capReader{r: resp.Body, left: int64(t.max)}

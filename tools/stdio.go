@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"os"
@@ -125,9 +124,14 @@ func startProcess(cfg *Config, env []string, maxMessage int, log *slog.Logger) (
 		p.closeParentEnds()
 		return nil, fmt.Errorf("start %s: %w", cfg.Command, err)
 	}
-	p.out = newLineLimitReader(p.stdout, maxMessage, func() {
-		log.Error("upstream sent a message larger than the limit; killing it", "limit_bytes", maxMessage)
-		p.kill()
+	p.out = newLineLimitReader(p.stdout, maxMessage, func(size int, id string) {
+		if id != "" {
+			log.Warn("upstream sent a response larger than the limit; the call it answers fails, the upstream runs on",
+				"bytes", size, "limit_bytes", maxMessage, "id", id)
+			return
+		}
+		log.Warn("upstream sent a message larger than the limit that answers no request; dropped it",
+			"bytes", size, "limit_bytes", maxMessage)
 	})
 	p.stderrWG.Add(1)
 	go p.logStderr(log)
@@ -342,64 +346,3 @@ func (w *deadlineWriter) Write(p []byte) (int, error) {
 
 // Close closes the child's stdin.
 func (w *deadlineWriter) Close() error { return w.f.Close() }
-
-// lineLimitReader passes a stream of newline-delimited messages through and
-// fails it when one message exceeds max bytes: the registry does not buffer
-// without bound whatever an upstream writes.
-type lineLimitReader struct {
-	r       io.Reader
-	max     int
-	cur     int
-	onLimit func()
-	failed  bool
-	err     error         // returned once a message is too long (io.EOF when nil)
-	done    chan struct{} // closed when the stream ends
-	once    sync.Once
-}
-
-func newLineLimitReader(r io.Reader, max int, onLimit func()) *lineLimitReader {
-	return &lineLimitReader{r: r, max: max, onLimit: onLimit, done: make(chan struct{})}
-}
-
-func (l *lineLimitReader) finish() { l.once.Do(func() { close(l.done) }) }
-
-func (l *lineLimitReader) failure() error {
-	if l.err != nil {
-		return l.err
-	}
-	return io.EOF
-}
-
-// Read is called from one goroutine only (the transport's reader). When a
-// message runs over the limit, the complete lines before it are still
-// delivered; the stream fails on the next Read.
-func (l *lineLimitReader) Read(p []byte) (int, error) {
-	if l.failed {
-		return 0, l.failure()
-	}
-	n, err := l.r.Read(p)
-	if err != nil {
-		defer l.finish()
-	}
-	lastNL := -1
-	for i, c := range p[:n] {
-		if c == '\n' {
-			l.cur = 0
-			lastNL = i
-			continue
-		}
-		l.cur++
-		if l.cur > l.max {
-			l.failed = true
-			l.finish()
-			if l.onLimit != nil {
-				l.onLimit()
-			}
-			if lastNL >= 0 {
-				return lastNL + 1, nil
-			}
-			return 0, l.failure()
-		}
-	}
-	return n, err
-}

@@ -79,7 +79,7 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 	bg, a.stopBG = context.WithCancel(ctx)
 	a.queue = newQueue(bg, cfg, a.store, a.log, e.lookup)
 	a.reg = tools.New(cfg.resolveUpstreams(e.self),
-		tools.WithLogger(a.log),
+		tools.WithLogger(a.log), tools.WithMaxMessageBytes(cfg.Limits.MaxMessageBytes),
 		tools.WithBaseEnv(baseEnv(e.lookup)),
 		tools.WithClientInfo("mcp-mediator", version))
 	if err = a.reg.Start(ctx); err != nil {
@@ -102,7 +102,9 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 		Recorder:      a.store,
 		Logger:        a.log,
 		Caps:          mediator.Caps{PromptBytes: cfg.Limits.PromptBytes},
-	}, mediator.WithImplementation("mcp-mediator", version), mediator.WithMaxRequestBytes(cfg.Limits.MaxRequestBytes))
+	}, mediator.WithImplementation("mcp-mediator", version), mediator.WithMaxRequestBytes(cfg.Limits.MaxRequestBytes),
+		mediator.WithMaxHeaderBytes(cfg.Limits.MaxHeaderBytes), mediator.WithReadTimeout(cfg.Limits.ReadTimeout),
+		mediator.WithSessionLimits(cfg.Limits.SessionIdleTimeout, cfg.Limits.SessionsPerAgent))
 	return a, err
 }
 

@@ -77,6 +77,16 @@ type Limits struct {
 	PromptBytes int `yaml:"prompt_bytes"`
 	// ShutdownGrace bounds how long in-flight calls may finish on shutdown.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// MaxMessageBytes caps one JSON-RPC message from an upstream (default 16 MiB); a response over it fails only its call.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// MaxHeaderBytes caps an HTTP request's line and headers (default 64 KiB).
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// ReadTimeout bounds how long an HTTP request's body may take to arrive (default 30s).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// SessionIdleTimeout closes an MCP session over HTTP that sees no request for this long (default 30m).
+	SessionIdleTimeout time.Duration `yaml:"session_idle_timeout"`
+	// SessionsPerAgent caps the MCP sessions over HTTP one agent holds open at a time (default 64).
+	SessionsPerAgent int `yaml:"sessions_per_agent"`
 }
 
 // AuditConfig tunes what is recorded.
@@ -125,7 +135,9 @@ func Default() *Config {
 				"echo":            {Risk: mediator.RiskLow, DataClass: mediator.DataPublic},
 			},
 		}},
-		Limits:    Limits{MaxRequestBytes: 16 << 20, PromptBytes: 16 << 10, ShutdownGrace: 10 * time.Second},
+		Limits: Limits{MaxRequestBytes: 16 << 20, PromptBytes: 16 << 10, ShutdownGrace: 10 * time.Second,
+			MaxMessageBytes: 16 << 20, MaxHeaderBytes: mediator.DefaultMaxHeaderBytes, ReadTimeout: 30 * time.Second,
+			SessionIdleTimeout: mediator.DefaultSessionIdleTTL, SessionsPerAgent: mediator.DefaultSessionsPerAgent},
 		Audit:     AuditConfig{MaxArgumentBytes: 64 << 10, MaxResultBytes: 64 << 10, Sync: "normal"},
 		Log:       LogConfig{Level: "info", Format: "text"},
 		Approvals: defaultApprovals(),
@@ -241,6 +253,21 @@ func (c *Config) validateLimits() []error {
 	}
 	if c.Limits.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("limits.shutdown_grace: negative; use e.g. 10s"))
+	}
+	if c.Limits.MaxMessageBytes < 4096 || c.Limits.MaxMessageBytes > 1<<30 {
+		errs = append(errs, fmt.Errorf("limits.max_message_bytes: %d; use 4096..1073741824", c.Limits.MaxMessageBytes))
+	}
+	if c.Limits.MaxHeaderBytes < 1024 || c.Limits.MaxHeaderBytes > maxHTTPHeaderBytes/2 {
+		errs = append(errs, fmt.Errorf("limits.max_header_bytes: %d; use 1024..%d", c.Limits.MaxHeaderBytes, maxHTTPHeaderBytes/2))
+	}
+	if c.Limits.ReadTimeout < time.Second || c.Limits.ReadTimeout > time.Hour {
+		errs = append(errs, fmt.Errorf("limits.read_timeout: %s; use 1s..1h", c.Limits.ReadTimeout))
+	}
+	if c.Limits.SessionIdleTimeout < time.Second || c.Limits.SessionIdleTimeout > 7*24*time.Hour {
+		errs = append(errs, fmt.Errorf("limits.session_idle_timeout: %s; use 1s..168h", c.Limits.SessionIdleTimeout))
+	}
+	if c.Limits.SessionsPerAgent < 1 || c.Limits.SessionsPerAgent > 100000 {
+		errs = append(errs, fmt.Errorf("limits.sessions_per_agent: %d; use 1..100000", c.Limits.SessionsPerAgent))
 	}
 	if c.Audit.MaxArgumentBytes < 0 || c.Audit.MaxResultBytes < 0 {
 		errs = append(errs, errors.New("audit.max_argument_bytes / max_result_bytes: negative"))

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcp-mediator/mediator/mediator"
 	"github.com/mcp-mediator/mediator/store"
 )
 
@@ -76,7 +77,7 @@ func startDebug(ctx context.Context, d DebugConfig, log *slog.Logger, st *store.
 	if st != nil {
 		auditStats.Store(st)
 	}
-	hs := &http.Server{Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: loopbackOnly(debugMux(), log, st), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("debug endpoint stopped", "err", err)
@@ -105,6 +106,30 @@ func debugMux() *http.ServeMux {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/debug/vars", expvar.Handler())
 	return mux
+}
+
+// loopbackOnly refuses a request whose Host is not a loopback name, so that
+// a web page that rebinds its DNS name to 127.0.0.1 cannot read profiles
+// through the user's browser. The refusal is an audit record when the
+// endpoint has a store, and a warning in the log.
+func loopbackOnly(next http.Handler, log *slog.Logger, st *store.Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := mediator.CheckLoopbackHost(r); err != nil {
+			log.Warn("debug endpoint: request refused", "remote", r.RemoteAddr, "err", err)
+			if st != nil {
+				rec := mediator.ChainRecord{Time: time.Now(), Transport: "http", RemoteAddr: remoteHost(r.RemoteAddr),
+					Method: "debug/" + strings.ToLower(r.Method), Kind: mediator.KindProtocol,
+					Name: cutPath(r.URL.Path), Outcome: mediator.OutcomeDenied, Error: err.Error(),
+					Decision: mediator.Decision{Effect: mediator.EffectDeny, Rule: "debug.host", Reason: "the debug endpoint answers loopback names only"}}
+				if rerr := st.Record(r.Context(), rec); rerr != nil {
+					log.Error("recording a refused debug request failed", "err", rerr)
+				}
+			}
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 var (
@@ -186,4 +211,18 @@ func residentBytes() (uint64, bool) {
 		return 0, false
 	}
 	return pages * uint64(os.Getpagesize()), true
+}
+
+// remoteHost is the IP address of a host:port.
+func remoteHost(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+// cutPath caps a request path for a record.
+func cutPath(p string) string {
+	s, _ := mediator.CutUTF8(p, 256)
+	return s
 }

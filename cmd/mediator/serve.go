@@ -12,6 +12,10 @@ import (
 )
 
 // newFlags makes a FlagSet whose --help prints to out and returns errHelp.
+// maxHTTPHeaderBytes is net/http's hard cap on the agent listener; requests
+// above it are answered 431 by Go before the gate sees them.
+const maxHTTPHeaderBytes = 1 << 20
+
 func newFlags(name, synopsis string, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -114,7 +118,10 @@ func (a *app) serveHTTP(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	// Go's own cap sits well above limits.max_header_bytes, so that the
+	// gate, not net/http, refuses (and records) an oversize header.
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: maxHTTPHeaderBytes,
+		IdleTimeout: 2 * time.Minute}
 	a.log.Info("serving agents", "url", "http://"+ln.Addr().String()+"/mcp", "database", a.cfg.path(a.cfg.Database))
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

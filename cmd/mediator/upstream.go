@@ -109,7 +109,7 @@ func listLocal(ctx context.Context, cfg *Config, asJSON bool, e env) error {
 		return err
 	}
 	defer closeLog()
-	reg := tools.New(cfg.resolveUpstreams(e.self), tools.WithLogger(log),
+	reg := tools.New(cfg.resolveUpstreams(e.self), tools.WithLogger(log), tools.WithMaxMessageBytes(cfg.Limits.MaxMessageBytes),
 		tools.WithBaseEnv(baseEnv(e.lookup)), tools.WithClientInfo("mcp-mediator", version))
 	if err := reg.Start(ctx); err != nil {
 		return err
