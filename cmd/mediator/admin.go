@@ -43,7 +43,9 @@ const (
 
 // adminAuth is what the admin API needs of the token Verifier.
 type adminAuth interface {
-	Verify(ctx context.Context, raw string) (*token.Claims, error)
+	// VerifyAdmin checks an admin token: the mediator's own key, the
+	// admin audience (token.Verifier.VerifyAdmin).
+	VerifyAdmin(ctx context.Context, raw string) (*token.Claims, error)
 	Mint(c token.Claims, ttl time.Duration) (string, error)
 	Revoke(ctx context.Context, r mediator.Revocation) error
 	MaxLifetime() time.Duration
@@ -69,8 +71,13 @@ var _ registrationStore = (*store.Store)(nil)
 // adminServer serves the admin API. Fields are set by newAdminServer (or
 // by tests).
 type adminServer struct {
-	log      *slog.Logger
-	auth     adminAuth
+	log   *slog.Logger
+	auth  adminAuth
+	allow AdminConfig // what registrations may run (allowed_commands, allowed_env)
+	// audit records refused requests; nil in tests that do not look.
+	audit interface {
+		Record(ctx context.Context, r mediator.ChainRecord) error
+	}
 	ups      adminUpstreams
 	regs     registrationStore
 	settings mediator.SettingStore
@@ -163,6 +170,7 @@ func (s *adminServer) admin(action string, h adminHandler) http.HandlerFunc {
 		who, err := s.authenticate(r)
 		if err != nil {
 			log.Warn("admin request refused", "err", err)
+			s.recordRefusal(r, action, nil, err)
 			if errors.Is(err, mediator.ErrUnauthenticated) || errors.Is(err, errNoBearer) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="mediator-admin", error="invalid_token"`)
 			}
@@ -175,6 +183,7 @@ func (s *adminServer) admin(action string, h adminHandler) http.HandlerFunc {
 		status, body, err := h(r, log)
 		if err != nil {
 			log.Warn("admin action failed", "err", err)
+			s.recordRefusal(r, action, who, err)
 			writeFailure(w, err)
 			return
 		}
@@ -185,6 +194,30 @@ func (s *adminServer) admin(action string, h adminHandler) http.HandlerFunc {
 
 var errNoBearer = errors.New("no bearer token")
 
+// recordRefusal appends a refused admin request (401 or 403) to the audit
+// chain, with who asked when known and from where.
+func (s *adminServer) recordRefusal(r *http.Request, action string, who *token.Claims, err error) {
+	var ae *apiError
+	if s.audit == nil || !errors.As(err, &ae) || (ae.status != http.StatusUnauthorized && ae.status != http.StatusForbidden) {
+		return
+	}
+	host, _, splitErr := net.SplitHostPort(r.RemoteAddr)
+	if splitErr != nil {
+		host = r.RemoteAddr
+	}
+	rec := mediator.ChainRecord{Time: time.Now(), Transport: "http", RemoteAddr: host,
+		Method: "admin/" + action, Kind: mediator.KindProtocol, Outcome: mediator.OutcomeDenied, Error: ae.msg,
+		Decision: mediator.Decision{Effect: mediator.EffectDeny, Rule: "admin.api", Reason: ae.msg}}
+	if who != nil {
+		rec.AgentID, rec.TaskID = who.Subject, who.Task
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+	defer cancel()
+	if rerr := s.audit.Record(ctx, rec); rerr != nil {
+		s.log.Error("recording a refused admin request failed", "err", rerr)
+	}
+}
+
 // authenticate verifies the bearer token and requires the admin role.
 // Requests without a token are refused even where agents have an
 // anonymous identity.
@@ -192,9 +225,9 @@ func (s *adminServer) authenticate(r *http.Request) (*token.Claims, error) {
 	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || strings.TrimSpace(raw) == "" {
 		return nil, &apiError{status: http.StatusUnauthorized, err: errNoBearer, msg: "unauthenticated: no bearer token; " +
-			"send Authorization: Bearer <a token with the " + adminRole + " role>"}
+			"send Authorization: Bearer <an admin token: mediator token mint --admin>"}
 	}
-	c, err := s.auth.Verify(r.Context(), strings.TrimSpace(raw))
+	c, err := s.auth.VerifyAdmin(r.Context(), strings.TrimSpace(raw))
 	if err != nil {
 		return nil, apiErr(http.StatusUnauthorized, err, "unauthenticated")
 	}
@@ -572,6 +605,9 @@ func (s *adminServer) check(cfg tools.Config) error {
 	if err := checkRegistration(cfg); err != nil {
 		return apiErr(http.StatusBadRequest, err, "invalid upstream")
 	}
+	if err := s.allow.allowRegistration(cfg); err != nil {
+		return apiErr(http.StatusForbidden, err, "upstream %s refused", cfg.Name)
+	}
 	if slices.ContainsFunc(s.configured, func(c tools.Config) bool { return c.Name == cfg.Name }) {
 		return apiErr(http.StatusConflict, nil, "upstream %q already exists (from the config file); choose another name", cfg.Name)
 	}
@@ -716,7 +752,7 @@ func (a *app) newAdminServer(e env) (*adminServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &adminServer{log: a.log, auth: v, ups: a.reg, regs: a.store, settings: a.store, alert: a.pol.alert,
+	s := &adminServer{log: a.log, auth: v, allow: a.cfg.Admin, audit: a.store, ups: a.reg, regs: a.store, settings: a.store, alert: a.pol.alert,
 		tasks: a.store, intent: a.intent,
 		now: timeNow, configured: a.cfg.Upstreams, registered: map[string]*registration{},
 		prepare: func(c tools.Config) (tools.Config, error) {

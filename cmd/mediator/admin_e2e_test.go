@@ -38,7 +38,7 @@ func TestE2EAdminAPI(t *testing.T) {
 	modelPath, polPath := filepath.Join(polDir, "model.conf"), filepath.Join(polDir, "policy.csv")
 	writeFile(t, modelPath, string(model))
 	writeFile(t, polPath, adminE2ERules)
-	p := startServe(t, "policy: {model: "+modelPath+", file: "+polPath+"}\nagent: {id: e2e-agent}\n")
+	p := startServe(t, "policy: {model: "+modelPath+", file: "+polPath+"}\nagent: {id: e2e-agent}\nadmin: {allowed_commands: ["+fake+"]}\n")
 	cfg := filepath.Join(p.Dir, "mediator.yaml")
 	admin := func(args ...string) (string, string, int) {
 		t.Helper()

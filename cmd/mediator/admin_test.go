@@ -140,6 +140,7 @@ func newAdminFixture(t *testing.T) *adminFixture {
 	f := &adminFixture{v: v, ups: &fakeUpstreams{servers: []mediator.ServerState{{Name: "demo", Connected: true}}},
 		settings: &memSettings{kv: map[string]string{}}, logs: &lockedBuffer{}}
 	f.srv = &adminServer{log: slog.New(slog.NewTextHandler(f.logs, nil)), auth: v, ups: f.ups, regs: f.settings,
+		allow: AdminConfig{AllowedCommands: []string{"/bin/x", "/bin/y", "/bin/fake", "/bin/bad"}, AllowedEnv: []string{"K"}},
 		settings: f.settings, alert: policy.NewAlertState(policy.AlertNormal), now: time.Now,
 		configured: []tools.Config{{Name: "demo", Command: "/bin/demo"}}, registered: map[string]*registration{},
 		prepare: func(c tools.Config) (tools.Config, error) {
@@ -147,8 +148,18 @@ func newAdminFixture(t *testing.T) *adminFixture {
 		},
 		reload: func() (bool, string, error) { return true, "v2", nil }}
 	f.h = f.srv.handler()
-	f.admin = f.mint(t, "ops", adminRole)
+	f.admin = f.mintAdmin(t, "ops", adminRole)
 	return f
+}
+
+// mintAdmin mints an admin token (the admin audience).
+func (f *adminFixture) mintAdmin(t *testing.T, agent string, roles ...string) string {
+	t.Helper()
+	s, err := f.v.MintAdmin(token.ClaimsFor(mediator.Agent{ID: agent, Roles: roles}), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func (f *adminFixture) mint(t *testing.T, agent string, roles ...string) string {
@@ -191,7 +202,11 @@ func TestAdminAPIRefusals(t *testing.T) {
 	}{
 		{"no token is refused before anything else", "POST", "/admin/v1/tokens", "", `{"agent":"a"}`, 401, "unauthenticated"},
 		{"a garbage token names why", "GET", "/admin/v1/alert", "not.a.jwt", "", 401, "unauthenticated"},
-		{"an agent token without the admin role", "GET", "/admin/v1/alert", agent, "", 403, `agent "bot" lacks the admin role`},
+		{"an agent token is not an admin token", "GET", "/admin/v1/alert", agent, "", 401, "not the admin audience"},
+		{"nor is an agent token with the admin role", "GET", "/admin/v1/alert", f.mint(t, "bot", adminRole), "", 401, "not the admin audience"},
+		{"an admin token without the admin role", "GET", "/admin/v1/alert", f.mintAdmin(t, "bot", "writer"), "", 403, `agent "bot" lacks the admin role`},
+		{"a command not in admin.allowed_commands", "POST", "/admin/v1/upstreams", f.admin, `{"name":"sh","command":"/bin/sh","args":["-c","id"]}`, 403, "admin.allowed_commands"},
+		{"an env variable not in admin.allowed_env", "POST", "/admin/v1/upstreams", f.admin, `{"name":"y","command":"/bin/x","env":{"LD_PRELOAD":"/tmp/evil.so"}}`, 403, "admin.allowed_env"},
 		{"bad JSON", "POST", "/admin/v1/tokens", f.admin, `{"agent":`, 400, "request body"},
 		{"an unknown field is refused, not ignored", "POST", "/admin/v1/revocations", f.admin, `{"jti":"j","because":"x"}`, 400, `unknown field "because"`},
 		{"a second JSON value", "PUT", "/admin/v1/alert", f.admin, `{"level":"normal"}{}`, 400, "data after the JSON object"},
@@ -475,10 +490,10 @@ func TestAdminCLIAgainstAPI(t *testing.T) {
 	// MEDIATOR_ADMIN_TOKEN wins over the key file; a non-admin one is refused.
 	var buf bytes.Buffer
 	e := env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &buf, lookup: func(k string) (string, bool) {
-		return f.mint(t, "bot", "writer"), k == adminTokenEnv
+		return f.mint(t, "bot", adminRole), k == adminTokenEnv
 	}}
 	err = Run(t.Context(), []string{"upstream", "remove", "fake", "--server", ts.URL, "--config", cfg}, e)
-	if err == nil || !strings.Contains(err.Error(), "lacks the admin role") || !strings.Contains(err.Error(), "HTTP 403") {
+	if err == nil || !strings.Contains(err.Error(), "not an admin token") || !strings.Contains(err.Error(), "HTTP 401") {
 		t.Fatalf("remove with a non-admin MEDIATOR_ADMIN_TOKEN: %v", err)
 	}
 	if out, _, err = runCLI(t, "upstream", "remove", "fake", "--server", ts.URL, "--config", cfg); err != nil || !strings.Contains(out, "removed upstream fake") {
@@ -544,7 +559,7 @@ func TestAdminAPITasks(t *testing.T) {
 			t.Errorf("POST /tasks %s: %d %v; want 400 naming %q", b.body, code, body, b.want)
 		}
 	}
-	if code, _ := f.do(t, http.MethodPost, adminPrefix+"/tasks", f.mint(t, "bot", "writer"), `{"agent":"a","purpose":"p"}`); code != http.StatusForbidden {
+	if code, _ := f.do(t, http.MethodPost, adminPrefix+"/tasks", f.mintAdmin(t, "bot", "writer"), `{"agent":"a","purpose":"p"}`); code != http.StatusForbidden {
 		t.Fatalf("a non-admin started a task: %d", code)
 	}
 

@@ -88,8 +88,8 @@ func adminBearer(ctx context.Context, cfg *Config, e env) (string, error) {
 	path := cfg.path(cfg.Auth.KeyFile)
 	key, err := token.LoadKey(path)
 	if err != nil {
-		return "", fmt.Errorf("no admin credentials: cannot read the signing key (%w); set %s to a token with the %s role",
-			err, adminTokenEnv, adminRole)
+		return "", fmt.Errorf("no admin credentials: cannot read the signing key (%w); set %s to an admin token (mediator token mint --admin)",
+			err, adminTokenEnv)
 	}
 	v, err := token.New(ctx, key, cfg.tokenOptions(slog.New(slog.DiscardHandler))...)
 	if err != nil {
@@ -98,7 +98,7 @@ func adminBearer(ctx context.Context, cfg *Config, e env) (string, error) {
 	defer v.Close()
 	owner, _ := e.lookup("USER")
 	c := token.ClaimsFor(mediator.Agent{ID: cliAdminAgent, Roles: []string{adminRole}, Owner: owner})
-	return v.Mint(c, min(cliAdminTTL, cfg.Auth.MaxLifetime))
+	return v.MintAdmin(c, min(cliAdminTTL, cfg.Auth.MaxLifetime))
 }
 
 // adminStatusError is a refusal by the admin API.

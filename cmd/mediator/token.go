@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +59,7 @@ type mintFlags struct {
 	config, agent, task, owner, version, function, confidence string
 	ttl                                                       time.Duration
 	roles, attrs                                              listFlag
+	admin                                                     bool
 }
 
 func (m *mintFlags) register(fs *flag.FlagSet) {
@@ -71,6 +73,7 @@ func (m *mintFlags) register(fs *flag.FlagSet) {
 	fs.Var(&m.attrs, "attr", "a passport attribute key=value (repeatable)")
 	fs.StringVar(&m.version, "agent-version", "", "the agent's software version")
 	fs.StringVar(&m.function, "business-function", "", "what the agent is for, e.g. support")
+	fs.BoolVar(&m.admin, "admin", false, "mint an admin token (role admin, the admin API's own audience) with the key file; it is refused where agents connect")
 	m.adminFlags.register(fs)
 }
 
@@ -116,6 +119,14 @@ func tokenMint(ctx context.Context, args []string, e env) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if m.admin {
+		if m.agent == "" {
+			m.agent = cliAdminAgent
+		}
+		if !slices.Contains(m.roles, adminRole) {
+			m.roles = append(m.roles, adminRole)
+		}
+	}
 	req, err := m.request(flagSet(fs, "ttl"))
 	if err == nil {
 		_, err = req.claims()
@@ -126,6 +137,11 @@ func tokenMint(ctx context.Context, args []string, e env) error {
 	cfg, err := LoadConfig(m.config, e.lookup)
 	if err != nil {
 		return err
+	}
+	if m.admin {
+		// Only the key file makes admin tokens: the admin API mints agent
+		// tokens, never its own credentials.
+		return mintLocalAs(ctx, cfg, req, e, true)
 	}
 	var resp mintResponse
 	done, err := viaAdmin(ctx, cfg, m.server, e, "minting with the key file directly", func(c *adminClient) error {
@@ -138,11 +154,12 @@ func tokenMint(ctx context.Context, args []string, e env) error {
 		fmt.Fprintln(e.stdout, resp.Token)
 		return nil
 	}
-	return mintLocal(ctx, cfg, req, e)
+	return mintLocalAs(ctx, cfg, req, e, false)
 }
 
-// mintLocal mints with the key file (created on first use).
-func mintLocal(ctx context.Context, cfg *Config, req mintRequest, e env) error {
+// mintLocalAs mints with the key file (created on first use): an admin
+// token when admin is set, else an agent token.
+func mintLocalAs(ctx context.Context, cfg *Config, req mintRequest, e env, admin bool) error {
 	claims, err := req.claims()
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -151,11 +168,15 @@ func mintLocal(ctx context.Context, cfg *Config, req mintRequest, e env) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	mint, done, err := localMinter(ctx, cfg, e)
+	v, done, err := localVerifier(ctx, cfg, e)
 	if err != nil {
 		return err
 	}
 	defer done()
+	mint := v.Mint
+	if admin {
+		mint = v.MintAdmin
+	}
 	s, err := mint(claims, ttl)
 	if err != nil {
 		return fmt.Errorf("token mint: %w", err)
@@ -167,6 +188,16 @@ func mintLocal(ctx context.Context, cfg *Config, req mintRequest, e env) error {
 // localMinter mints with the local key file (created on first use); done
 // releases it.
 func localMinter(ctx context.Context, cfg *Config, e env) (mint func(token.Claims, time.Duration) (string, error), done func(), err error) {
+	v, done, err := localVerifier(ctx, cfg, e)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v.Mint, done, nil
+}
+
+// localVerifier is a Verifier over the local key file (created on first
+// use); done releases it.
+func localVerifier(ctx context.Context, cfg *Config, e env) (*token.Verifier, func(), error) {
 	log, closeLog, err := newLogger(LogConfig{Level: "warn", Format: "text"}, e.stderr)
 	if err != nil {
 		return nil, nil, err
@@ -181,7 +212,7 @@ func localMinter(ctx context.Context, cfg *Config, e env) (mint func(token.Claim
 		_ = closeLog()
 		return nil, nil, err
 	}
-	return v.Mint, func() { _ = v.Close(); _ = closeLog() }, nil
+	return v, func() { _ = v.Close(); _ = closeLog() }, nil
 }
 
 // flagSet reports whether the flag name was given on the command line.

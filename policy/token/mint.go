@@ -18,6 +18,11 @@ import (
 // unless c.ID is set. c.Subject (the agent id) is required; a ttl over the
 // maximum lifetime is refused. Errors wrap ErrMint.
 func (v *Verifier) Mint(c Claims, ttl time.Duration) (string, error) {
+	return v.mint(c, ttl, v.audience)
+}
+
+// mint signs c for the audience aud.
+func (v *Verifier) mint(c Claims, ttl time.Duration, aud string) (string, error) {
 	if v.key == nil {
 		return "", fmt.Errorf("%w: this verifier has no signing key", ErrMint)
 	}
@@ -29,7 +34,7 @@ func (v *Verifier) Mint(c Claims, ttl time.Duration) (string, error) {
 		c.ID = rand.Text()
 	}
 	iat := v.now().Truncate(time.Second) // iat has second precision; exp - iat is exactly ttl
-	c.Issuer, c.Audience = v.issuer, jwt.ClaimStrings{v.audience}
+	c.Issuer, c.Audience = v.issuer, jwt.ClaimStrings{aud}
 	c.IssuedAt, c.NotBefore, c.ExpiresAt = jwt.NewNumericDate(iat), jwt.NewNumericDate(iat), jwt.NewNumericDate(iat.Add(ttl))
 	if err := c.checkPassport(); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrMint, err)

@@ -272,12 +272,8 @@ func (v *Verifier) Authenticate(ctx context.Context, cred mediator.Credentials) 
 // iat, lifetime, passport claims, revocation) and returns its claims.
 // Every error is an *Error wrapping mediator.ErrUnauthenticated.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
-	if len(raw) > MaxTokenBytes {
-		return nil, fail(ErrMalformed, "token is %d bytes, over the %d-byte limit: mint a smaller token", len(raw), MaxTokenBytes)
-	}
-	if strings.Count(raw, ".") != 2 {
-		return nil, fail(ErrMalformed, "malformed token: not a compact JWT (header.payload.signature); "+
-			"send the token exactly as `mediator token mint` printed it")
+	if err := checkShape(raw); err != nil {
+		return nil, err
 	}
 	now := v.now()
 	c := v.cache.get(raw, now)
@@ -312,6 +308,9 @@ func (v *Verifier) verifyStatic(ctx context.Context, raw string) (c *Claims, rem
 	})
 	if err != nil {
 		return nil, false, parseError(tok, err)
+	}
+	if err := v.refuseAdminToken(c); err != nil {
+		return nil, false, err
 	}
 	if err := c.checkAudience(v.issuer, v.audience); err != nil {
 		return nil, false, err
