@@ -140,7 +140,7 @@ func newAdminFixture(t *testing.T) *adminFixture {
 	f := &adminFixture{v: v, ups: &fakeUpstreams{servers: []mediator.ServerState{{Name: "demo", Connected: true}}},
 		settings: &memSettings{kv: map[string]string{}}, logs: &lockedBuffer{}}
 	f.srv = &adminServer{log: slog.New(slog.NewTextHandler(f.logs, nil)), auth: v, ups: f.ups, regs: f.settings,
-		allow: AdminConfig{AllowedCommands: []string{"/bin/x", "/bin/y", "/bin/fake", "/bin/bad"}, AllowedEnv: []string{"K"}},
+		allow:    AdminConfig{AllowedCommands: []string{"/bin/x", "/bin/y", "/bin/fake", "/bin/bad"}, AllowedEnv: []string{"K"}},
 		settings: f.settings, alert: policy.NewAlertState(policy.AlertNormal), now: time.Now,
 		configured: []tools.Config{{Name: "demo", Command: "/bin/demo"}}, registered: map[string]*registration{},
 		prepare: func(c tools.Config) (tools.Config, error) {
