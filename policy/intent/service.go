@@ -633,11 +633,24 @@ func (s *Service) Complete(ctx context.Context, a *mediator.Agent, sess mediator
 	if b.base == nil {
 		return mediator.Task{}, fmt.Errorf("%w: there is no task to complete; call declare_intent first", mediator.ErrInvalidRequest)
 	}
+	for _, ct := range []*cachedTask{b.base, b.narrow} {
+		if ct != nil && ct.task.Status == mediator.TaskSuspended {
+			return mediator.Task{}, fmt.Errorf("%w: task %s is suspended (%s); an agent cannot complete a suspended task: "+
+				"it stays suspended until an administrator runs `mediator task resume %s` or `mediator task end %s`",
+				mediator.ErrDenied, ct.task.ID, ct.task.StatusReason, ct.task.ID, ct.task.ID)
+		}
+	}
 	reason := "completed by the agent"
 	if summary != "" {
 		reason += ": " + summary
 	}
-	t, err := s.End(ctx, b.base.task.ID, a.ID, reason)
+	// From active only: a suspension that lands meanwhile is not
+	// overwritten (the store's change is conditional on the state).
+	t, err := s.end(ctx, b.base.task.ID, a.ID, reason, mediator.TaskActive)
+	if errors.Is(err, mediator.ErrTaskState) {
+		return mediator.Task{}, fmt.Errorf("%w: task %s is no longer active (%w); an administrator decides what happens to it",
+			mediator.ErrDenied, b.base.task.ID, err)
+	}
 	if err != nil {
 		return mediator.Task{}, err
 	}
@@ -652,7 +665,12 @@ func (s *Service) Complete(ctx context.Context, a *mediator.Agent, sess mediator
 // End completes task id (and its declarations) and revokes the
 // credentials bound to it.
 func (s *Service) End(ctx context.Context, id, by, reason string) (mediator.Task, error) {
-	t, err := s.cfg.Tasks.SetTaskStatus(ctx, id, mediator.TaskCompleted, by, reason, mediator.TaskActive, mediator.TaskSuspended)
+	return s.end(ctx, id, by, reason, mediator.TaskActive, mediator.TaskSuspended)
+}
+
+// end completes task id if it is in one of the states from.
+func (s *Service) end(ctx context.Context, id, by, reason string, from ...mediator.TaskStatus) (mediator.Task, error) {
+	t, err := s.cfg.Tasks.SetTaskStatus(ctx, id, mediator.TaskCompleted, by, reason, from...)
 	if err != nil {
 		return mediator.Task{}, fmt.Errorf("end task %s: %w", id, err)
 	}
