@@ -3,6 +3,7 @@ package approvals
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -35,7 +36,20 @@ type GrantSpec struct {
 // auditor, the owner of the calling agent (separation of duties), and
 // anything the store refuses (already decided, expired, the same approver
 // twice, a denial without a reason).
+// Every refusal is an audit record (approvals/decide, denied, naming who
+// tried and why).
 func (q *Queue) Decide(ctx context.Context, id string, who Decider, approve bool, reason string, grant *GrantSpec) (mediator.Approval, error) {
+	a, err := q.decide(ctx, id, who, approve, reason, grant)
+	if err != nil && a.State != mediator.ApprovalApproved {
+		if a.ID == "" {
+			a.ID = id
+		}
+		q.RecordRefusal(ctx, a, "approvals/decide", who.Name, err)
+	}
+	return a, err
+}
+
+func (q *Queue) decide(ctx context.Context, id string, who Decider, approve bool, reason string, grant *GrantSpec) (mediator.Approval, error) {
 	if who.Role != mediator.RoleApprover && who.Role != mediator.RoleAdmin {
 		return mediator.Approval{}, fmt.Errorf("%w: role %q may not decide approvals", mediator.ErrApprovalForbidden, who.Role)
 	}
@@ -46,6 +60,11 @@ func (q *Queue) Decide(ctx context.Context, id string, who Decider, approve bool
 	if a.AgentOwner != "" && strings.EqualFold(a.AgentOwner, who.Name) {
 		return a, fmt.Errorf("%w: %s owns agent %s and may not approve its calls", mediator.ErrApprovalForbidden, who.Name, a.AgentID)
 	}
+	if w := Withheld(a.Arguments); approve && q.refuseWithheld && len(w) > 0 {
+		return a, fmt.Errorf("%w: %d argument value(s) of this call are withheld from the page (%s first); "+
+			"approvals.refuse_withheld allows only a denial: deny it, and have the agent pass secrets by reference",
+			mediator.ErrApprovalForbidden, len(w), w[0].Path)
+	}
 	var re *regexp.Regexp
 	if approve && grant != nil {
 		if re, err = grant.compile(); err != nil {
@@ -53,6 +72,12 @@ func (q *Queue) Decide(ctx context.Context, id string, who Decider, approve bool
 		}
 	}
 	a, err = q.store.DecideApproval(ctx, id, mediator.ApprovalDecision{Approver: who.Name, Approve: approve, Reason: reason, At: q.now()})
+	if errors.Is(err, mediator.ErrApprovalExpired) {
+		// Too late: the approval expires now (and that is recorded).
+		if next, rerr := q.refresh(ctx, a); rerr == nil {
+			a = next
+		}
+	}
 	if err != nil {
 		return a, err
 	}
@@ -143,8 +168,20 @@ func (q *Queue) recordExpiries(ctx context.Context, list []mediator.Approval) {
 	for _, a := range list {
 		q.log.Info("approval expired", "approval", a.ID, "agent", a.AgentID, "tool", a.Tool)
 		q.record(ctx, a, "approvals/expire", mediator.Decision{Effect: mediator.EffectDeny, Rule: a.Rule,
-			Reason: "expired undecided"}, mediator.OutcomeDenied)
+			Reason: "expired undecided"}, mediator.OutcomeDenied, "")
 	}
+}
+
+// RecordRefusal appends a refused action on approval a (a decision by
+// someone who may not decide it, one after its expiry, a forged form) to
+// the audit chain: method, who tried, and the error they were given.
+func (q *Queue) RecordRefusal(ctx context.Context, a mediator.Approval, method, who string, err error) {
+	what := "refused"
+	if who != "" {
+		what += " for " + who
+	}
+	q.record(ctx, a, method, mediator.Decision{Effect: mediator.EffectDeny, Rule: "approvals.refused",
+		Reason: what + ": " + err.Error()}, mediator.OutcomeDenied, err.Error())
 }
 
 func (q *Queue) recordDecision(ctx context.Context, a mediator.Approval, who string, approve bool, reason string) {
@@ -153,19 +190,19 @@ func (q *Queue) recordDecision(ctx context.Context, a mediator.Approval, who str
 	if approve {
 		d.Effect, d.Reason, out = mediator.EffectAllow, "approved by "+who+": "+reason, mediator.OutcomeOK
 	}
-	q.record(ctx, a, "approvals/decide", d, out)
+	q.record(ctx, a, "approvals/decide", d, out, "")
 }
 
 // record appends a decision about a to the audit chain; the approval
 // itself is already durable, so a failure is logged, not returned.
-func (q *Queue) record(ctx context.Context, a mediator.Approval, method string, d mediator.Decision, out mediator.Outcome) {
+func (q *Queue) record(ctx context.Context, a mediator.Approval, method string, d mediator.Decision, out mediator.Outcome, errText string) {
 	if q.recorder == nil {
 		return
 	}
 	args, _ := json.Marshal(map[string]any{"approval_id": a.ID, "state": a.State, "call_id": a.CallID})
 	r := mediator.ChainRecord{Time: q.now(), SessionID: a.SessionID, Transport: a.Transport, AgentID: a.AgentID,
 		TaskID: a.TaskID, Method: method, Kind: mediator.KindTool, Server: a.Server, Name: a.Tool,
-		Arguments: args, Decision: d, Outcome: out}
+		Arguments: args, Decision: d, Outcome: out, Error: errText}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := q.recorder.Record(rctx, r); err != nil {

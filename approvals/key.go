@@ -10,8 +10,10 @@ import (
 
 // CallKey returns the identity of a call for "the identical call": the
 // hex SHA-256 of the canonical JSON of the agent id, the task id, the
-// catalog tool name and the arguments (before redaction, so calls that
-// differ only in a secret differ). The MCP session is not part of it: it
+// catalog tool name, the hash of the tool's definition (so that an
+// approval given before an upstream changed the tool does not run after
+// the change) and the arguments (before redaction, so calls that differ
+// only in a secret differ). The MCP session is not part of it: it
 // does not survive a restart of the mediator or of the client, and an
 // approval must (DESIGN.md: the task is the durable unit).
 func CallKey(c *mediator.Call) (string, error) {
@@ -19,15 +21,19 @@ func CallKey(c *mediator.Call) (string, error) {
 	if c.Agent != nil {
 		agent, task = c.Agent.ID, c.Agent.TaskID
 	}
-	tool := c.Name
+	tool, hash := c.Name, ""
 	if c.Target != nil {
-		tool = c.Target.Name
+		tool, hash = c.Target.Name, c.Target.Hash
 	}
 	args := c.Arguments
 	if args == nil {
 		args = map[string]any{}
 	}
-	b, err := mediator.CanonicalValue(map[string]any{"agent": agent, "task": task, "tool": tool, "arguments": args})
+	id := map[string]any{"agent": agent, "task": task, "tool": tool, "arguments": args}
+	if hash != "" {
+		id["tool_hash"] = hash
+	}
+	b, err := mediator.CanonicalValue(id)
 	if err != nil {
 		return "", fmt.Errorf("approval key: %w", err)
 	}

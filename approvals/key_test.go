@@ -29,6 +29,11 @@ func TestCallKey(t *testing.T) {
 		{"another agent", base("b", "t", "x__y", map[string]any{"n": 1, "s": "v"}), false},
 		{"another tool", base("a", "t", "x__z", map[string]any{"n": 1, "s": "v"}), false},
 		{"a secret that redaction would hide", base("a", "t", "x__y", map[string]any{"n": 1, "s": "v", "password": "p"}), false},
+		{"the tool's definition changed (a rug pull)", func() *mediator.Call {
+			c := base("a", "t", "x__y", map[string]any{"n": 1, "s": "v"})
+			c.Target.Hash = "sha256-of-the-new-definition"
+			return c
+		}(), false},
 	}
 	want, err := CallKey(ref)
 	if err != nil {

@@ -30,19 +30,21 @@ type HistoryFunc func(ctx context.Context, agentID, sessionID string, limit int)
 
 // Queue is the approval queue. It implements mediator.Approver.
 type Queue struct {
-	store     mediator.ApprovalStore
-	log       *slog.Logger
-	hold      time.Duration
-	expiry    time.Duration
-	poll      time.Duration
-	baseURL   string
-	twoPerson []string
-	history   HistoryFunc
-	notifier  *Webhook
-	recorder  mediator.Recorder
-	tasks     mediator.TaskStore
-	elicit    bool
-	now       func() time.Time
+	store   mediator.ApprovalStore
+	log     *slog.Logger
+	hold    time.Duration
+	expiry  time.Duration
+	poll    time.Duration
+	baseURL string
+	// refuseWithheld: see WithRefuseWithheld.
+	refuseWithheld bool
+	twoPerson      []string
+	history        HistoryFunc
+	notifier       *Webhook
+	recorder       mediator.Recorder
+	tasks          mediator.TaskStore
+	elicit         bool
+	now            func() time.Time
 }
 
 var _ mediator.Approver = (*Queue)(nil)
@@ -70,6 +72,10 @@ func WithPollInterval(d time.Duration) Option {
 		}
 	}
 }
+
+// WithRefuseWithheld refuses approval of a call whose arguments the page
+// withholds in whole or in part (see Withheld): it can only be denied.
+func WithRefuseWithheld(on bool) Option { return func(q *Queue) { q.refuseWithheld = on } }
 
 // WithBaseURL sets the page's public URL, e.g. http://127.0.0.1:8080/approvals.
 func WithBaseURL(u string) Option { return func(q *Queue) { q.baseURL = strings.TrimRight(u, "/") } }
@@ -149,6 +155,9 @@ func (q *Queue) Await(ctx context.Context, p mediator.Pending) (mediator.Verdict
 // find returns the undelivered approval of the call, or queues one.
 func (q *Queue) find(ctx context.Context, p mediator.Pending, key string) (mediator.Approval, error) {
 	a, ok, err := q.store.UndeliveredApproval(ctx, key, q.now())
+	if err == nil && ok {
+		a, err = q.refresh(ctx, a)
+	}
 	if err != nil {
 		return a, fmt.Errorf("%w: the approval queue cannot be read: %w", mediator.ErrApprovalUnavailable, err)
 	}

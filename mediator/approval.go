@@ -175,13 +175,14 @@ type ApprovalStore interface {
 	// Approval returns one approval; ErrUnknownApproval when there is none.
 	Approval(ctx context.Context, id string) (Approval, error)
 	// UndeliveredApproval returns the newest approval for key whose decision
-	// was not delivered yet (pending included); ok is false when none.
+	// was not delivered yet (pending included, even past its expiry: only
+	// ExpireApprovals expires); ok is false when none.
 	UndeliveredApproval(ctx context.Context, key string, now time.Time) (a Approval, ok bool, err error)
 	// DecideApproval adds d to a pending approval. A denial decides at once;
 	// approvals decide when Required distinct approvers agreed. It fails
-	// with ErrUnknownApproval, ErrApprovalDecided, ErrApprovalExpired (and
-	// marks the approval expired) or ErrApprovalForbidden (the same
-	// approver twice).
+	// with ErrUnknownApproval, ErrApprovalDecided, ErrApprovalExpired (the
+	// approval is left pending for ExpireApprovals) or ErrApprovalForbidden
+	// (the same approver twice).
 	DecideApproval(ctx context.Context, id string, d ApprovalDecision) (Approval, error)
 	// DeliverApproval marks a decided approval's decision delivered to
 	// callID. It reports false when another call took it first, or when the
@@ -213,3 +214,10 @@ type ApproverDirectory interface {
 	// Approvers lists every account by name.
 	Approvers(ctx context.Context) ([]ApproverAccount, error)
 }
+
+// WithheldPrefix starts the text that stands, on the approval page, for
+// an argument value withheld from the approver: "[WITHHELD 24 bytes,
+// sha256 1a2b3c4d5e6f]". A value is withheld when it sits under a key that
+// names a secret and looks like one (no spaces, no shell syntax); free
+// text there is shown, with any detected secret in it redacted.
+const WithheldPrefix = "[WITHHELD "

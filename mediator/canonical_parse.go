@@ -23,6 +23,10 @@ type Rewrite struct {
 	// null value is kept.
 	Hide   func(key []byte) bool
 	Hidden string
+	// HideValue, when set instead of Hide, decides by key and value: raw
+	// is the member's value as given (before any rewriting; not null). It
+	// returns the string that replaces the value, and whether to.
+	HideValue func(key, raw []byte) (string, bool)
 }
 
 // maxDepth is the deepest nesting accepted, as in encoding/json.
@@ -248,12 +252,19 @@ func (p *parser) object(dst []byte, depth int) ([]byte, error) {
 		}
 		p.pos++
 		p.skipSpace()
-		from := len(dst)
+		from, start := len(dst), p.pos
 		if dst, err = p.value(dst, depth); err != nil {
 			return dst, err
 		}
-		if p.rw != nil && p.rw.Hide != nil && string(dst[from:]) != "null" && p.rw.Hide(key) {
-			dst = AppendJSONString(dst[:from], p.rw.Hidden)
+		if p.rw != nil && string(dst[from:]) != "null" {
+			switch {
+			case p.rw.HideValue != nil:
+				if s, hide := p.rw.HideValue(key, p.in[start:p.pos]); hide {
+					dst = AppendJSONString(dst[:from], s)
+				}
+			case p.rw.Hide != nil && p.rw.Hide(key):
+				dst = AppendJSONString(dst[:from], p.rw.Hidden)
+			}
 		}
 		p.members = append(p.members, member{key: key, from: from, to: len(dst)})
 		p.skipSpace()

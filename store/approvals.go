@@ -125,7 +125,7 @@ func (s *Store) redactApproval(a *mediator.Approval) {
 	a.Required = max(a.Required, 1)
 	a.Prompt = s.redactor.text(a.Prompt)
 	a.Purpose = s.redactor.text(a.Purpose)
-	a.Arguments, _ = s.redactor.value(a.Arguments, s.maxArgBytes)
+	a.Arguments = s.redactor.approvalArgs(a.Arguments, s.maxArgBytes)
 }
 
 func insertApproval(ctx context.Context, tx *sql.Tx, a *mediator.Approval) error {
@@ -230,9 +230,10 @@ func (s *Store) Approval(ctx context.Context, id string) (mediator.Approval, err
 }
 
 // UndeliveredApproval returns the newest approval for key whose decision
-// has not reached an agent. A pending one past its expiry is returned
-// expired (and marked so).
-func (s *Store) UndeliveredApproval(ctx context.Context, key string, now time.Time) (mediator.Approval, bool, error) {
+// has not reached an agent, as stored: a pending one past its expiry is
+// still pending. Expiring is ExpireApprovals' alone, so that whoever
+// expires an approval learns of it (and records it).
+func (s *Store) UndeliveredApproval(ctx context.Context, key string, _ time.Time) (mediator.Approval, bool, error) {
 	if s.isClosed() {
 		return mediator.Approval{}, false, s.errClosed()
 	}
@@ -240,13 +241,7 @@ func (s *Store) UndeliveredApproval(ctx context.Context, key string, now time.Ti
 	if err != nil {
 		return a, false, fmt.Errorf("read approval: %w", err)
 	}
-	if ok && a.State == mediator.ApprovalPending && !now.Before(a.Expires) {
-		if _, err := s.ExpireApprovals(ctx, now); err != nil {
-			return a, false, err
-		}
-		a, err = s.Approval(ctx, a.ID)
-	}
-	return a, ok, err
+	return a, ok, nil
 }
 
 // DecideApproval adds d to the pending approval id; see
@@ -270,12 +265,8 @@ func (s *Store) DecideApproval(ctx context.Context, id string, d mediator.Approv
 		}
 		return updateApproval(ctx, tx, &a)
 	})
-	if errors.Is(err, mediator.ErrApprovalExpired) {
-		// The decision is refused, and the expiry recorded.
-		if _, xerr := s.ExpireApprovals(ctx, d.At); xerr == nil {
-			a, _ = s.Approval(ctx, id)
-		}
-	}
+	// A decision after the expiry is refused; the approval is left for
+	// ExpireApprovals.
 	return a, err
 }
 

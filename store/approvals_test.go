@@ -77,8 +77,8 @@ func TestApprovalStateMachine(t *testing.T) {
 			[]error{mediator.ErrInvalidRequest}, mediator.ApprovalPending},
 		{"a double decision is refused", 1, []mediator.ApprovalDecision{approve("bob", in), deny("carol", "late", in)},
 			[]error{nil, mediator.ErrApprovalDecided}, mediator.ApprovalApproved},
-		{"a decision after expiry is refused and records the expiry", 1,
-			[]mediator.ApprovalDecision{approve("bob", t0.Add(16*time.Minute))}, []error{mediator.ErrApprovalExpired}, mediator.ApprovalExpired},
+		{"a decision after expiry is refused, the expiry left to ExpireApprovals", 1,
+			[]mediator.ApprovalDecision{approve("bob", t0.Add(16*time.Minute))}, []error{mediator.ErrApprovalExpired}, mediator.ApprovalPending},
 		{"two-person rule waits for the second", 2, []mediator.ApprovalDecision{approve("bob", in)}, []error{nil}, mediator.ApprovalPending},
 		{"two-person rule decides on the second", 2, []mediator.ApprovalDecision{approve("bob", in), approve("carol", in)},
 			[]error{nil, nil}, mediator.ApprovalApproved},
@@ -163,8 +163,11 @@ func TestApprovalExpireAndFeed(t *testing.T) {
 	a := openApproval(t, s, testApproval("exp"))
 	rev, _ := s.LastApprovalRev(t.Context())
 	got, ok, err := s.UndeliveredApproval(t.Context(), "exp", t0.Add(20*time.Minute))
-	if err != nil || !ok || got.State != mediator.ApprovalExpired {
-		t.Fatalf("undelivered after expiry: %+v %v %v", got.State, ok, err)
+	if err != nil || !ok || got.State != mediator.ApprovalPending {
+		t.Fatalf("undelivered after expiry, before ExpireApprovals: %+v %v %v", got.State, ok, err)
+	}
+	if list, err := s.ExpireApprovals(t.Context(), t0.Add(20*time.Minute)); err != nil || len(list) != 1 || list[0].ID != a.ID {
+		t.Fatalf("ExpireApprovals: %v %v", list, err)
 	}
 	changed, err := s.Approvals(t.Context(), mediator.ApprovalFilter{AfterRev: rev})
 	if err != nil || len(changed) != 1 || changed[0].ID != a.ID {

@@ -1,7 +1,10 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strings"
 	"unicode"
@@ -68,6 +71,9 @@ type pattern struct {
 type redactor struct {
 	patterns []pattern
 	rewrite  mediator.Rewrite // redacts while canonicalising JSON
+	// approval redacts arguments for the approval page: by value, see
+	// withhold.
+	approval mediator.Rewrite
 	// minNeedle is the length of the shortest needle when every pattern
 	// has needles: no shorter text can match any pattern (lower-casing
 	// never turns fewer bytes into more ASCII letters). 0 otherwise.
@@ -86,6 +92,7 @@ func newRedactor(extra []*regexp.Regexp) *redactor {
 		}
 	}
 	r.rewrite = mediator.Rewrite{String: r.text, Hide: sensitiveKeyBytes, Hidden: redactedText}
+	r.approval = mediator.Rewrite{String: r.text, HideValue: withhold}
 	r.minNeedle = minNeedle(r.patterns)
 	return r
 }
@@ -357,4 +364,46 @@ func camelBoundary(rs []rune, i int) bool {
 		return true
 	}
 	return unicode.IsUpper(prev) && i+1 < len(rs) && unicode.IsLower(rs[i+1])
+}
+
+// approvalArgs redacts a call's arguments for the approval page. Unlike
+// the audit record's, a value is not hidden for its key's name alone: an
+// approver must see what they approve (a shell command passed as "token"
+// is shown). Detected secrets are redacted everywhere; under a key that
+// names a secret, a value that looks like one is withheld, with its length
+// and hash (see withhold). Arguments that are not a JSON value, or over
+// max bytes, are stored as the audit record would be.
+func (r *redactor) approvalArgs(raw []byte, max int) json.RawMessage {
+	if len(raw) > 0 && (max <= 0 || len(raw) <= max) {
+		if out, err := mediator.AppendCanonicalJSON(make([]byte, 0, len(raw)+16), raw, &r.approval); err == nil {
+			return out
+		}
+	}
+	v, _ := r.value(raw, max)
+	return v
+}
+
+// withhold decides a value under key for the approval page: withheld when
+// the key names a secret and the value is not free text.
+func withhold(key, raw []byte) (string, bool) {
+	if !sensitiveKeyBytes(key) {
+		return "", false
+	}
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil && freeText(s) {
+			return "", false
+		}
+	} else if len(raw) > 0 && (raw[0] == '{' || raw[0] == '[') {
+		return "", false // its members are judged one by one
+	}
+	sum := sha256.Sum256(raw)
+	return fmt.Sprintf("%s%d bytes, sha256 %s]", mediator.WithheldPrefix, len(raw), hex.EncodeToString(sum[:6])), true
+}
+
+// freeText reports whether s reads as text or a command rather than a
+// credential: it has white space, or is longer than a credential is. (A
+// command written without spaces is withheld, and the page says so.)
+func freeText(s string) bool {
+	return len(s) > 1024 || strings.ContainsFunc(s, unicode.IsSpace)
 }

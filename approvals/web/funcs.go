@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcp-mediator/mediator/approvals"
 	"github.com/mcp-mediator/mediator/mediator"
 )
 
@@ -22,6 +23,7 @@ func parseTemplates() (*template.Template, error) {
 		"dataName": dataName,
 		"stateOf":  func(s mediator.ApprovalState) string { return string(s) },
 		"approved": approvedCount,
+		"withheld": func(a mediator.Approval) []approvals.WithheldValue { return approvals.Withheld(a.Arguments) },
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("approvals web: templates: %w", err)

@@ -14,6 +14,7 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -60,6 +61,11 @@ type Config struct {
 	// SecureCookies marks cookies Secure even on plain HTTP (set it when
 	// a TLS-terminating proxy fronts the mediator). Over TLS they always are.
 	SecureCookies bool
+	// PublicURL is the page's address as approvers' browsers reach it
+	// (approvals.url). When set, a form's Origin must be its scheme and
+	// host; else the scheme of the request (https over TLS or with
+	// SecureCookies, http otherwise) and its Host.
+	PublicURL string
 	// SessionTTL bounds a sign-in (default 8 h).
 	SessionTTL time.Duration
 	Logger     *slog.Logger
@@ -165,6 +171,8 @@ func (h *Handler) authed(next http.HandlerFunc) http.HandlerFunc {
 		if r.Method == http.MethodPost {
 			if err := h.checkPost(w, r, u.CSRF); err != nil {
 				h.log.Warn("approvals: form refused", "user", u.Name, "path", r.URL.Path, "err", err)
+				h.cfg.Queue.RecordRefusal(r.Context(), mediator.Approval{ID: r.PathValue("id")},
+					"approvals/form", u.Name, fmt.Errorf("%s from %s: %w", r.URL.Path, r.RemoteAddr, err))
 				h.fail(w, r, http.StatusForbidden, err.Error())
 				return
 			}
@@ -183,8 +191,8 @@ func (h *Handler) checkPost(w http.ResponseWriter, r *http.Request, want string)
 	}
 	// "null" is what browsers send under strict referrer settings or from
 	// opaque origins; the CSRF token decides those.
-	if o := r.Header.Get("Origin"); o != "" && o != "null" && !sameHost(o, r.Host) {
-		return errors.New("the form was posted from another site")
+	if o := r.Header.Get("Origin"); o != "" && o != "null" && !strings.EqualFold(o, h.origin(r)) {
+		return fmt.Errorf("the form was posted from another site (Origin %q, this page is %s)", cut(o, 128), h.origin(r))
 	}
 	if !tokenEqual(r.PostForm.Get("csrf"), want) {
 		return errCSRF
@@ -192,12 +200,26 @@ func (h *Handler) checkPost(w http.ResponseWriter, r *http.Request, want string)
 	return nil
 }
 
-// sameHost reports whether the Origin header names this host. The scheme
-// is not compared: behind a TLS-terminating proxy the browser's origin is
-// https while the request reaching the mediator is plain HTTP.
-func sameHost(origin, host string) bool {
-	u, err := url.Parse(origin)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && strings.EqualFold(u.Host, host)
+// origin is the Origin a same-site form carries: scheme and host of
+// PublicURL when configured, else of the request (https over TLS, or
+// behind a TLS-terminating proxy as SecureCookies says).
+func (h *Handler) origin(r *http.Request) string {
+	if u, err := url.Parse(h.cfg.PublicURL); err == nil && h.cfg.PublicURL != "" && u.Host != "" {
+		return u.Scheme + "://" + u.Host
+	}
+	scheme := "http"
+	if r.TLS != nil || h.cfg.SecureCookies {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// cut bounds untrusted text quoted in an error.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 // pageData is what every page template receives.

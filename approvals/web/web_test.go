@@ -1,28 +1,48 @@
 package web
 
 import (
+	"crypto/tls"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
 
-func TestSameHost(t *testing.T) {
+// A form's Origin must match scheme and host: the page's public URL when
+// configured, else the request's (issue 14, finding 11: the scheme used
+// to be ignored, so http://host passed for an https page).
+func TestOrigin(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		origin, host string
+		name, public string
+		secure, tls  bool
+		origin       string
 		want         bool
-		why          string
 	}{
-		{"http://127.0.0.1:8080", "127.0.0.1:8080", true, "same origin"},
-		{"https://mediator.example.com", "mediator.example.com", true, "TLS ended at a proxy"},
-		{"https://evil.example", "mediator.example.com", false, "another site"},
-		{"javascript://mediator.example.com", "mediator.example.com", false, "not http(s)"},
+		{"same origin", "", false, false, "http://127.0.0.1:8080", true},
+		{"another site", "", false, false, "http://evil.example", false},
+		{"plain http for a TLS page", "", false, true, "http://127.0.0.1:8080", false},
+		{"https over TLS", "", false, true, "https://127.0.0.1:8080", true},
+		{"TLS ended at a proxy (SecureCookies)", "", true, false, "https://127.0.0.1:8080", true},
+		{"http behind a TLS proxy", "", true, false, "http://127.0.0.1:8080", false},
+		{"public URL decides", "https://approve.example.com/approvals", false, false, "https://approve.example.com", true},
+		{"public URL: wrong scheme", "https://approve.example.com/approvals", false, false, "http://approve.example.com", false},
+		{"public URL: the internal host is not it", "https://approve.example.com/approvals", false, false, "http://127.0.0.1:8080", false},
+		{"not http(s)", "", false, false, "javascript://127.0.0.1:8080", false},
 	}
 	for _, tc := range cases {
-		if got := sameHost(tc.origin, tc.host); got != tc.want {
-			t.Errorf("%s: sameHost(%q, %q) = %v", tc.why, tc.origin, tc.host, got)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			h := &Handler{cfg: Config{PublicURL: tc.public, SecureCookies: tc.secure}}
+			r := httptest.NewRequest("POST", "http://127.0.0.1:8080/approvals/a/x/decide", nil)
+			if tc.tls {
+				r.TLS = &tls.ConnectionState{}
+			}
+			if got := strings.EqualFold(tc.origin, h.origin(r)); got != tc.want {
+				t.Errorf("Origin %q against %q: %v, want %v", tc.origin, h.origin(r), got, tc.want)
+			}
+		})
 	}
 }
 

@@ -39,9 +39,13 @@ type ApprovalsConfig struct {
 	// Elicit also asks the agent's own user, through MCP URL elicitation
 	// pointing at the page, when the client supports it (local single-user
 	// setups). The decision is still made on the page.
-	Elicit  bool          `yaml:"elicit"`
-	Webhook WebhookConfig `yaml:"webhook"`
-	SSO     SSOConfig     `yaml:"sso"`
+	Elicit bool `yaml:"elicit"`
+	// RefuseWithheld refuses to approve a call whose arguments the page
+	// withholds in whole or in part (a secret-like value under a secret
+	// key, a detected secret in free text): the approver must deny it.
+	RefuseWithheld bool          `yaml:"refuse_withheld"`
+	Webhook        WebhookConfig `yaml:"webhook"`
+	SSO            SSOConfig     `yaml:"sso"`
 }
 
 // WebhookConfig posts each new pending approval.
@@ -144,7 +148,7 @@ func newQueue(ctx context.Context, cfg *Config, st *store.Store, log *slog.Logge
 	opts := []approvals.Option{approvals.WithHold(ac.Hold), approvals.WithExpiry(ac.Expiry),
 		approvals.WithBaseURL(cfg.pageURL()), approvals.WithTwoPersonRules(ac.TwoPersonRules),
 		approvals.WithHistory(history(st)), approvals.WithRecorder(st), approvals.WithLogger(log),
-		approvals.WithElicitation(ac.Elicit), approvals.WithTasks(st)}
+		approvals.WithElicitation(ac.Elicit), approvals.WithTasks(st), approvals.WithRefuseWithheld(ac.RefuseWithheld)}
 	if ac.Webhook.URL != "" {
 		secret, _ := lookup(ac.Webhook.SecretEnv)
 		if secret == "" {
@@ -167,7 +171,7 @@ func (a *app) mountApprovals(ctx context.Context, mux *http.ServeMux) error {
 	if err != nil {
 		return err
 	}
-	h, err := web.New(web.Config{Queue: a.queue, Accounts: a.store, History: history(a.store), SSO: sso,
+	h, err := web.New(web.Config{Queue: a.queue, Accounts: a.store, History: history(a.store), SSO: sso, PublicURL: a.cfg.Approvals.URL,
 		SecureCookies: a.cfg.Approvals.SecureCookies, Logger: a.log, Done: ctx.Done()})
 	if err != nil {
 		return fmt.Errorf("approval page: %w", err)

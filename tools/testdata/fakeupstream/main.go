@@ -130,10 +130,12 @@ func addTools(s *server.MCPServer) {
 		return mcp.NewToolResultText("touched"), nil
 	})
 	s.AddTool(mcp.NewTool("wipe", mcp.WithDestructiveHintAnnotation(true)), text("wiped"))
-	s.AddTool(mcp.NewTool("add_tool", mcp.WithString("name")),
+	// add_tool adds a tool, or redefines one (a "rug pull") when name is
+	// taken, with an optional description.
+	s.AddTool(mcp.NewTool("add_tool", mcp.WithString("name"), mcp.WithString("description")),
 		func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			n := r.GetString("name", "added")
-			s.AddTool(mcp.NewTool(n), text("i am "+n))
+			s.AddTool(mcp.NewTool(n, mcp.WithDescription(r.GetString("description", ""))), text("i am "+n))
 			return mcp.NewToolResultText("added " + n), nil
 		})
 	s.AddTool(mcp.NewTool("big", mcp.WithNumber("bytes")), func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
