@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -134,6 +136,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("%w: open audit store: empty database path", mediator.ErrAudit)
 	}
 	s.redactor = newRedactor(s.extraPatterns)
+	if err := s.createPrivate(); err != nil {
+		return nil, fmt.Errorf("%w: open audit store %s: %w", mediator.ErrAudit, path, err)
+	}
 	if err := s.openDBs(ctx); err != nil {
 		return nil, fmt.Errorf("%w: open audit store %s: %w", mediator.ErrAudit, path, err)
 	}
@@ -147,6 +152,29 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	s.w = w
 	go w.run()
 	return s, nil
+}
+
+// createPrivate creates a missing database file readable by its owner only
+// (SQLite gives the -wal and -shm files the same mode): the chain holds
+// prompts and arguments, and an upstream child running as another user
+// must not read them. An existing file readable by others is kept as it
+// is (an operator may share it with a group on purpose), with a warning.
+func (s *Store) createPrivate() error {
+	if strings.HasPrefix(s.path, "file:") || s.path == ":memory:" {
+		return nil
+	}
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		return f.Close()
+	case errors.Is(err, fs.ErrExist):
+		if fi, serr := os.Stat(s.path); serr == nil && fi.Mode().Perm()&0o077 != 0 {
+			s.log.Warn("the audit database is readable by other users; `chmod 600` it (and its -wal and -shm files) unless that is intended",
+				"path", s.path, "mode", fi.Mode().Perm().String())
+		}
+		return nil
+	}
+	return fmt.Errorf("create the database file: %w", err)
 }
 
 // openDBs opens the writer and reader pools and migrates the schema.

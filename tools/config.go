@@ -48,6 +48,12 @@ type Config struct {
 	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
 	// Dir is the child's working directory ("" means the mediator's).
 	Dir string `yaml:"dir,omitempty" json:"dir,omitempty"`
+	// User runs a stdio child as another account: a user name or uid,
+	// optionally ":group" (name or gid; default the user's primary group).
+	// It needs the mediator to run as root, and keeps the child from
+	// reading the mediator's key and database (readable by their owner
+	// only). HOME defaults to that user's home directory.
+	User string `yaml:"user,omitempty" json:"user,omitempty"`
 
 	// Prefix namespaces the upstream's tools and prompts. Absent (nil)
 	// means Name+"__"; an explicit "" means no namespace, in which case a
@@ -268,6 +274,12 @@ func (c *Config) validate(w string) error {
 	c.validateHeaders(p)
 	c.validateTuning(p)
 	c.validateOverrides(p)
+	if c.User != "" && c.Command == "" {
+		p.addf("user %q is set for a remote upstream: user applies to stdio children (command) only", c.User)
+	}
+	if c.User != "" && (strings.TrimSpace(c.User) != c.User || strings.Count(c.User, ":") > 1 || strings.HasPrefix(c.User, ":") || strings.HasSuffix(c.User, ":")) {
+		p.addf("user %q: use a user name or uid, optionally with :group (e.g. mcp-files or 1001:1001)", c.User)
+	}
 	if c.Mode != "" && c.Mode != "enforce" && c.Mode != "shadow" {
 		p.addf("mode %q is not known: use enforce or shadow (or leave it out to enforce)", c.Mode)
 	}

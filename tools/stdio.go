@@ -66,6 +66,17 @@ func childEnv(cfg *Config, base map[string]string) []string {
 	return out
 }
 
+// withEnv returns env with key set to v.
+func withEnv(env []string, key, v string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, key+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, key+"="+v)
+}
+
 // resolveCommand finds the program to run. A name without a slash is
 // searched in the child's PATH (not the mediator's: the registry never reads
 // its own environment); a path is used as is, relative to cfg.Dir as
@@ -115,6 +126,22 @@ func startProcess(cfg *Config, env []string, maxMessage int, log *slog.Logger) (
 		Stderr: childErr,
 	}
 	setProcessGroup(p.cmd)
+	if cfg.User != "" {
+		home, err := runAs(p.cmd, cfg.User)
+		if err != nil {
+			_ = childIn.Close()
+			_ = childOut.Close()
+			_ = childErr.Close()
+			p.closeParentEnds()
+			return nil, err
+		}
+		if _, set := cfg.Env["HOME"]; !set && home != "" {
+			p.cmd.Env = withEnv(p.cmd.Env, "HOME", home)
+		}
+	} else if runsAsRoot() {
+		log.Warn("this stdio upstream runs as root: it can read the mediator's key and database; set user: for it to run it as an account of its own",
+			"command", cfg.Command)
+	}
 	err = p.cmd.Start()
 	// The child has its own copies now (or never started).
 	_ = childIn.Close()

@@ -118,6 +118,15 @@ func addTools(s *server.MCPServer) {
 		sort.Strings(env)
 		return mcp.NewToolResultText(strings.Join(env, "\n")), nil
 	})
+	// cat returns a file's contents, or the error reading it (what a
+	// compromised upstream would try on the mediator's key).
+	s.AddTool(mcp.NewTool("cat", mcp.WithString("path")), func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		b, err := os.ReadFile(r.GetString("path", ""))
+		if err != nil {
+			return mcp.NewToolResultError(err.Error()), nil
+		}
+		return mcp.NewToolResultText(string(b)), nil
+	})
 	schema := mcp.NewToolWithRawSchema("schema", "takes a target", json.RawMessage(SchemaJSON))
 	schema.Meta = &mcp.Meta{AdditionalFields: map[string]any{
 		"io.mcp-mediator/risk": "critical", "io.mcp-mediator/data_class": "pii",
