@@ -84,15 +84,22 @@ type approvalRig struct {
 }
 
 func newApprovalRig(t *testing.T, path string, hold time.Duration, sso *web.SSO) *approvalRig {
+	return newApprovalRigWith(t, path, web.Config{SSO: sso}, approvals.WithHold(hold))
+}
+
+// newApprovalRigWith is a rig whose queue has opts (after the rig's own)
+// and whose page has cfg's settings.
+func newApprovalRigWith(t *testing.T, path string, cfg web.Config, opts ...approvals.Option) *approvalRig {
 	t.Helper()
 	st, err := store.Open(t.Context(), path, store.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	q := approvals.New(st, approvals.WithHold(hold), approvals.WithPollInterval(20*time.Millisecond),
-		approvals.WithHistory(history(st)), approvals.WithRecorder(st))
-	h, err := web.New(web.Config{Queue: q, Accounts: st, History: history(st), SSO: sso})
+	q := approvals.New(st, append([]approvals.Option{approvals.WithPollInterval(20 * time.Millisecond),
+		approvals.WithHistory(history(st)), approvals.WithRecorder(st)}, opts...)...)
+	cfg.Queue, cfg.Accounts, cfg.History = q, st, history(st)
+	h, err := web.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
