@@ -46,6 +46,10 @@ var (
 	ErrUnknownTask = errors.New("unknown task")
 	// ErrInternal: a bug (a recovered panic); fails closed.
 	ErrInternal = errors.New("internal error")
+	// ErrInvalidIdentity: an agent id, owner or approver name that could
+	// pass for another (invisible characters, mixed scripts); see
+	// CheckIdentity.
+	ErrInvalidIdentity = errors.New("invalid identity")
 )
 
 // DenyError is a denial with the data a caller may need.
