@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/mcp-mediator/mediator/mediator"
@@ -57,7 +56,9 @@ func (q *Queue) decide(ctx context.Context, id string, who Decider, approve bool
 	if err != nil {
 		return a, err
 	}
-	if a.AgentOwner != "" && strings.EqualFold(a.AgentOwner, who.Name) {
+	// SameIdentity also reads "alice ", "alice\u200b" and a Cyrillic
+	// "аlice" as alice.
+	if a.AgentOwner != "" && mediator.SameIdentity(a.AgentOwner, who.Name) {
 		return a, fmt.Errorf("%w: %s owns agent %s and may not approve its calls", mediator.ErrApprovalForbidden, who.Name, a.AgentID)
 	}
 	if w := Withheld(a.Arguments); approve && q.refuseWithheld && len(w) > 0 {

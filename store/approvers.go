@@ -55,6 +55,9 @@ func (s *Store) MatchingGrants(ctx context.Context, agentID, taskID, sessionID, 
 
 // PutApprover creates or replaces the account a.Name.
 func (s *Store) PutApprover(ctx context.Context, a mediator.ApproverAccount) error {
+	if err := mediator.CheckIdentity(a.Name); err != nil {
+		return fmt.Errorf("%w: approver name: %w", mediator.ErrInvalidRequest, err)
+	}
 	if a.Name == "" || !mediator.ValidApproverRole(a.Role) || a.PasswordHash == "" {
 		return fmt.Errorf("%w: an approver needs a name, a role (approver, admin, auditor) and a password hash",
 			mediator.ErrInvalidRequest)

@@ -125,8 +125,12 @@ func checkName(s string) error {
 		return errors.New("name is not valid UTF-8")
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) {
+		switch {
+		case unicode.IsControl(r):
 			return errors.New("name holds a control character")
+		case unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Variation_Selector, r) ||
+			unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) || (unicode.IsSpace(r) && r != ' '):
+			return fmt.Errorf("name holds the invisible character %U (a look-alike of another name)", r)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -169,16 +170,29 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	name, pw := strings.TrimSpace(r.PostForm.Get("name")), r.PostForm.Get("password")
 	ip := clientIP(r.RemoteAddr)
-	if !h.limiter.allow(ip) || !h.limiter.allow("user:"+name) {
-		h.log.Warn("approvals: sign-in rate limited", "remote", ip, "user", name)
-		h.renderLogin(w, r, http.StatusTooManyRequests, "Too many failed sign-ins. Wait a few minutes and try again.")
+	if err := mediator.CheckIdentity(name); err != nil {
+		h.refuseSignIn(r, ip, name, err)
+		h.renderLogin(w, r, http.StatusBadRequest, "That name cannot be an approver's: "+err.Error())
+		return
+	}
+	// A name is locked after a few failures; an address is only slowed,
+	// after many more, so that one guessed name does not lock everyone
+	// behind the same address out.
+	switch {
+	case !h.limiter.allow("user:" + name):
+		h.refuseSignIn(r, ip, name, errors.New("the name is locked after repeated failed sign-ins"))
+		h.renderLogin(w, r, http.StatusTooManyRequests, "Too many failed sign-ins for this name. Wait a few minutes and try again.")
+		return
+	case !h.addrLimiter.allow(ip):
+		h.refuseSignIn(r, ip, name, errors.New("the address is rate limited after many failed sign-ins"))
+		h.renderLogin(w, r, http.StatusTooManyRequests, "Too many failed sign-ins from your address. Wait a few minutes and try again.")
 		return
 	}
 	acct, err := h.checkAccount(r, name, pw)
 	if err != nil {
-		h.limiter.fail(ip)
+		h.addrLimiter.fail(ip)
 		h.limiter.fail("user:" + name)
-		h.log.Warn("approvals: sign-in refused", "remote", ip, "user", name)
+		h.refuseSignIn(r, ip, name, errors.New("wrong name or password"))
 		h.renderLogin(w, r, http.StatusUnauthorized, "Wrong name or password.")
 		return
 	}
@@ -231,6 +245,13 @@ func clientIP(remote string) string {
 		return remote
 	}
 	return host
+}
+
+// refuseSignIn logs and records a refused sign-in.
+func (h *Handler) refuseSignIn(r *http.Request, ip, name string, err error) {
+	h.log.Warn("approvals: sign-in refused", "remote", ip, "user", mediator.QuoteIdentity(name), "err", err)
+	h.cfg.Queue.RecordRefusal(r.Context(), mediator.Approval{}, "approvals/signin", mediator.QuoteIdentity(name),
+		fmt.Errorf("sign-in from %s: %w", ip, err))
 }
 
 // limiter counts failed sign-ins per key in a fixed window.

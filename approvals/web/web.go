@@ -80,7 +80,10 @@ type Handler struct {
 	tmpl     *template.Template
 	mux      *http.ServeMux
 	sessions *sessions
-	limiter  *limiter
+	limiter  *limiter // failed sign-ins per name: locks the name
+	// addrLimiter counts failed sign-ins per address, with a higher
+	// threshold: it slows a guesser without locking other names out.
+	addrLimiter *limiter
 }
 
 // New returns the page's handler, to be mounted at Prefix + "/".
@@ -94,7 +97,8 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.SSO != nil && cfg.SSO.Role == "" {
 		cfg.SSO.Role = mediator.RoleAuditor
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger, sessions: newSessions(cfg.SessionTTL), limiter: newLimiter(5, 5*time.Minute)}
+	h := &Handler{cfg: cfg, log: cfg.Logger, sessions: newSessions(cfg.SessionTTL),
+		limiter: newLimiter(5, 5*time.Minute), addrLimiter: newLimiter(50, 5*time.Minute)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}

@@ -1,6 +1,8 @@
 package token
 
 import (
+	"bytes"
+	"encoding/json"
 	"maps"
 	"slices"
 	"strings"
@@ -30,6 +32,52 @@ type Claims struct {
 	Confidence float64 `json:"confidence,omitempty"`
 	// Task is the id of the task the token is bound to.
 	Task string `json:"task,omitempty"`
+}
+
+// timeClaims are the NumericDate claims: RFC 7519 makes each a JSON number
+// of seconds since the epoch.
+var timeClaims = []string{"exp", "nbf", "iat"}
+
+// UnmarshalJSON decodes a token's payload, refusing a time claim that is
+// not a JSON number: the JWT library would read "exp": "9999999999" as a
+// date, and an issuer that writes strings has a bug worth seeing.
+func (c *Claims) UnmarshalJSON(b []byte) error {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(b, &members); err != nil {
+		return err
+	}
+	for _, name := range timeClaims {
+		raw, ok := members[name]
+		if !ok {
+			continue
+		}
+		if raw = bytes.TrimSpace(raw); len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
+			return fail(ErrClaims, "token claim %s is %s, not a number: a JWT time is a JSON number of seconds "+
+				"since 1970 (RFC 7519 NumericDate); mint it with `mediator token mint`, or fix the issuer", name, jsonKind(raw))
+		}
+	}
+	type plain Claims // without this method
+	return json.Unmarshal(b, (*plain)(c))
+}
+
+// jsonKind names the JSON type of a raw value, for messages.
+func jsonKind(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return "empty"
+	}
+	switch raw[0] {
+	case '"':
+		return "a JSON string"
+	case '{':
+		return "a JSON object"
+	case '[':
+		return "a JSON array"
+	case 't', 'f':
+		return "a JSON boolean"
+	case 'n':
+		return "null"
+	}
+	return "not a JSON value"
 }
 
 // ClaimsFor returns the passport claims describing a, ready for Mint
@@ -71,6 +119,17 @@ func (c *Claims) checkPassport() error {
 	} {
 		if !printable(f.v) {
 			return fail(ErrClaims, "token claim %s holds control characters: mint it with a plain id", f.name)
+		}
+	}
+	// The identities separation of duties compares: no invisible
+	// characters, mixed scripts or look-alikes (mediator.CheckIdentity),
+	// at mint and at every verification.
+	for _, f := range []struct{ name, v string }{{"sub", c.Subject}, {"owner", c.Owner}} {
+		if f.v == "" {
+			continue
+		}
+		if err := mediator.CheckIdentity(f.v); err != nil {
+			return fail(ErrClaims, "token claim %s: %v; mint the token with the plain name", f.name, err)
 		}
 	}
 	for _, r := range c.Roles {
