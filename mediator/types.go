@@ -114,7 +114,25 @@ type Tool struct {
 	// Hash is the hex SHA-256 of the upstream's definition as received, so a
 	// change of a tool's description or schema ("rug pull") is visible.
 	Hash string `json:"hash"`
+	// Args classifies arguments by name, as the operator configured them
+	// (tools.<name>.paths, urls, plain): intent constraints on paths and
+	// hosts test every argument of their kind.
+	Args map[string]ArgKind `json:"args,omitempty"`
 }
+
+// ArgKind is what an argument of a tool holds, as far as intent
+// constraints are concerned.
+type ArgKind string
+
+// The argument kinds.
+const (
+	// ArgPath: a file system path; prefix and glob constraints test it.
+	ArgPath ArgKind = "path"
+	// ArgURL: a URL or host name; host constraints test it.
+	ArgURL ArgKind = "url"
+	// ArgPlain: neither, whatever its name suggests.
+	ArgPlain ArgKind = "plain"
+)
 
 // Resource is one upstream resource in the catalog. URIs are not rewritten:
 // the catalog maps each URI to the upstream that listed it.
@@ -263,17 +281,23 @@ const (
 	ConstraintHost ConstraintKind = "host"
 	// ConstraintMax: a number no greater than Max.
 	ConstraintMax ConstraintKind = "max"
+	// ConstraintMin: a number no less than Min. Pair it with max when the
+	// argument is a magnitude: max alone lets -1e9 through.
+	ConstraintMin ConstraintKind = "min"
 	// ConstraintEnum: a value equal to one of Values.
 	ConstraintEnum ConstraintKind = "enum"
 )
 
-// Constraint limits one named argument of every call in a scope.
+// Constraint limits one named argument of every call in a scope. Path
+// constraints (prefix, glob) also test every other argument holding a path,
+// and host constraints every argument holding a URL; see package intent.
 type Constraint struct {
 	// Arg is the top-level argument name.
 	Arg    string         `json:"arg"`
 	Kind   ConstraintKind `json:"kind"`
 	Values []string       `json:"values,omitempty"`
 	Max    *float64       `json:"max,omitempty"`
+	Min    *float64       `json:"min,omitempty"`
 }
 
 // Scope is what an intent allows: tools by catalog-name glob (empty: any

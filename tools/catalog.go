@@ -256,6 +256,7 @@ func buildTool(cfg *Config, prefix string, def json.RawMessage) (mediator.Tool, 
 	return mediator.Tool{
 		Name: name, Server: cfg.Name, Original: original, Definition: rewritten,
 		Risk: risk, DataClass: class, Hints: hints, Hash: hash,
+		Args: cfg.Tools[original].ArgKinds(),
 	}, nil
 }
 

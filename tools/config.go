@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/mcp-mediator/mediator/mediator"
 )
@@ -97,6 +98,35 @@ type ToolOverride struct {
 	// DataClass is the class of data the tool touches (public, internal,
 	// confidential, pii, financial).
 	DataClass mediator.DataClass `yaml:"data_class,omitempty" json:"data_class,omitempty"`
+	// Paths names the tool's arguments that hold file system paths, at any
+	// depth of the arguments ("source", "destination"): an intent's prefix
+	// and glob constraints test each of them. Names that look like paths
+	// (path, paths, *_file, *Dir, source, destination, ...) are found
+	// without it.
+	Paths []string `yaml:"paths,omitempty" json:"paths,omitempty"`
+	// URLs names the arguments that hold URLs or host names: an intent's
+	// host constraints test each of them.
+	URLs []string `yaml:"urls,omitempty" json:"urls,omitempty"`
+	// Plain names arguments that hold neither, although their names
+	// suggest it (a "source" language): constraints leave them alone.
+	Plain []string `yaml:"plain,omitempty" json:"plain,omitempty"`
+}
+
+// ArgKinds returns the argument classification of o, nil when it has none.
+func (o ToolOverride) ArgKinds() map[string]mediator.ArgKind {
+	if len(o.Paths)+len(o.URLs)+len(o.Plain) == 0 {
+		return nil
+	}
+	m := make(map[string]mediator.ArgKind, len(o.Paths)+len(o.URLs)+len(o.Plain))
+	for _, l := range []struct {
+		names []string
+		kind  mediator.ArgKind
+	}{{o.Paths, mediator.ArgPath}, {o.URLs, mediator.ArgURL}, {o.Plain, mediator.ArgPlain}} {
+		for _, n := range l.names {
+			m[n] = l.kind
+		}
+	}
+	return m
 }
 
 // ResourceOverride sets the data class of an upstream's resources and
@@ -414,6 +444,24 @@ func (c *Config) validateOverrides(p *problems) {
 		}
 		if o.DataClass != "" && !mediator.ValidDataClass(o.DataClass) {
 			p.addf("tools.%s.data_class %q is not a data class: use %s", name, o.DataClass, dataClassList)
+		}
+		seen := map[string]string{}
+		for _, l := range []struct {
+			key   string
+			names []string
+		}{{"paths", o.Paths}, {"urls", o.URLs}, {"plain", o.Plain}} {
+			for _, n := range l.names {
+				switch {
+				case n == "" || len(n) > 128 || strings.ContainsFunc(n, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }):
+					p.addf("tools.%s.%s: %q is not an argument name: use the name as the tool's input schema spells it", name, l.key, n)
+				case seen[n] == l.key:
+					p.addf("tools.%s.%s names %q twice", name, l.key, n)
+				case seen[n] != "":
+					p.addf("tools.%s: argument %q is in both %s and %s: give it one kind", name, n, seen[n], l.key)
+				default:
+					seen[n] = l.key
+				}
+			}
 		}
 	}
 	if d := c.Resources.DataClass; d != "" && !mediator.ValidDataClass(d) {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -34,12 +35,17 @@ type Compiled struct {
 	maxClass mediator.DataClass
 	maxRisk  mediator.Risk
 	cons     []compiledConstraint
+	// families has bit famPath (famURL) set when a constraint is of that
+	// family.
+	families uint8
 }
 
 // compiledConstraint is one compiled mediator.Constraint.
 type compiledConstraint struct {
 	arg  string
 	kind mediator.ConstraintKind
+	fam  family // path, URL or neither
+	desc string // "prefix /srv/reports", for reasons
 	// relative: the path values are relative to the upstream's root; they
 	// are stored with a leading "/" and relative arguments are anchored
 	// the same way after refusing any that climb out ("../").
@@ -56,6 +62,14 @@ type compiledConstraint struct {
 	maxIntAll bool  // every int64 is <= max
 	maxU      uint64
 	maxUAll   bool
+
+	min        float64
+	minInt     int64 // ceil(min), for exact comparison of integers
+	minIntAll  bool  // every int64 is >= min
+	minIntNone bool  // no int64 is >= min
+	minU       uint64
+	minUAll    bool
+	minUNone   bool
 
 	// The reasons, built once.
 	outside, missing, badType, empty string
@@ -127,6 +141,31 @@ func Compile(s mediator.Scope) (*Compiled, error) {
 			} else {
 				k.maxU = uint64(f)
 			}
+		case mediator.ConstraintMin:
+			k.min = *sc.Min
+			desc = "min " + strconv.FormatFloat(k.min, 'g', -1, 64)
+			badType = "is not a number or an array of numbers"
+			f := math.Ceil(k.min)
+			switch {
+			case f <= -0x1p63:
+				k.minIntAll = true
+			case f >= 0x1p63:
+				k.minIntNone = true
+			default:
+				k.minInt = int64(f)
+			}
+			switch {
+			case f <= 0:
+				k.minUAll = true
+			case f >= 0x1p64:
+				k.minUNone = true
+			default:
+				k.minU = uint64(f)
+			}
+		}
+		k.fam, k.desc = familyOf(sc.Kind), desc
+		if k.fam != famNone {
+			c.families |= 1 << k.fam
 		}
 		q := strconv.Quote(sc.Arg)
 		k.outside = "argument " + q + " outside constraint " + desc
@@ -159,28 +198,45 @@ func reasonList(vals []string) string {
 }
 
 // Check returns the reasons the call of tool t with args is out of the
-// scope, nil when it is in scope. A call in scope costs no allocation,
-// except one per URL a host constraint parses (net/url) and those of
-// decoding or cleaning a path that is percent-encoded or not clean.
+// scope, nil when it is in scope, knowing nothing of the tool's schema:
+// CheckArgs with nil ToolArgs.
+func (c *Compiled) Check(t mediator.Tool, args map[string]any) []string {
+	return c.CheckArgs(t, args, nil)
+}
+
+// maxReasons caps the reasons one check gives.
+const maxReasons = 16
+
+// CheckArgs returns the reasons the call of tool t with args is out of the
+// scope, nil when it is in scope. ta is what is known of the tool's
+// arguments (NewToolArgs); nil means nothing. A call in scope costs no
+// allocation, except one per URL a host constraint parses (net/url) and
+// those of decoding or cleaning a path that is percent-encoded or not
+// clean.
 //
 // The tool must match one of the scope's tool globs (when it has any). When
 // the scope sets MaxDataClass or MaxRisk, the tool's must not be above it;
 // a tool without a data class or risk counts as the most severe one.
-// Every constraint tests the top-level argument it names, for every tool:
-// a missing argument is out of scope; a string is tested; an array is in
-// scope only when it is not empty and every element passes; any other type
-// (object, null, a boolean or number where a string is needed) is out of
-// scope. See the package documentation for what each kind accepts.
-func (c *Compiled) Check(t mediator.Tool, args map[string]any) []string {
-	return c.CheckDeclared(t, args, nil)
-}
-
-// CheckDeclared is Check for a tool whose input schema declares the
-// argument names in declared: a constraint on an argument the tool does
-// not declare, and that the call does not send, does not apply to it (an
-// echo tool is not out of a scope that constrains "path"). A nil declared
-// (schema unknown) applies every constraint, failing closed.
-func (c *Compiled) CheckDeclared(t mediator.Tool, args map[string]any, declared map[string]bool) []string {
+//
+// Max, min and enum constraints test the top-level argument they name.
+// Path constraints (prefix, glob) test every argument that holds a path,
+// at any depth, and host constraints every argument that holds a URL (see
+// the package documentation for how arguments are classified): an argument
+// of the constraint's own name answers to the constraints of that name
+// only, any other argument of the family to all of them. A string is
+// tested; an array is in scope when every element is (an empty one only
+// when the argument is not named by a constraint or the operator); an
+// object is out of scope under a name a constraint names, and otherwise
+// walked, and must hold an argument of the family. A number,
+// boolean or null where a path or URL is needed is out of scope for an
+// argument named by a constraint or by the operator, and left alone under
+// a name that merely looks like a path. An argument named by a constraint
+// that the call does not send is out of scope, unless another argument of
+// its family was tested, or the tool's schema (known through ta) does not
+// declare it: an echo tool is not out of a scope that constrains "path".
+// An argument that may hold a path or URL but cannot be classified, in the
+// schema or in the call, is out of scope under a constraint of its family.
+func (c *Compiled) CheckArgs(t mediator.Tool, args map[string]any, ta *ToolArgs) []string {
 	if c == nil {
 		return []string{"no scope to check against"}
 	}
@@ -204,24 +260,341 @@ func (c *Compiled) CheckDeclared(t mediator.Tool, args map[string]any, declared 
 	}
 	for i := range c.cons {
 		k := &c.cons[i]
+		if k.fam != famNone {
+			continue
+		}
 		v, ok := args[k.arg]
 		if !ok {
-			if declared != nil && !declared[k.arg] {
+			if ta.schemaKnown() && !ta.declares(k.arg) {
 				continue
 			}
 			reasons = append(reasons, k.missing)
 			continue
 		}
-		switch k.test(v) {
-		case resOutside:
-			reasons = append(reasons, k.outside)
-		case resType:
-			reasons = append(reasons, k.badType)
-		case resEmpty:
-			reasons = append(reasons, k.empty)
+		if r := k.test(v); r != resOK {
+			reasons = append(reasons, k.reason(r))
 		}
 	}
+	if c.families != 0 {
+		// The walk meets arguments in map order: its reasons are sorted.
+		n := len(reasons)
+		w := argWalk{c: c, ta: ta, reasons: reasons}
+		w.check(args)
+		reasons = w.reasons
+		slices.Sort(reasons[n:])
+	}
 	return reasons
+}
+
+// argWalk checks a call's arguments against the path and host constraints.
+type argWalk struct {
+	c       *Compiled
+	ta      *ToolArgs
+	reasons []string
+	tested  uint64 // bit i: constraint i tested a value
+	ntested int    // values tested
+	nodes   int
+	over    bool
+	// loc is the chain of keys down to the value being tested.
+	loc [maxWalkDepth + 2]string
+}
+
+func (w *argWalk) check(args map[string]any) {
+	for _, u := range w.ta.unsureNames() {
+		if fams, _, _ := w.ta.classOf(u.name); fams&(1<<u.fam) == 0 && w.c.families&(1<<u.fam) != 0 &&
+			w.c.namedFamily(u.name) == famNone {
+			w.unsure(u.name, u.fam)
+		}
+	}
+	w.object(args, 0)
+	for i := range w.c.cons {
+		k := &w.c.cons[i]
+		if k.fam == famNone || w.tested&(1<<i) != 0 {
+			continue
+		}
+		if _, sent := args[k.arg]; sent {
+			continue // tested and failed, or tested by nothing (null under a looked-like name)
+		}
+		if w.ta.schemaKnown() && !w.ta.declares(k.arg) {
+			continue
+		}
+		if !w.anyTested(k.fam) {
+			w.add(k.missing)
+		}
+	}
+	if w.over {
+		w.add("arguments nested deeper than " + strconv.Itoa(maxWalkDepth) + " levels or holding more than " +
+			strconv.Itoa(maxWalkNodes) + " values: too large to check against the scope's path and host constraints")
+	}
+}
+
+// anyTested reports whether some constraint of family f tested a value.
+func (w *argWalk) anyTested(f family) bool {
+	for i := range w.c.cons {
+		if w.c.cons[i].fam == f && w.tested&(1<<i) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *argWalk) add(reason string) {
+	if slices.Contains(w.reasons, reason) {
+		return
+	}
+	if len(w.reasons) == maxReasons {
+		w.reasons = append(w.reasons, "… and more")
+	}
+	if len(w.reasons) > maxReasons {
+		return
+	}
+	w.reasons = append(w.reasons, reason)
+}
+
+// enter counts a value; false when the walk must stop.
+func (w *argWalk) enter(depth int) bool {
+	w.nodes++
+	if depth > maxWalkDepth || w.nodes > maxWalkNodes {
+		w.over = true
+		return false
+	}
+	return true
+}
+
+func (w *argWalk) object(m map[string]any, depth int) {
+	for key, v := range m {
+		if !w.enter(depth) {
+			return
+		}
+		w.loc[depth] = key
+		w.visit(key, v, depth)
+	}
+}
+
+// visit classifies the argument key and tests or walks its value v.
+func (w *argWalk) visit(key string, v any, depth int) {
+	fams, unsure, strict := w.ta.classOf(key)
+	named := w.c.namedFamily(key)
+	if named != famNone {
+		fams |= 1 << named
+		unsure &^= 1 << named
+		strict = true
+	}
+	if u := unsure & w.c.families; u != 0 && holdsText(v) {
+		for _, f := range [...]family{famPath, famURL} {
+			if u&(1<<f) != 0 {
+				w.unsure(key, f)
+			}
+		}
+	}
+	tested := false
+	for _, f := range [...]family{famPath, famURL} {
+		if fams&w.c.families&(1<<f) != 0 {
+			w.value(key, f, strict, named == f, v, depth)
+			tested = true
+		}
+	}
+	if !tested {
+		w.container(v, depth)
+	}
+}
+
+// container walks v when it is an object or an array, for the arguments
+// nested in it.
+func (w *argWalk) container(v any, depth int) {
+	switch x := v.(type) {
+	case map[string]any:
+		w.object(x, depth+1)
+	case []any:
+		for _, e := range x {
+			if !w.enter(depth + 1) {
+				return
+			}
+			if m, ok := e.(map[string]any); ok {
+				w.object(m, depth+1)
+			}
+		}
+	}
+}
+
+// value tests v, held by the argument key of family f. strict: the key
+// is named by a constraint or the operator, so that anything but a path
+// (URL) is out of scope. named: a constraint names the key; such an
+// argument holds paths (URLs) itself, not objects of them, and answers to
+// the constraints of its name only.
+func (w *argWalk) value(key string, f family, strict, named bool, v any, depth int) {
+	switch x := v.(type) {
+	case string:
+		w.test(key, f, named, x, depth)
+	case []string:
+		if len(x) == 0 && strict {
+			w.fail(key, f, named, resEmpty, depth)
+		}
+		for _, e := range x {
+			w.test(key, f, named, e, depth)
+		}
+	case []any:
+		if len(x) == 0 && strict {
+			w.fail(key, f, named, resEmpty, depth)
+		}
+		for _, e := range x {
+			if !w.enter(depth + 1) {
+				return
+			}
+			switch e.(type) {
+			case string:
+				w.value(key, f, strict, named, e, depth)
+			case map[string]any:
+				if named {
+					w.fail(key, f, named, resType, depth)
+				} else {
+					w.value(key, f, strict, named, e, depth)
+				}
+			default:
+				if strict || e != nil {
+					w.fail(key, f, named, resType, depth)
+				}
+			}
+		}
+	case map[string]any:
+		if named {
+			w.fail(key, f, named, resType, depth)
+			return
+		}
+		before, n := w.ntested, len(w.reasons)
+		w.object(x, depth+1)
+		if w.ntested == before && len(w.reasons) == n {
+			w.fail(key, f, named, resType, depth)
+		}
+	default:
+		if strict {
+			w.fail(key, f, named, resType, depth)
+		}
+	}
+}
+
+// test tests the string s of the argument key against the constraints of
+// family f that answer for key.
+func (w *argWalk) test(key string, f family, named bool, s string, depth int) {
+	for i := range w.c.cons {
+		k := &w.c.cons[i]
+		if k.fam != f || (named && k.arg != key) {
+			continue
+		}
+		w.tested |= 1 << i
+		w.ntested++
+		if r := k.str(s); r != resOK {
+			w.reportAt(k, r, depth)
+		}
+	}
+}
+
+// fail reports a value of the wrong type (or an empty array) under key to
+// the constraints of family f that answer for it.
+func (w *argWalk) fail(key string, f family, named bool, r argResult, depth int) {
+	for i := range w.c.cons {
+		k := &w.c.cons[i]
+		if k.fam != f || (named && k.arg != key) {
+			continue
+		}
+		w.tested |= 1 << i
+		w.reportAt(k, r, depth)
+	}
+}
+
+// reportAt adds the reason for result r of constraint k at the current
+// location: the constraint's own text for its top-level argument.
+func (w *argWalk) reportAt(k *compiledConstraint, r argResult, depth int) {
+	if depth == 0 && w.loc[0] == k.arg {
+		w.add(k.reason(r))
+		return
+	}
+	loc := strings.Join(w.loc[:depth+1], ".")
+	var what string
+	switch r {
+	case resOutside:
+		what = " outside constraint " + k.desc
+	case resEmpty:
+		what = " is an empty array (constrained by " + k.desc + ")"
+	default:
+		if k.fam == famPath {
+			what = " holds no path the constraint can test (constrained by " + k.desc + ")"
+		} else {
+			what = " holds no URL the constraint can test (constrained by " + k.desc + ")"
+		}
+	}
+	w.add("argument " + strconv.Quote(loc) + what + ", which applies to every " + k.fam.noun() +
+		" argument (it names " + strconv.Quote(k.arg) + ")")
+}
+
+// unsure reports an argument that may hold a path or URL but is not
+// classified.
+func (w *argWalk) unsure(name string, f family) {
+	tool := "TOOL"
+	if w.ta != nil && w.ta.tool != "" {
+		tool = w.ta.tool
+	}
+	key := "paths"
+	if f == famURL {
+		key = "urls"
+	}
+	q := strconv.Quote(name)
+	w.add("argument " + q + " may hold a " + f.noun() + " the mediator cannot classify, so the scope's " + f.noun() +
+		" constraints cannot test it: an operator classifies it in the upstream's config, tools: {" + tool +
+		": {" + key + ": [" + q + "]}} or {" + tool + ": {plain: [" + q + "]}}")
+}
+
+func (f family) noun() string {
+	if f == famURL {
+		return "URL"
+	}
+	return "path"
+}
+
+// holdsText reports whether v is a string or a container holding one.
+func holdsText(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return true
+	case []string:
+		return len(x) > 0
+	case []any:
+		for _, e := range x {
+			if holdsText(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if holdsText(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// namedFamily returns the family of the constraints named key, famNone
+// when there is none.
+func (c *Compiled) namedFamily(key string) family {
+	for i := range c.cons {
+		if c.cons[i].arg == key && c.cons[i].fam != famNone {
+			return c.cons[i].fam
+		}
+	}
+	return famNone
+}
+
+func (k *compiledConstraint) reason(r argResult) string {
+	switch r {
+	case resOutside:
+		return k.outside
+	case resType:
+		return k.badType
+	case resEmpty:
+		return k.empty
+	}
+	return ""
 }
 
 // argResult is the outcome of testing one argument.
@@ -268,7 +641,7 @@ func (k *compiledConstraint) scalar(v any) argResult {
 		return k.str(s)
 	}
 	switch k.kind {
-	case mediator.ConstraintMax:
+	case mediator.ConstraintMax, mediator.ConstraintMin:
 		return k.number(v)
 	case mediator.ConstraintEnum:
 		var buf [64]byte
@@ -294,7 +667,7 @@ func (k *compiledConstraint) str(s string) argResult {
 		ok = k.hostOK(s)
 	case mediator.ConstraintEnum:
 		ok = k.enumHas(s)
-	case mediator.ConstraintMax:
+	case mediator.ConstraintMax, mediator.ConstraintMin:
 		return resType
 	}
 	if ok {
@@ -706,13 +1079,28 @@ func (k *compiledConstraint) number(v any) argResult {
 }
 
 func (k *compiledConstraint) float(f float64) argResult {
-	if math.IsNaN(f) || math.IsInf(f, 0) || f > k.max {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return resOutside
+	}
+	if k.kind == mediator.ConstraintMin {
+		if f < k.min {
+			return resOutside
+		}
+		return resOK
+	}
+	if f > k.max {
 		return resOutside
 	}
 	return resOK
 }
 
 func (k *compiledConstraint) int64(i int64) argResult {
+	if k.kind == mediator.ConstraintMin {
+		if k.minIntAll || (!k.minIntNone && i >= k.minInt) {
+			return resOK
+		}
+		return resOutside
+	}
 	if k.maxIntAll || i <= k.maxInt {
 		return resOK
 	}
@@ -720,6 +1108,12 @@ func (k *compiledConstraint) int64(i int64) argResult {
 }
 
 func (k *compiledConstraint) uint64(u uint64) argResult {
+	if k.kind == mediator.ConstraintMin {
+		if k.minUAll || (!k.minUNone && u >= k.minU) {
+			return resOK
+		}
+		return resOutside
+	}
 	if k.maxUAll || u <= k.maxU {
 		return resOK
 	}
@@ -736,11 +1130,15 @@ func (k *compiledConstraint) jsonNumber(s string) argResult {
 	if err != nil || math.IsInf(f, 0) {
 		return resOutside // beyond float64: fail closed
 	}
-	if f != k.max {
+	bound, sign := k.max, 1
+	if k.kind == mediator.ConstraintMin {
+		bound, sign = k.min, -1
+	}
+	if f != bound {
 		return k.float(f)
 	}
 	r, ok := new(big.Rat).SetString(s)
-	if !ok || r.Cmp(new(big.Rat).SetFloat64(k.max)) > 0 {
+	if !ok || r.Cmp(new(big.Rat).SetFloat64(bound))*sign > 0 {
 		return resOutside
 	}
 	return resOK

@@ -405,10 +405,12 @@ func TestCheckReasons(t *testing.T) {
 	}})
 	tool := mediator.Tool{Name: "t"}
 	got := c.Check(tool, map[string]any{"path": "/etc/passwd", "amount": "5", "format": []any{}})
+	// Argument constraints first, in order; then those of paths and URLs,
+	// sorted.
 	want := []string{
-		`argument "path" outside constraint prefix /srv/reports, /srv/data`,
 		`argument "amount" is not a number or an array of numbers (constrained by max 100)`,
 		`argument "format" is an empty array (constrained by enum csv, "a b")`,
+		`argument "path" outside constraint prefix /srv/reports, /srv/data`,
 		`argument "url" missing (constrained by host *.example.com)`,
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -416,9 +418,9 @@ func TestCheckReasons(t *testing.T) {
 	}
 	got = c.Check(tool, map[string]any{"path": 1.0, "amount": 500.0, "format": nil, "url": "https://example.com"})
 	want = []string{
-		`argument "path" is not a string or an array of strings (constrained by prefix /srv/reports, /srv/data)`,
 		`argument "amount" outside constraint max 100`,
 		`argument "format" is not a string, number, boolean or an array of them (constrained by enum csv, "a b")`,
+		`argument "path" is not a string or an array of strings (constrained by prefix /srv/reports, /srv/data)`,
 		`argument "url" outside constraint host *.example.com`,
 	}
 	if !reflect.DeepEqual(got, want) {

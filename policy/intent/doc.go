@@ -13,11 +13,26 @@
 //
 // # Failing closed
 //
-// Every doubt is out of scope. A constraint tests the named top-level
-// argument of every call in the scope: a missing argument, an object, null,
-// an empty array, or a type the kind cannot test is out of scope; an array
-// is in scope only when every element is. A tool without a risk or data
-// class counts as the most severe level when the scope sets a maximum.
+// Every doubt is out of scope. A max, min or enum constraint tests the
+// named top-level argument of every call in the scope: a missing argument,
+// an object, null, an empty array, or a type the kind cannot test is out of
+// scope; an array is in scope only when every element is. A tool without a
+// risk or data class counts as the most severe level when the scope sets a
+// maximum.
+//
+// # Every argument of a kind
+//
+// Path constraints (prefix, glob) test every argument that holds a path,
+// and host constraints every argument that holds a URL, at any depth of the
+// arguments (CheckArgs): the argument the constraint names, and every
+// other one the operator classifies (upstream config tools.<tool>.paths,
+// urls; plain declassifies), the schema formats as a URI, or whose name
+// says so (path, paths, filePath, output_file, dir, source, destination;
+// url, endpoint, host). A name holding such a word elsewhere than at its
+// end (path_prefix, urlTemplate) is unclassifiable: under a constraint of
+// its kind the call is out of scope until the operator classifies it. The
+// walk stops at 32 levels and 4096 values, beyond which the call is out of
+// scope.
 //
 // Paths (prefix and glob constraints) are absolute, or relative to the
 // upstream's own root when the constraint's values are relative (the demo
@@ -53,8 +68,10 @@
 // address, and IPv4 shorthand hosts ("127.1", "0x7f.0.0.1") match nothing.
 // The check is on the name: what the name resolves to is not checked.
 //
-// Numbers (max constraints) must be JSON numbers (float64, json.Number or a
-// Go integer type), not strings, finite and no greater than the maximum;
-// there is no lower bound. Enum constraints compare strings exactly, and
+// Numbers (max and min constraints) must be JSON numbers (float64,
+// json.Number or a Go integer type), not strings, finite and no greater
+// than the maximum (no less than the minimum); json.Number is compared
+// exactly. A max has no lower bound: pair it with a min when the argument
+// is a magnitude. Enum constraints compare strings exactly, and
 // numbers and booleans by their JSON text ("1", "2.5", "true").
 package intent

@@ -231,3 +231,44 @@ func FuzzParseConstraint(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckArgs feeds untrusted tool schemas and arguments to the
+// classification and the walk: they must not panic, and a path outside the
+// scope placed under "paths", at the top or nested, is always out of scope.
+func FuzzCheckArgs(f *testing.F) {
+	for _, s := range [][2]string{
+		{`{"type":"object","properties":{"paths":{"type":"array","items":{"type":"string"}}}}`, `{"paths":["/srv/reports/a"]}`},
+		{`{"type":"object","properties":{"source":{},"destination":true},"additionalProperties":false}`, `{"source":"/srv/reports/a","destination":"/srv/reports/b"}`},
+		{`{"type":["object","null"],"properties":{"x":{"anyOf":[{"format":"uri"},false]}}}`, `{"x":"https://a"}`},
+		{`{"type":"object","properties":{"edits":{"items":{"properties":{"file":{"type":"string"}}}}}}`, `{"edits":[{"file":"/srv/reports/x"}]}`},
+		{`not json`, `{"a":{"b":{"c":[1,2,{"dir":null}]}}}`},
+		{`{"type":"object","properties":{"pathPrefix":{"type":"string"}}}`, `{}`},
+		{`{"type":"object","properties":{"paths":{"format":"uri"}}}`, `{"paths":"https://api.example.com/"}`},
+	} {
+		f.Add(s[0], s[1])
+	}
+	c, err := Compile(mediator.Scope{Constraints: []mediator.Constraint{
+		{Arg: "path", Kind: mediator.ConstraintPrefix, Values: []string{"/srv/reports"}},
+		{Arg: "url", Kind: mediator.ConstraintHost, Values: []string{"api.example.com"}},
+	}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, schema, argsJSON string) {
+		def, _ := json.Marshal(map[string]json.RawMessage{"name": json.RawMessage(`"t"`), "inputSchema": json.RawMessage(schema)})
+		ta := NewToolArgs(mediator.Tool{Name: "u__t", Definition: def})
+		var args map[string]any
+		if json.Unmarshal([]byte(argsJSON), &args) != nil || args == nil {
+			return
+		}
+		_ = c.CheckArgs(mediator.Tool{Name: "u__t"}, args, ta)
+		args["paths"] = []any{"/etc/passwd"}
+		if r := c.CheckArgs(mediator.Tool{Name: "u__t"}, args, ta); len(r) == 0 {
+			t.Fatalf("paths /etc/passwd in scope with schema %s and args %s", schema, argsJSON)
+		}
+		nested := map[string]any{"wrap": []any{map[string]any{"paths": []any{"/etc/passwd"}}}}
+		if r := c.CheckArgs(mediator.Tool{Name: "u__t"}, nested, ta); len(r) == 0 {
+			t.Fatalf("nested paths /etc/passwd in scope with schema %s", schema)
+		}
+	})
+}

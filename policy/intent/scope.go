@@ -48,7 +48,7 @@ const (
 // ValidateScope reports whether s is a scope the checker can enforce. Tool
 // globs use path.Match syntax ("*" within a name, "?" one character,
 // "[...]" classes); constraints must name a printable argument, have one of
-// the five kinds and values fit for that kind:
+// the six kinds and values fit for that kind:
 //
 //   - prefix: 1..64 absolute paths without "..", "%", "\" or control
 //     characters (normalised with path.Clean by Compile);
@@ -57,6 +57,7 @@ const (
 //   - host: 1..64 host names ("api.example.com"), "*.example.com" for
 //     strict subdomains, or IP literals; no scheme, port or path;
 //   - max: no values, Max set, finite and not negative;
+//   - min: no values, Min set and finite (any sign);
 //   - enum: 1..64 non-empty strings.
 //
 // MaxDataClass and MaxRisk must be empty (no limit) or known levels.
@@ -129,6 +130,9 @@ func validateConstraint(c mediator.Constraint) error {
 		if c.Max != nil {
 			return fmt.Errorf("max is only for kind max")
 		}
+		if c.Min != nil {
+			return fmt.Errorf("min is only for kind min")
+		}
 		if len(c.Values) == 0 {
 			return errors.New("needs at least one value")
 		}
@@ -167,6 +171,9 @@ func validateConstraint(c mediator.Constraint) error {
 		if len(c.Values) > 0 {
 			return errors.New("kind max takes no values, only max")
 		}
+		if c.Min != nil {
+			return errors.New("kind max takes no min: add a constraint of kind min on the same argument")
+		}
 		if c.Max == nil {
 			return errors.New("kind max needs max")
 		}
@@ -176,10 +183,23 @@ func validateConstraint(c mediator.Constraint) error {
 		if *c.Max < 0 {
 			return fmt.Errorf("max %s is negative: negative limits are not allowed", strconv.FormatFloat(*c.Max, 'g', -1, 64))
 		}
+	case mediator.ConstraintMin:
+		if len(c.Values) > 0 {
+			return errors.New("kind min takes no values, only min")
+		}
+		if c.Max != nil {
+			return errors.New("kind min takes no max: add a constraint of kind max on the same argument")
+		}
+		if c.Min == nil {
+			return errors.New("kind min needs min")
+		}
+		if math.IsNaN(*c.Min) || math.IsInf(*c.Min, 0) {
+			return errors.New("min must be a finite number")
+		}
 	case "":
-		return errors.New("kind must not be empty: use prefix, glob, host, max or enum")
+		return errors.New("kind must not be empty: use prefix, glob, host, max, min or enum")
 	default:
-		return errors.New("unknown kind: use prefix, glob, host, max or enum")
+		return errors.New("unknown kind: use prefix, glob, host, max, min or enum")
 	}
 	return nil
 }
@@ -497,13 +517,17 @@ func ParseConstraint(s string) (mediator.Constraint, error) {
 		return c, fmt.Errorf("%w: constraint %q: missing \":KIND\" before '=' (use ARG:KIND=V1,V2)", ErrInvalidScope, s)
 	}
 	c.Arg, c.Kind = head[:i], mediator.ConstraintKind(head[i+1:])
-	if c.Kind == mediator.ConstraintMax {
+	if c.Kind == mediator.ConstraintMax || c.Kind == mediator.ConstraintMin {
 		v := strings.TrimSpace(vals)
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
-			return mediator.Constraint{}, fmt.Errorf("%w: constraint %q: max %q is not a number", ErrInvalidScope, s, v)
+			return mediator.Constraint{}, fmt.Errorf("%w: constraint %q: %s %q is not a number", ErrInvalidScope, s, c.Kind, v)
 		}
-		c.Max = &f
+		if c.Kind == mediator.ConstraintMax {
+			c.Max = &f
+		} else {
+			c.Min = &f
+		}
 	} else {
 		for _, v := range strings.Split(vals, ",") {
 			c.Values = append(c.Values, strings.TrimSpace(v))
@@ -524,9 +548,12 @@ func FormatConstraint(c mediator.Constraint) string {
 	b.WriteByte(':')
 	b.WriteString(string(c.Kind))
 	b.WriteByte('=')
-	if c.Kind == mediator.ConstraintMax {
-		if c.Max != nil {
-			b.WriteString(strconv.FormatFloat(*c.Max, 'g', -1, 64))
+	if c.Kind == mediator.ConstraintMax || c.Kind == mediator.ConstraintMin {
+		if v := c.Max; v != nil || c.Min != nil {
+			if v == nil {
+				v = c.Min
+			}
+			b.WriteString(strconv.FormatFloat(*v, 'g', -1, 64))
 		}
 		return b.String()
 	}
@@ -651,7 +678,8 @@ func quoteValue(s string) string {
 // quoted otherwise.
 func quoteKind(k mediator.ConstraintKind) string {
 	switch k {
-	case mediator.ConstraintPrefix, mediator.ConstraintGlob, mediator.ConstraintHost, mediator.ConstraintMax, mediator.ConstraintEnum:
+	case mediator.ConstraintPrefix, mediator.ConstraintGlob, mediator.ConstraintHost, mediator.ConstraintMax,
+		mediator.ConstraintMin, mediator.ConstraintEnum:
 		return string(k)
 	}
 	return strconv.Quote(string(k))

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -83,7 +84,7 @@ type Service struct {
 	// maxBound bounds sessions and drift (maxCached; tests lower it).
 	maxBound int
 	recent   map[string][]judge.RecentCall
-	schemas  map[string]map[string]bool // tool definition hash → declared argument names
+	schemas  map[string]*ToolArgs // tool definition hash → what is known of its arguments
 }
 
 type cachedTask struct {
@@ -129,7 +130,7 @@ func New(cfg Config) (*Service, error) {
 		unbound:  make(map[string]time.Time),
 		drift:    make(map[string][]time.Time),
 		recent:   make(map[string][]judge.RecentCall),
-		schemas:  make(map[string]map[string]bool),
+		schemas:  make(map[string]*ToolArgs),
 		maxBound: maxCached,
 	}, nil
 }
@@ -318,10 +319,10 @@ func (s *Service) Check(ctx context.Context, c *mediator.Call) (mediator.Intent,
 	}
 	if c.Target != nil && c.Target.Kind == mediator.KindTool {
 		tool := mediator.Tool{Name: c.Target.Name, Server: c.Target.Server, Risk: c.Target.Risk, DataClass: c.Target.DataClass}
-		declared := s.declaredArgs(c.Target)
-		in.Reasons = append(in.Reasons, b.base.scope.CheckDeclared(tool, c.Arguments, declared)...)
+		ta := s.toolArgs(c.Target)
+		in.Reasons = append(in.Reasons, b.base.scope.CheckArgs(tool, c.Arguments, ta)...)
 		if b.narrow != nil {
-			in.Reasons = append(in.Reasons, b.narrow.scope.CheckDeclared(tool, c.Arguments, declared)...)
+			in.Reasons = append(in.Reasons, b.narrow.scope.CheckArgs(tool, c.Arguments, ta)...)
 		}
 	} else if c.Target != nil {
 		in.Reasons = append(in.Reasons, objectReasons(b.base.task.Scope, *c.Target)...)
@@ -753,16 +754,11 @@ func objectReasons(s mediator.Scope, t mediator.Target) []string {
 	return nil
 }
 
-// declaredArgs returns the argument names the tool's input schema
-// declares (its top-level properties), or nil when they are unknown: then
-// every constraint applies. They are cached by definition hash.
-func (s *Service) declaredArgs(t *mediator.Target) map[string]bool {
-	s.mu.Lock()
-	props, ok := s.schemas[t.Hash]
-	s.mu.Unlock()
-	if ok {
-		return props
-	}
+// toolArgs returns what is known of the tool's arguments: its input
+// schema and the operator's classification, from the catalog entry of the
+// same definition hash; nil (nothing known: every constraint applies) when
+// there is none. They are cached by definition hash.
+func (s *Service) toolArgs(t *mediator.Target) *ToolArgs {
 	cat := s.catalog()
 	if cat == nil {
 		return nil
@@ -771,26 +767,23 @@ func (s *Service) declaredArgs(t *mediator.Target) map[string]bool {
 	if !found || tool.Hash != t.Hash {
 		return nil
 	}
-	var def struct {
-		InputSchema struct {
-			Type       string                     `json:"type"`
-			Properties map[string]json.RawMessage `json:"properties"`
-		} `json:"inputSchema"`
+	s.mu.Lock()
+	ta, ok := s.schemas[t.Hash]
+	s.mu.Unlock()
+	// The operator's classification is not part of the hash: a reload
+	// that changes it builds the entry anew.
+	if ok && maps.Equal(ta.notes, tool.Args) {
+		return ta
 	}
-	if json.Unmarshal(tool.Definition, &def) == nil && def.InputSchema.Type == "object" {
-		props = make(map[string]bool, len(def.InputSchema.Properties))
-		for k := range def.InputSchema.Properties {
-			props[k] = true
-		}
-	}
+	ta = NewToolArgs(tool)
 	if t.Hash == "" {
-		return props // no key to cache it under
+		return ta // no key to cache it under
 	}
 	s.mu.Lock()
 	if len(s.schemas) >= maxCached {
 		clear(s.schemas)
 	}
-	s.schemas[t.Hash] = props
+	s.schemas[t.Hash] = ta
 	s.mu.Unlock()
-	return props
+	return ta
 }

@@ -127,6 +127,38 @@ func addTools(s *server.MCPServer) {
 		}
 		return mcp.NewToolResultText(string(b)), nil
 	})
+	// cat_many, copy and stash take their paths under other names than
+	// "path" (a scope's path constraint must still see them).
+	s.AddTool(mcp.NewTool("cat_many", mcp.WithArray("paths", mcp.WithStringItems())),
+		func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			var out strings.Builder
+			for _, p := range r.GetStringSlice("paths", nil) {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return mcp.NewToolResultError(err.Error()), nil
+				}
+				out.Write(b)
+			}
+			return mcp.NewToolResultText(out.String()), nil
+		})
+	s.AddTool(mcp.NewTool("copy", mcp.WithString("source"), mcp.WithString("destination")),
+		func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			b, err := os.ReadFile(r.GetString("source", ""))
+			if err == nil {
+				err = os.WriteFile(r.GetString("destination", ""), b, 0o600)
+			}
+			if err != nil {
+				return mcp.NewToolResultError(err.Error()), nil
+			}
+			return mcp.NewToolResultText("copied"), nil
+		})
+	s.AddTool(mcp.NewTool("stash", mcp.WithString("target"), mcp.WithString("text")),
+		func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			if err := os.WriteFile(r.GetString("target", ""), []byte(r.GetString("text", "")), 0o600); err != nil {
+				return mcp.NewToolResultError(err.Error()), nil
+			}
+			return mcp.NewToolResultText("stashed"), nil
+		})
 	schema := mcp.NewToolWithRawSchema("schema", "takes a target", json.RawMessage(SchemaJSON))
 	schema.Meta = &mcp.Meta{AdditionalFields: map[string]any{
 		"io.mcp-mediator/risk": "critical", "io.mcp-mediator/data_class": "pii",
