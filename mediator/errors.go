@@ -52,6 +52,27 @@ var (
 	ErrInvalidIdentity = errors.New("invalid identity")
 )
 
+// ArgumentError is a call whose arguments do not fit what a policy rule
+// reads: an argument the rule needs is missing, or of another type than
+// the rule compares it with. It is the agent's mistake, not the policy's;
+// it wraps ErrInvalidRequest and the call is denied.
+type ArgumentError struct {
+	// Rule names the rule that reads the argument.
+	Rule string
+	// Arg is the argument's path below r.obj.Args ("path", "payee.iban").
+	Arg string
+	// Problem says what is wrong: "is required", "is a string, but the
+	// rule compares it with a boolean".
+	Problem string
+}
+
+func (e *ArgumentError) Error() string {
+	return fmt.Sprintf("argument %q %s by rule %s", e.Arg, e.Problem, e.Rule)
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidRequest) true.
+func (e *ArgumentError) Unwrap() error { return ErrInvalidRequest }
+
 // DenyError is a denial with the data a caller may need.
 type DenyError struct {
 	Decision Decision

@@ -267,6 +267,13 @@ func (p *pipeline) authorize(next Handler) Handler {
 			Intent:    c.Intent,
 			RemoteIP:  c.Credentials.RemoteIP,
 		})
+		if ae, ok := errors.AsType[*ArgumentError](err); ok {
+			// The agent's mistake: an argument a rule reads is missing or
+			// of another type. Denied, and logged as what it is.
+			c.Decision = Decision{Effect: EffectDeny, Rule: ae.Rule, Reason: ae.Error(), PolicyVersion: d.PolicyVersion}
+			p.logger().Info("call refused: its arguments do not fit a policy rule", "call", c.ID, "rule", ae.Rule, "arg", ae.Arg)
+			return fmt.Errorf("%w: correct the call's arguments and call again", ae)
+		}
 		if err != nil {
 			c.Decision = Decision{Effect: EffectDeny, Reason: "policy error", PolicyVersion: d.PolicyVersion}
 			p.logger().Error("policy evaluation failed; denying", "call", c.ID, "err", err)

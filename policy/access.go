@@ -1,10 +1,15 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
+	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/casbin/govaluate"
+
+	"github.com/mcp-mediator/mediator/mediator"
 )
 
 // Conditions read attributes through a table of getters instead of
@@ -82,10 +87,15 @@ func intentGetter(f func(*IntentAttrs) any) getter {
 }
 
 // pathGetter returns the getter of an attribute path: a field, or a field
-// holding a map followed by keys (r_obj.Args.payee.iban).
-func pathGetter(parts []string) (getter, error) {
+// holding a map followed by keys (r_obj.Args.payee.iban). want is the type
+// the condition compares the value with (anyType when it cannot tell): a
+// value of another type is an error, like a missing key, rather than a
+// silently false comparison. Below r.obj.Args both are the agent's
+// mistake, a *mediator.ArgumentError.
+func pathGetter(parts []string, want argType) (getter, error) {
 	for n := len(parts); n >= 2; n-- {
-		g, ok := getters[strings.Join(parts[:n], ".")]
+		base := strings.Join(parts[:n], ".")
+		g, ok := getters[base]
 		if !ok {
 			continue
 		}
@@ -93,20 +103,40 @@ func pathGetter(parts []string) (getter, error) {
 		if len(keys) == 0 {
 			return g, nil
 		}
+		args := base == "r_obj.Args"
+		attr := unescape(strings.Join(parts, "."))
 		return func(p condParams) (any, error) {
 			v, err := g(p)
 			if err != nil {
 				return nil, err
 			}
-			return lookupKeys(v, keys)
+			v, bad, err := lookupKeys(v, keys)
+			if err != nil {
+				if !args {
+					return nil, err
+				}
+				if errors.Is(err, errNotObject) {
+					return nil, &mediator.ArgumentError{Arg: strings.Join(keys[:bad+1], "."), Problem: "is not an object, as read"}
+				}
+				return nil, &mediator.ArgumentError{Arg: strings.Join(keys[:bad+1], "."), Problem: "is required"}
+			}
+			if want != anyType && typeOf(v) != want {
+				if args {
+					return nil, &mediator.ArgumentError{Arg: strings.Join(keys, "."),
+						Problem: "is " + typeOf(v).article() + ", compared with " + want.article()}
+				}
+				return nil, fmt.Errorf("attribute %s is %s, compared with %s", attr, typeOf(v).article(), want.article())
+			}
+			return v, nil
 		}, nil
 	}
 	return nil, fmt.Errorf("no getter for %s", strings.Join(parts, "."))
 }
 
 // lookupKeys walks map keys. A missing key is an error, which fails the
-// decision closed; use has(map, 'key') to test for optional arguments.
-func lookupKeys(v any, keys []string) (any, error) {
+// decision closed; use has(map, 'key') to test for optional arguments. bad
+// is the index of the key that failed.
+func lookupKeys(v any, keys []string) (_ any, bad int, _ error) {
 	for i, k := range keys {
 		var ok bool
 		switch m := v.(type) {
@@ -115,13 +145,183 @@ func lookupKeys(v any, keys []string) (any, error) {
 		case map[string]string:
 			v, ok = m[k]
 		default:
-			return nil, fmt.Errorf("missing attribute: %s is not an object", strings.Join(keys[:i], "."))
+			return nil, max(i-1, 0), fmt.Errorf("missing attribute: %s %w", strings.Join(keys[:i], "."), errNotObject)
 		}
 		if !ok {
-			return nil, fmt.Errorf("missing attribute: %q is not present", strings.Join(keys[:i+1], "."))
+			return nil, i, fmt.Errorf("missing attribute: %q is not present", strings.Join(keys[:i+1], "."))
 		}
 	}
-	return v, nil
+	return v, 0, nil
+}
+
+var errNotObject = errors.New("is not an object")
+
+// argType is the type of a value a condition reads from a map.
+type argType uint8
+
+const (
+	anyType argType = iota
+	typeString
+	typeNumber
+	typeBool
+	typeObject
+	typeArray
+	typeNull
+)
+
+func typeOf(v any) argType {
+	switch v.(type) {
+	case string:
+		return typeString
+	case float64, float32, int, int64, int32, uint, uint64:
+		return typeNumber
+	case bool:
+		return typeBool
+	case map[string]any, map[string]string:
+		return typeObject
+	case []any:
+		return typeArray
+	case nil:
+		return typeNull
+	}
+	return anyType
+}
+
+func (t argType) article() string {
+	switch t {
+	case typeString:
+		return "a string"
+	case typeNumber:
+		return "a number"
+	case typeBool:
+		return "a boolean"
+	case typeObject:
+		return "an object"
+	case typeArray:
+		return "an array"
+	case typeNull:
+		return "null"
+	}
+	return "a value"
+}
+
+// literalType is the type of a literal token (a level constant is a
+// number), anyType for anything else.
+func literalType(tk govaluate.ExpressionToken) argType {
+	switch tk.Kind {
+	case govaluate.NUMERIC:
+		return typeNumber
+	case govaluate.BOOLEAN:
+		return typeBool
+	case govaluate.STRING:
+		return typeString
+	case govaluate.VARIABLE:
+		if name, ok := tk.Value.(string); ok {
+			if _, ok := constants[name]; ok {
+				return typeNumber
+			}
+		}
+	}
+	return anyType
+}
+
+// stringFuncs are the functions whose arguments are all strings.
+var stringFuncs = map[string]bool{"hostOf": true, "pathUnder": true, "globMatch": true, "regexMatch": true}
+
+// expectedType is the type the condition needs of the attribute read at
+// tokens[i]: the literal it is compared with (==, !=, <, in (...)), a
+// boolean for a logical operand, a string for a pattern match or a string
+// function's argument, an object for has's first. anyType when the
+// context does not tell (two attributes compared, arithmetic).
+func expectedType(tokens []govaluate.ExpressionToken, i int) argType {
+	at := func(j int) (govaluate.ExpressionToken, bool) {
+		if j < 0 || j >= len(tokens) {
+			return govaluate.ExpressionToken{}, false
+		}
+		return tokens[j], true
+	}
+	op := func(tk govaluate.ExpressionToken) string { s, _ := tk.Value.(string); return s }
+	if len(tokens) == 1 {
+		return typeBool
+	}
+	if next, ok := at(i + 1); ok && next.Kind == govaluate.COMPARATOR {
+		switch op(next) {
+		case "==", "!=", "<", ">", "<=", ">=":
+			if lit, ok := at(i + 2); ok {
+				return literalType(lit)
+			}
+		case "=~", "!~":
+			return typeString
+		case "in":
+			if cl, ok := at(i + 2); ok && cl.Kind == govaluate.CLAUSE {
+				if lit, ok := at(i + 3); ok {
+					return literalType(lit)
+				}
+			}
+		}
+	}
+	if prev, ok := at(i - 1); ok && prev.Kind == govaluate.COMPARATOR {
+		switch op(prev) {
+		case "==", "!=", "<", ">", "<=", ">=":
+			if lit, ok := at(i - 2); ok {
+				return literalType(lit)
+			}
+		}
+	}
+	if t, ok := funcArgType(tokens, i); ok {
+		return t
+	}
+	// An operand of && or || or !, or the whole condition.
+	boundary := func(j int) bool {
+		tk, ok := at(j)
+		return !ok || tk.Kind == govaluate.LOGICALOP || tk.Kind == govaluate.CLAUSE || tk.Kind == govaluate.CLAUSE_CLOSE ||
+			(tk.Kind == govaluate.PREFIX && op(tk) == "!")
+	}
+	if boundary(i-1) && boundary(i+1) {
+		return typeBool
+	}
+	return anyType
+}
+
+// funcArgType is the type of the attribute at tokens[i] when it is a whole
+// argument of a function call; false when it is not one.
+func funcArgType(tokens []govaluate.ExpressionToken, i int) (argType, bool) {
+	if i == 0 || i+1 >= len(tokens) {
+		return anyType, false
+	}
+	prev, next := tokens[i-1], tokens[i+1]
+	if (prev.Kind != govaluate.CLAUSE && prev.Kind != govaluate.SEPARATOR) ||
+		(next.Kind != govaluate.SEPARATOR && next.Kind != govaluate.CLAUSE_CLOSE) {
+		return anyType, false
+	}
+	depth, arg := 0, 0
+	for j := i - 1; j >= 0; j-- {
+		switch tokens[j].Kind {
+		case govaluate.CLAUSE_CLOSE:
+			depth++
+		case govaluate.SEPARATOR:
+			if depth == 0 {
+				arg++
+			}
+		case govaluate.CLAUSE:
+			if depth > 0 {
+				depth--
+				continue
+			}
+			if j == 0 || tokens[j-1].Kind != govaluate.FUNCTION {
+				return anyType, false // a parenthesis or a list
+			}
+			name := funcNames[reflect.ValueOf(tokens[j-1].Value).Pointer()]
+			switch {
+			case stringFuncs[name]:
+				return typeString, true
+			case name == "has" && arg == 0:
+				return typeObject, true
+			}
+			return anyType, true
+		}
+	}
+	return anyType, false
 }
 
 // bindTokens replaces each attribute accessor in tokens with a variable
@@ -135,11 +335,16 @@ func bindTokens(tokens []govaluate.ExpressionToken) ([]govaluate.ExpressionToken
 		if tk.Kind != govaluate.ACCESSOR || !ok {
 			continue
 		}
-		g, err := pathGetter(parts)
+		want := expectedType(tokens, i)
+		g, err := pathGetter(parts, want)
 		if err != nil {
 			return nil, nil, err
 		}
 		name := strings.Join(parts, ".")
+		if want != anyType {
+			// The same attribute may be read with different types.
+			name += "#" + strconv.Itoa(int(want))
+		}
 		bound[name] = g
 		out[i] = govaluate.ExpressionToken{Kind: govaluate.VARIABLE, Value: name}
 	}

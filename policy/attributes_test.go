@@ -155,7 +155,8 @@ func FuzzAttributes(f *testing.F) {
 			req := mediator.AuthzRequest{Agent: mediator.Agent{ID: "fuzz"}, Target: mediator.Target{Kind: mediator.KindTool, Name: "t__x"},
 				Arguments: args, Listing: listing}
 			d, err := e.Decide(t.Context(), req)
-			if err != nil && (d.Effect != mediator.EffectDeny || d.Reason != ReasonPolicyError) {
+			_, argErr := errors.AsType[*mediator.ArgumentError](err)
+			if err != nil && (d.Effect != mediator.EffectDeny || (d.Reason != ReasonPolicyError && !argErr)) {
 				t.Fatalf("error %v with decision %+v", err, d)
 			}
 			if d.Effect == mediator.EffectAllow && !listing && !meetsAllowRule(args) {

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/mcp-mediator/mediator/mediator"
@@ -30,6 +31,8 @@ func (r CaseResult) Summary() string {
 
 func describe(d mediator.Decision, err error) string {
 	switch {
+	case errors.As(err, new(*mediator.ArgumentError)):
+		return "deny: " + err.Error()
 	case err != nil:
 		return "deny: policy error (" + err.Error() + ")"
 	case d.Rule == "":
@@ -88,7 +91,7 @@ func mismatch(tc *Case, d mediator.Decision, err error) string {
 		}
 	}
 	if tc.Error {
-		want = "deny: policy error"
+		want = "deny: policy error or argument error"
 	}
 	got := describe(d, err)
 	switch {

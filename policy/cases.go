@@ -83,8 +83,9 @@ type CaseIntent struct {
 
 // Case is one expectation: this agent making this call in this
 // environment gets this decision, optionally by this rule ("" for the
-// default deny). Error expects a policy error (a denial that failed to
-// evaluate, such as a missing argument).
+// default deny). Error expects a denial that failed to evaluate: a policy
+// error, or the agent's argument error (an argument a rule reads is
+// missing, or of another type than the rule compares it with).
 type Case struct {
 	Name    string          `yaml:"name"`
 	Agent   CaseAgent       `yaml:"agent"`

@@ -69,7 +69,7 @@ cases:
 		"wrong effect":          "got allow by rule echo, want deny",
 		"wrong rule":            "got allow by rule echo, want allow by rule sandbox-read",
 		"default deny expected": "",
-		"unexpected error":      "got deny: policy error",
+		"unexpected error":      `got deny: argument "amount" is required`,
 		"expected error":        "",
 		"missing error":         "want deny: policy error",
 	}

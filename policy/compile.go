@@ -161,6 +161,11 @@ func (c *compiled) evalRule(name string, p condParams) (any, error) {
 		if p.env.listing {
 			return r.Decision != mediator.EffectDeny, nil
 		}
+		if ae, ok := errors.AsType[*mediator.ArgumentError](err); ok {
+			named := *ae
+			named.Rule = r.Name
+			return nil, &named
+		}
 		return nil, fmt.Errorf("rule %s (%s:%d): %w", r.Name, c.source, r.Line, err)
 	}
 	return v, nil

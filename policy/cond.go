@@ -214,3 +214,16 @@ func (c *condition) eval(p condParams) (bool, error) {
 	}
 	return b, nil
 }
+
+// readsVerdict reports whether the condition reads the intent's verdict
+// (r.intent.OutOfScope, Verdict or Reasons).
+func (c *condition) readsVerdict() bool {
+	for name := range c.getters {
+		base, _, _ := strings.Cut(name, "#")
+		switch base {
+		case "r_intent.OutOfScope", "r_intent.Verdict", "r_intent.Reasons":
+			return true
+		}
+	}
+	return false
+}

@@ -13,8 +13,12 @@
 // before approve before allow with the priority effect, and the engine
 // reads the first matching line back with EnforceEx: its decision column is
 // the decision, its name the rule every decision cites. No match is a
-// denial; a failure to evaluate (a missing attribute, an argument of the
-// wrong type) is a denial with reason "policy error" and an error.
+// denial. An allow by a rule whose condition does not read the intent's
+// verdict is a denial for a call outside its declared intent
+// (RuleOutOfScope). A call lacking an argument a rule reads, or sending it
+// with another type than the rule compares it with, is a denial citing that
+// rule with a *mediator.ArgumentError (the agent's mistake); any other
+// failure to evaluate is a denial with reason "policy error" and an error.
 //
 // Policy text is parsed by this package strictly (ParseRules), before
 // Casbin sees it: a malformed line is an error naming file and line, never

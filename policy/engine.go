@@ -2,8 +2,10 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -122,9 +124,13 @@ func (e *Engine) Version() string { return e.cur.Load().version }
 
 // Decide implements mediator.Authorizer. The first matching rule in
 // priority order decides — deny rules first, then approve, then allow — and
-// no match is a denial. A request that cannot be evaluated is a denial with
-// reason "policy error" and an error wrapping mediator.ErrPolicy; it is
-// never allowed, not even in shadow mode.
+// no match is a denial. A call outside its declared intent that a rule not
+// reading the intent's verdict would allow is denied (RuleOutOfScope). A
+// call lacking an argument a rule reads, or sending one of another type
+// than the rule compares it with, is a denial citing that rule and a
+// *mediator.ArgumentError. Any other request that cannot be evaluated is a
+// denial with reason "policy error" and an error wrapping
+// mediator.ErrPolicy. Neither is ever allowed, not even in shadow mode.
 func (e *Engine) Decide(_ context.Context, req mediator.AuthzRequest) (mediator.Decision, error) {
 	d, _, err := e.evaluate(e.cur.Load(), req, Situation{})
 	if err != nil {
@@ -146,6 +152,13 @@ func (e *Engine) evaluate(c *compiled, req mediator.AuthzRequest, s Situation) (
 		return failed(c), nil, fmt.Errorf("%w: %w", mediator.ErrPolicy, err)
 	}
 	d, err := c.decide(a)
+	if ae, ok := errors.AsType[*mediator.ArgumentError](err); ok {
+		// The call lacks an argument a rule reads, or sends one of another
+		// type: the agent's mistake, denied, not a policy error.
+		f := failed(c)
+		f.Rule, f.Reason = ae.Rule, ae.Error()
+		return f, a, ae
+	}
 	if err != nil {
 		return failed(c), a, fmt.Errorf("%w: %w: %w", mediator.ErrPolicy, ErrEvaluation, err)
 	}
@@ -180,7 +193,36 @@ func (c *compiled) decide(a *Attributes) (mediator.Decision, error) {
 	if r == nil {
 		return mediator.Decision{}, fmt.Errorf("casbin matched an unknown rule %q", explain[c.model.nameIdx])
 	}
+	if r.Decision == mediator.EffectAllow && a.Intent.OutOfScope && !r.decidesScope {
+		return outOfScope(c, r, a), nil
+	}
 	return mediator.Decision{Effect: r.Decision, Rule: r.Name, Reason: r.reason(a), PolicyVersion: c.version}, nil
+}
+
+// RuleOutOfScope is the rule a denial cites when a call outside its
+// session's declared intent would be allowed by a rule that does not
+// decide out-of-scope calls.
+const RuleOutOfScope = "intent.out-of-scope"
+
+// outOfScope denies a call outside its declared intent that rule r, whose
+// condition does not read the intent's verdict, would allow: such a rule
+// was written for calls in general, not for calls that stray from the
+// task. A rule decides out-of-scope calls when its condition reads
+// r.intent.OutOfScope, r.intent.Verdict or r.intent.Reasons.
+func outOfScope(c *compiled, r *Rule, a *Attributes) mediator.Decision {
+	why := "outside its declared intent"
+	if len(a.Intent.Reasons) > 0 {
+		rs := make([]string, 0, len(a.Intent.Reasons))
+		for _, x := range a.Intent.Reasons {
+			if s, ok := x.(string); ok {
+				rs = append(rs, s)
+			}
+		}
+		why += " (" + strings.Join(rs, "; ") + ")"
+	}
+	return mediator.Decision{Effect: mediator.EffectDeny, Rule: RuleOutOfScope, PolicyVersion: c.version,
+		Reason: a.Obj.Kind + " " + a.Obj.Name + " is " + why + ": rule " + r.Name +
+			" would allow it but does not decide out-of-scope calls (a rule whose condition reads r.intent.OutOfScope does)"}
 }
 
 func (c *compiled) noMatch(a *Attributes) mediator.Decision {

@@ -147,7 +147,6 @@ func TestDecide(t *testing.T) {
 func TestDecideFailsClosed(t *testing.T) {
 	t.Parallel()
 	e := loadExample(t)
-	transfer := demoTool("transfer_funds", mediator.DataFinancial, false)
 	deep := map[string]any{}
 	cur := deep
 	for range maxArgDepth + 2 {
@@ -162,13 +161,8 @@ func TestDecideFailsClosed(t *testing.T) {
 		{"no agent id", mediator.AuthzRequest{Target: demoTool("echo", mediator.DataPublic, true)}},
 		{"no object kind", mediator.AuthzRequest{Agent: quickstart, Target: mediator.Target{Name: "demo__echo"}}},
 		{"no object name", mediator.AuthzRequest{Agent: quickstart, Target: mediator.Target{Kind: mediator.KindTool}}},
-		{"an argument a rule reads is missing", mediator.AuthzRequest{Agent: finance, Target: transfer, Arguments: map[string]any{"currency": "EUR"}}},
-		{"an argument has the wrong type", mediator.AuthzRequest{Agent: finance, Target: transfer, Arguments: map[string]any{"amount": "5"}}},
-		{"an argument is an object", mediator.AuthzRequest{Agent: finance, Target: transfer, Arguments: map[string]any{"amount": map[string]any{}}}},
 		{"arguments nested too deeply", mediator.AuthzRequest{Agent: quickstart, Target: demoTool("echo", mediator.DataPublic, true), Arguments: map[string]any{"a": []any{deep}}}},
 		{"an argument is not JSON", mediator.AuthzRequest{Agent: quickstart, Target: demoTool("echo", mediator.DataPublic, true), Arguments: map[string]any{"f": func() {}}}},
-		{"a URL that is not a string", mediator.AuthzRequest{Agent: mediator.Agent{ID: "r", Roles: []string{"researcher"}},
-			Target: demoTool("fetch_url", mediator.DataPublic, true), Arguments: map[string]any{"url": 5.0}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -384,6 +378,91 @@ func BenchmarkDecide(b *testing.B) {
 				if _, err := e.Decide(b.Context(), bc.req); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// A call lacking an argument a rule reads, or sending it with another type
+// than the rule compares it with, is denied as the agent's mistake: a
+// *mediator.ArgumentError naming the argument and the rule, not a policy
+// error (issue 14: "r.obj.Args.x == true" with the string "true" was
+// silently false).
+func TestDecideArgumentErrors(t *testing.T) {
+	t.Parallel()
+	e := loadExample(t)
+	transfer := demoTool("transfer_funds", mediator.DataFinancial, false)
+	researcher := mediator.Agent{ID: "r", Roles: []string{"researcher"}}
+	typed, err := New(readText(t, exampleModel), strings.Join([]string{
+		"p, *, tool, t__flag, deny, flag-off, r.obj.Args.dry_run == false",
+		"p, *, tool, t__flag, allow, flag-on, r.obj.Args.dry_run == true",
+		"p, *, tool, t__level, allow, level, r.obj.Args.level >= high",
+		`p, *, tool, t__in, allow, in-list, "r.obj.Args.mode in ('a', 'b')"`,
+		"p, *, tool, t__bool, allow, bare-bool, r.obj.Args.ok && r.obj.Kind == 'tool'",
+		"p, *, tool, t__nested, allow, nested, r.obj.Args.payee.iban == 'DE00'",
+		"p, *, tool, t__sum, allow, sum, r.obj.Args.n + 1 > 2",
+	}, "\n"), "typed.csv", WithEnv(utcEnv()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tool := func(name string) mediator.Target { return mediator.Target{Kind: mediator.KindTool, Name: name} }
+	agent := mediator.Agent{ID: "a"}
+	cases := []struct {
+		name     string
+		e        *Engine
+		req      mediator.AuthzRequest
+		rule     string
+		msg      string // "" when the call is decided without error
+		want     mediator.Effect
+		wantRule string
+	}{
+		{"missing", e, mediator.AuthzRequest{Agent: finance, Target: transfer, Arguments: map[string]any{"currency": "EUR"}},
+			"funds-far-above-limit", `argument "amount" is required by rule funds-far-above-limit`, "", ""},
+		{"string for a number", e, mediator.AuthzRequest{Agent: finance, Target: transfer, Arguments: map[string]any{"amount": "5"}},
+			"funds-far-above-limit", `argument "amount" is a string, compared with a number by rule funds-far-above-limit`, "", ""},
+		{"object for a number", e, mediator.AuthzRequest{Agent: finance, Target: transfer, Arguments: map[string]any{"amount": map[string]any{}}},
+			"funds-far-above-limit", `argument "amount" is an object, compared with a number`, "", ""},
+		{"number for a URL", e, mediator.AuthzRequest{Agent: researcher, Target: demoTool("fetch_url", mediator.DataPublic, true),
+			Arguments: map[string]any{"url": 5.0}}, "egress-allowlist", `argument "url" is a number, compared with a string`, "", ""},
+		{"sandbox read without a path", e, mediator.AuthzRequest{Agent: quickstart, Target: demoTool("read_file", mediator.DataInternal, true),
+			Arguments: map[string]any{}}, "sandbox-no-secrets", `argument "path" is required by rule sandbox-no-secrets`, "", ""},
+		{"string true for a boolean", typed, mediator.AuthzRequest{Agent: agent, Target: tool("t__flag"), Arguments: map[string]any{"dry_run": "true"}},
+			"flag-off", `argument "dry_run" is a string, compared with a boolean by rule flag-off`, "", ""},
+		{"boolean true", typed, mediator.AuthzRequest{Agent: agent, Target: tool("t__flag"), Arguments: map[string]any{"dry_run": true}},
+			"", "", mediator.EffectAllow, "flag-on"},
+		{"string for a level", typed, mediator.AuthzRequest{Agent: agent, Target: tool("t__level"), Arguments: map[string]any{"level": "4"}},
+			"level", `argument "level" is a string, compared with a number`, "", ""},
+		{"number for an in-list of strings", typed, mediator.AuthzRequest{Agent: agent, Target: tool("t__in"), Arguments: map[string]any{"mode": 1.0}},
+			"in-list", `argument "mode" is a number, compared with a string`, "", ""},
+		{"in-list string", typed, mediator.AuthzRequest{Agent: agent, Target: tool("t__in"), Arguments: map[string]any{"mode": "a"}},
+			"", "", mediator.EffectAllow, "in-list"},
+		{"string for a bare boolean", typed, mediator.AuthzRequest{Agent: agent, Target: tool("t__bool"), Arguments: map[string]any{"ok": "yes"}},
+			"bare-bool", `argument "ok" is a string, compared with a boolean`, "", ""},
+		{"not an object", typed, mediator.AuthzRequest{Agent: agent, Target: tool("t__nested"), Arguments: map[string]any{"payee": "x"}},
+			"nested", `argument "payee" is not an object`, "", ""},
+		{"nested missing", typed, mediator.AuthzRequest{Agent: agent, Target: tool("t__nested"), Arguments: map[string]any{"payee": map[string]any{}}},
+			"nested", `argument "payee.iban" is required by rule nested`, "", ""},
+		{"arithmetic is not typed", typed, mediator.AuthzRequest{Agent: agent, Target: tool("t__sum"), Arguments: map[string]any{"n": 5.0}},
+			"", "", mediator.EffectAllow, "sum"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := tc.e.Decide(t.Context(), tc.req)
+			if tc.msg == "" {
+				if err != nil || d.Effect != tc.want || d.Rule != tc.wantRule {
+					t.Fatalf("decision %+v, %v; want %s by %s", d, err, tc.want, tc.wantRule)
+				}
+				return
+			}
+			ae, ok := errors.AsType[*mediator.ArgumentError](err)
+			if !ok || !errors.Is(err, mediator.ErrInvalidRequest) || errors.Is(err, mediator.ErrPolicy) {
+				t.Fatalf("err = %v (%T), want a *mediator.ArgumentError, not a policy error", err, err)
+			}
+			if ae.Rule != tc.rule || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("err = %q (rule %q), want %q by rule %s", err, ae.Rule, tc.msg, tc.rule)
+			}
+			if d.Effect != mediator.EffectDeny || d.Rule != tc.rule || d.Reason != err.Error() {
+				t.Fatalf("decision %+v, want a denial citing %s", d, tc.rule)
 			}
 		})
 	}

@@ -94,13 +94,13 @@ func TestAttributePaths(t *testing.T) {
 	}{
 		{[]string{"r_obj", "Args", "payee", "iban"}, "DE00", ""},
 		{[]string{"r_sub", "Attrs", "team"}, "blue", ""},
-		{[]string{"r_obj", "Args", "missing"}, nil, `"missing" is not present`},
-		{[]string{"r_obj", "Args", "n", "x"}, nil, "n is not an object"},
+		{[]string{"r_obj", "Args", "missing"}, nil, `argument "missing" is required`},
+		{[]string{"r_obj", "Args", "n", "x"}, nil, `argument "n" is not an object`},
 		{[]string{"r_sub", "Attrs", "nope"}, nil, "not present"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.path, "."), func(t *testing.T) {
-			g, err := pathGetter(tc.path)
+			g, err := pathGetter(tc.path, anyType)
 			if err != nil {
 				t.Fatal(err)
 			}

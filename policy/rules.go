@@ -32,6 +32,9 @@ type Rule struct {
 	Cond     string
 
 	cond *condition
+	// decidesScope: the condition reads the intent's verdict, so the rule
+	// may allow calls outside the declared intent.
+	decidesScope bool
 }
 
 var ruleNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)
@@ -101,6 +104,7 @@ func parseRule(rec []string, line int) (Rule, error) {
 			return Rule{}, err
 		}
 		r.cond = c
+		r.decidesScope = c.readsVerdict()
 	}
 	return r, nil
 }

@@ -97,11 +97,11 @@ func whyNot(u *user, a mediator.Approval) string {
 		return "This approval is " + string(a.State) + "."
 	case u.Role == mediator.RoleAuditor:
 		return "Auditors can read approvals but not decide them."
-	case a.AgentOwner != "" && strings.EqualFold(a.AgentOwner, u.Name):
+	case a.AgentOwner != "" && mediator.SameIdentity(a.AgentOwner, u.Name):
 		return "You own agent " + a.AgentID + ", so another approver must decide its calls."
 	}
 	for _, d := range a.Decisions {
-		if d.Approver == u.Name {
+		if mediator.SameIdentity(d.Approver, u.Name) {
 			return "You already approved; a second approver must decide."
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcp-mediator/mediator/mediator"
 )
 
 // A form's Origin must match scheme and host: the page's public URL when
@@ -113,5 +115,23 @@ func TestTemplatesParse(t *testing.T) {
 	t.Parallel()
 	if _, err := parseTemplates(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The page offers no decision to an approver whom the decision would
+// refuse: the agent's owner under another spelling (issue 14, finding 10).
+func TestWhyNotUsesSameIdentity(t *testing.T) {
+	pending := mediator.Approval{State: mediator.ApprovalPending, AgentID: "bot", AgentOwner: "alice",
+		Decisions: []mediator.ApprovalDecision{{Approver: "bob"}}}
+	for _, tc := range []struct {
+		name string
+		want bool // a reason not to decide
+	}{
+		{"alice", true}, {"Alice ", true}, {"alice\u200b", true}, {"\u0430lice", true},
+		{"bob", true}, {"BOB", true}, {"carol", false},
+	} {
+		if got := whyNot(&user{Name: tc.name, Role: mediator.RoleApprover}, pending) != ""; got != tc.want {
+			t.Errorf("whyNot(%q) refuses %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcp-mediator/mediator/mediator"
+	"github.com/mcp-mediator/mediator/policy"
 	"github.com/mcp-mediator/mediator/store"
 )
 
@@ -314,5 +316,129 @@ func TestTaskCLIWithoutServer(t *testing.T) {
 	if _, stderr, code = runMediator(t, dir, "task", "show", "task-nope", "--db", db, "--server", dead); code != 1 ||
 		!strings.Contains(stderr, "unknown task") {
 		t.Fatalf("unknown task: exit %d %s", code, stderr)
+	}
+}
+
+// TestE2EIntentConstrainsEveryPathArgument is finding 4 of issue 14: a
+// task constrained to path:prefix=<dir>/allowed was dodged by tools that
+// take their paths under other names (cat_many {"paths"}, copy {"source",
+// "destination"}, and stash {"target"}, which the operator classifies as a
+// path), and an out-of-scope call was then allowed by a plain allow rule.
+// Against a real upstream that reads and writes the files it is given.
+func TestE2EIntentConstrainsEveryPathArgument(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, policyFragment(t, "p, *, tool, fake__*, allow, fake-all\n")+`
+auth: {leeway: 0s}
+upstreams:
+  - name: fake
+    command: `+buildTool(t, "tools/testdata/fakeupstream")+`
+    tools:
+      stash: {paths: [target]}
+`)
+	allowed := filepath.Join(p.Dir, "allowed")
+	if err := os.MkdirAll(allowed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	public, secret := filepath.Join(allowed, "a.txt"), filepath.Join(p.Dir, "secret.txt")
+	for f, text := range map[string]string{public: "public text", secret: "SECRET-VALUE"} {
+		if err := os.WriteFile(f, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	task := startTaskCLI(t, p, "--agent", "analyst", "--purpose", "Read the files in allowed/",
+		"--constraint", "path:prefix="+allowed, "--ttl", "10m")
+	c := tokenClient(t, p.URL, task.Token)
+
+	// In scope: every path argument inside the prefix, or none at all.
+	for _, call := range []struct {
+		tool string
+		args map[string]any
+		want string
+	}{
+		{"fake__cat", map[string]any{"path": public}, "public text"},
+		{"fake__cat_many", map[string]any{"paths": []any{public, public}}, "public textpublic text"},
+		{"fake__copy", map[string]any{"source": public, "destination": filepath.Join(allowed, "b.txt")}, "copied"},
+		{"fake__echo", map[string]any{"text": "hello"}, "hello"},
+	} {
+		if res := callWithPrompt(t, c, call.tool, call.args, "read the files"); res.IsError || resultText(res) != call.want {
+			t.Fatalf("in-scope %s: %v %q", call.tool, res.IsError, resultText(res))
+		}
+	}
+	// Out of scope: refused, although fake-all allows every fake tool.
+	leak, stashed := filepath.Join(allowed, "leak.txt"), filepath.Join(p.Dir, "stashed.txt")
+	for _, call := range []struct {
+		tool   string
+		args   map[string]any
+		reason string
+	}{
+		{"fake__cat_many", map[string]any{"paths": []any{public, secret}}, `argument \"paths\" outside constraint prefix`},
+		{"fake__copy", map[string]any{"source": secret, "destination": leak}, `argument \"source\" outside constraint prefix`},
+		{"fake__stash", map[string]any{"target": stashed, "text": "x"}, `argument \"target\" outside constraint prefix`},
+	} {
+		res := callWithPrompt(t, c, call.tool, call.args, "read the files")
+		text := resultText(res)
+		if !res.IsError || strings.Contains(text, "SECRET") || !strings.Contains(text, "intent.out-of-scope") ||
+			!strings.Contains(text, "fake-all would allow it but does not decide out-of-scope calls") {
+			t.Fatalf("out-of-scope %s: %v %s", call.tool, res.IsError, text)
+		}
+	}
+	for _, f := range []string{leak, stashed} {
+		if _, err := os.Stat(f); err == nil {
+			t.Fatalf("%s exists: a refused call reached the upstream", f)
+		}
+	}
+	// The records say why.
+	var refused int
+	for _, r := range exportRecords(t, p.Dir, p.DB) {
+		if r.Decision.Rule != policy.RuleOutOfScope {
+			continue
+		}
+		refused++
+		if r.Outcome != mediator.OutcomeDenied || r.Intent == nil || r.Intent.Verdict != mediator.IntentOutOfScope ||
+			!strings.Contains(strings.Join(r.Intent.Reasons, ";"), "outside constraint prefix") {
+			t.Fatalf("record %+v", r)
+		}
+	}
+	if refused != 3 {
+		t.Fatalf("%d records denied by %s, want 3", refused, policy.RuleOutOfScope)
+	}
+}
+
+// TestE2EMissingArgumentIsTheAgentsMistake is the "also" of issue 14: a
+// call without an argument a rule reads was reported as a policy error for
+// an administrator, logged at error level.
+func TestE2EMissingArgumentIsTheAgentsMistake(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, `
+agent: {id: local-agent, roles: [writer, support]}
+auth: {anonymous: {id: local-agent, roles: [writer, support]}}
+upstreams:
+  - name: demo
+    command: "@mediator"
+    args: [demo-upstream, --root, {{DIR}}/sandbox]
+`)
+	c := httpClient(t, p.URL)
+	res := callTool(t, c, "demo__read_file", map[string]any{})
+	text := resultText(res)
+	if !res.IsError || !strings.Contains(text, `argument "path" is required by rule sandbox-no-secrets`) ||
+		strings.Contains(text, "administrator") {
+		t.Fatalf("read_file {}: %v %s", res.IsError, text)
+	}
+	res = callTool(t, c, "demo__read_file", map[string]any{"path": 7})
+	if text := resultText(res); !res.IsError || !strings.Contains(text, `argument "path" is a number, compared with a string by rule sandbox-no-secrets`) {
+		t.Fatalf("read_file {path: 7}: %v %s", res.IsError, text)
+	}
+	if strings.Contains(p.stderr.String(), "level=ERROR") {
+		t.Fatalf("logged as an error:\n%s", p.stderr.String())
+	}
+	var found bool
+	for _, r := range exportRecords(t, p.Dir, p.DB) {
+		if r.Name == "demo__read_file" && r.Decision.Rule == "sandbox-no-secrets" && r.Outcome == mediator.OutcomeDenied &&
+			strings.Contains(r.Decision.Reason, `argument "path" is required`) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("no record of the refused call citing sandbox-no-secrets")
 	}
 }

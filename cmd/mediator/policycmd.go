@@ -340,6 +340,8 @@ func printExplanation(out io.Writer, x policy.Explanation, source string) {
 	d := x.Decision
 	decided := string(d.Effect) + " by rule " + d.Rule
 	switch {
+	case errors.As(x.Err, new(*mediator.ArgumentError)):
+		decided = "deny: " + x.Err.Error() + " (the call's mistake)"
 	case x.Err != nil:
 		decided = "deny: policy error: " + x.Err.Error()
 	case d.Rule == "":

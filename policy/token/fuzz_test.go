@@ -39,6 +39,10 @@ func FuzzVerify(f *testing.F) {
 		"..",
 		"",
 		"\x00.\xff.\n",
+		// Times that are not JSON numbers, validly signed.
+		sign(f, jwt.SigningMethodEdDSA, key.priv, key.KID(), with(claimsAt(t0), "exp", "9999999999")),
+		sign(f, jwt.SigningMethodEdDSA, key.priv, key.KID(), with(claimsAt(t0), "iat", true)),
+		sign(f, jwt.SigningMethodEdDSA, key.priv, key.KID(), with(claimsAt(t0), "nbf", map[string]any{})),
 	} {
 		f.Add(seed)
 	}
