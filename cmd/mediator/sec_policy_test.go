@@ -92,3 +92,30 @@ func promptText(r *mcp.GetPromptResult) string {
 	}
 	return b.String()
 }
+
+// TestE2EMintRefusesLookalikeIdentities is finding 10 of issue 14: an
+// owner "alice\u200b" or a Cyrillic look-alike of alice slipped past the
+// separation of duties. `mediator token mint` refuses them, naming why, and
+// mints the plain name.
+func TestE2EMintRefusesLookalikeIdentities(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, intentConfig)
+	cfg := filepath.Join(p.Dir, "mediator.yaml")
+	for _, tc := range []struct{ flag, value string }{
+		{"--owner", "alice\u200b"},
+		{"--owner", "\u0430lice"}, // Cyrillic а
+		{"--agent", "bot\u202e"},
+		{"--owner", "ali\u00adce"}, // soft hyphen
+	} {
+		out, stderr, code := runMediator(t, p.Dir, "token", "mint", "--agent", "bot", tc.flag, tc.value, "--config", cfg)
+		if tc.flag == "--agent" {
+			out, stderr, code = runMediator(t, p.Dir, "token", "mint", "--agent", tc.value, "--config", cfg)
+		}
+		if code == 0 || out != "" || !strings.Contains(stderr, "identity") {
+			t.Errorf("token mint %s %q: exit %d, stdout %q, stderr %s", tc.flag, tc.value, code, out, stderr)
+		}
+	}
+	if tok := mintCLI(t, p.Dir, "--agent", "bot", "--owner", "alice", "--config", cfg); tok == "" {
+		t.Fatal("no token for a plain owner")
+	}
+}
