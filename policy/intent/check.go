@@ -476,29 +476,32 @@ func (w *argWalk) value(key string, f family, strict, named bool, v any, depth i
 // test tests the string s of the argument key against the constraints of
 // family f that answer for key.
 func (w *argWalk) test(key string, f family, named bool, s string, depth int) {
-	for i := range w.c.cons {
-		k := &w.c.cons[i]
-		if k.fam != f || (named && k.arg != key) {
-			continue
-		}
-		w.tested |= 1 << i
-		w.ntested++
-		if r := k.str(s); r != resOK {
-			w.reportAt(k, r, depth)
-		}
-	}
+	w.judge(key, f, named, s, resOK, depth)
 }
 
 // fail reports a value of the wrong type (or an empty array) under key to
 // the constraints of family f that answer for it.
 func (w *argWalk) fail(key string, f family, named bool, r argResult, depth int) {
+	w.judge(key, f, named, "", r, depth)
+}
+
+// judge gives the constraints of family f that answer for key the result
+// r, or, when r is resOK, the result of testing s.
+func (w *argWalk) judge(key string, f family, named bool, s string, r argResult, depth int) {
 	for i := range w.c.cons {
 		k := &w.c.cons[i]
 		if k.fam != f || (named && k.arg != key) {
 			continue
 		}
 		w.tested |= 1 << i
-		w.reportAt(k, r, depth)
+		res := r
+		if r == resOK {
+			w.ntested++
+			res = k.str(s)
+		}
+		if res != resOK {
+			w.reportAt(k, res, depth)
+		}
 	}
 }
 
