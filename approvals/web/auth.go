@@ -110,6 +110,12 @@ func (h *Handler) ssoUser(r *http.Request) *user {
 	if name == "" || !fromProxy(r.RemoteAddr, sso.Proxies) {
 		return nil
 	}
+	// The proxy is trusted to authenticate, not to spell: a name that
+	// could pass for another is refused like a typed one.
+	if err := mediator.CheckIdentity(name); err != nil {
+		h.refuseSignIn(r, clientIP(r.RemoteAddr), name, fmt.Errorf("identity header %s: %w", sso.Header, err))
+		return nil
+	}
 	role := sso.Role
 	if acct, err := h.cfg.Accounts.Approver(r.Context(), name); err == nil {
 		role = acct.Role
@@ -177,9 +183,14 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	// A name is locked after a few failures; an address is only slowed,
 	// after many more, so that one guessed name does not lock everyone
-	// behind the same address out.
+	// behind the same address out. The lock is on the name's canonical
+	// form: "Alice", "alice " and "ALICE" share one count.
+	lockKey := "user:" + name
+	if canon, err := mediator.NormalizeIdentity(name); err == nil {
+		lockKey = "user:" + canon
+	}
 	switch {
-	case !h.limiter.allow("user:" + name):
+	case !h.limiter.allow(lockKey):
 		h.refuseSignIn(r, ip, name, errors.New("the name is locked after repeated failed sign-ins"))
 		h.renderLogin(w, r, http.StatusTooManyRequests, "Too many failed sign-ins for this name. Wait a few minutes and try again.")
 		return
@@ -191,12 +202,12 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	acct, err := h.checkAccount(r, name, pw)
 	if err != nil {
 		h.addrLimiter.fail(ip)
-		h.limiter.fail("user:" + name)
+		h.limiter.fail(lockKey)
 		h.refuseSignIn(r, ip, name, errors.New("wrong name or password"))
 		h.renderLogin(w, r, http.StatusUnauthorized, "Wrong name or password.")
 		return
 	}
-	h.limiter.reset("user:" + name)
+	h.limiter.reset(lockKey)
 	id := h.sessions.create(acct.Name, acct.Role)
 	http.SetCookie(w, h.cookie(r, sessionCookie, id, h.cfg.SessionTTL))
 	http.SetCookie(w, h.cookie(r, loginCookie, "", -1))

@@ -208,3 +208,54 @@ func toolHash(t *testing.T, p *mediatorProc, name string) string {
 	t.Fatalf("no tool %s in %s", name, out)
 	return ""
 }
+
+// TestE2ESignInLockIsPerNameNotPerAddress is finding 8 of issue 14 against
+// serve: a sprayer guessing one name from an address locks that name (under
+// every spelling of it) but not the other approvers behind the same
+// address, and every refusal is an audit record.
+func TestE2ESignInLockIsPerNameNotPerAddress(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, approvalConfigHold(t, "1s"))
+	for _, name := range []string{"alice", "bob"} {
+		if out, err := approverCLI(t, p.DB, testPassword+"\n", "add", name, "--role", "approver"); err != nil {
+			t.Fatalf("approver add %s: %v\n%s", name, err, out)
+		}
+	}
+	sprayer := newBrowser(t, p.Base)
+	for i, name := range []string{"alice", "Alice", "ALICE ", "alice", " alice"} {
+		if code := sprayer.login(name, "wrong-password"); code != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d for %q: status %d, want 401", i, name, code)
+		}
+	}
+	// alice is locked, whatever the spelling, even with her password.
+	for _, name := range []string{"alice", "Alice"} {
+		if code := newBrowser(t, p.Base).login(name, testPassword); code != http.StatusTooManyRequests {
+			t.Fatalf("%q after 5 failures: status %d, want 429", name, code)
+		}
+	}
+	// bob, from the same address, signs in.
+	if code := newBrowser(t, p.Base).login("bob", testPassword); code != http.StatusSeeOther {
+		t.Fatalf("bob from the sprayer's address: status %d, want 303", code)
+	}
+	// A look-alike name is refused before any lookup.
+	if code := sprayer.login("\u0430lice", testPassword); code != http.StatusBadRequest {
+		t.Fatalf("Cyrillic look-alike of alice: status %d, want 400", code)
+	}
+	var wrong, locked, lookalike int
+	for _, r := range exportRecords(t, p.Dir, p.DB) {
+		if r.Method != "approvals/signin" {
+			continue
+		}
+		switch {
+		case strings.Contains(r.Error, "wrong name or password"):
+			wrong++
+		case strings.Contains(r.Error, "the name is locked"):
+			locked++
+		case strings.Contains(r.Error, "mixes the scripts"):
+			lookalike++
+		}
+	}
+	if wrong != 5 || locked != 2 || lookalike != 1 {
+		t.Fatalf("approvals/signin records: %d wrong, %d locked, %d look-alike; want 5, 2, 1", wrong, locked, lookalike)
+	}
+}

@@ -366,21 +366,25 @@ func TestApprovalPageRateLimitsSignIn(t *testing.T) {
 	}
 }
 
-// The SSO header counts only from the configured proxy.
+// The SSO header counts only from the configured proxy, and only for a
+// name that could not pass for another (issue 14, finding 10).
 func TestApprovalPageSSO(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name  string
 		proxy string
+		user  string
 		want  int
 	}{
-		{"from the proxy", "127.0.0.1/32", http.StatusOK},
-		{"from anywhere else", "10.9.9.9/32", http.StatusSeeOther},
+		{"from the proxy", "127.0.0.1/32", "sam", http.StatusOK},
+		{"from anywhere else", "10.9.9.9/32", "sam", http.StatusSeeOther},
+		{"a zero-width space in the name", "127.0.0.1/32", "sam​", http.StatusSeeOther},
+		{"a Cyrillic look-alike", "127.0.0.1/32", "sаm", http.StatusSeeOther},
 	}
 	for _, tc := range cases {
 		sso := &web.SSO{Header: "X-Forwarded-User", Proxies: []netip.Prefix{netip.MustParsePrefix(tc.proxy)}}
 		r := newApprovalRig(t, filepath.Join(t.TempDir(), "m.db"), time.Millisecond, sso)
-		code, _ := newBrowser(t, r.srv.URL).do("GET", "/approvals/", nil, "X-Forwarded-User", "sam")
+		code, _ := newBrowser(t, r.srv.URL).do("GET", "/approvals/", nil, "X-Forwarded-User", tc.user)
 		if code != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, code, tc.want)
 		}
