@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -194,9 +195,11 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.refuseSignIn(r, ip, name, errors.New("the name is locked after repeated failed sign-ins"))
 		h.renderLogin(w, r, http.StatusTooManyRequests, "Too many failed sign-ins for this name. Wait a few minutes and try again.")
 		return
-	case !h.addrLimiter.allow(ip):
-		h.refuseSignIn(r, ip, name, errors.New("the address is rate limited after many failed sign-ins"))
-		h.renderLogin(w, r, http.StatusTooManyRequests, "Too many failed sign-ins from your address. Wait a few minutes and try again.")
+	case h.addrLimiter.wait(ip) > 0:
+		wait := h.addrLimiter.wait(ip).Round(time.Second) + time.Second
+		h.refuseSignIn(r, ip, name, fmt.Errorf("the address is slowed after many failed sign-ins (next try in %s)", wait))
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
+		h.renderLogin(w, r, http.StatusTooManyRequests, "Too many failed sign-ins from your address. Try again in "+wait.String()+".")
 		return
 	}
 	acct, err := h.checkAccount(r, name, pw)
@@ -327,4 +330,72 @@ func (l *limiter) reset(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.m, key)
+}
+
+// bucket slows failed sign-ins per address with a token bucket: burst
+// failures are free, then one more every interval. A guesser gets a few
+// tries a minute; an approver behind the same address (a shared NAT) waits
+// at most one interval, never the minutes of a lock.
+type bucket struct {
+	mu       sync.Mutex
+	burst    float64
+	interval time.Duration
+	now      func() time.Time
+	m        map[string]*tokens
+}
+
+type tokens struct {
+	n  float64 // tokens left
+	at time.Time
+}
+
+func newBucket(burst int, interval time.Duration) *bucket {
+	return &bucket{burst: float64(burst), interval: interval, now: time.Now, m: map[string]*tokens{}}
+}
+
+// fill refills key's tokens up to now; the caller holds mu.
+func (b *bucket) fill(key string) *tokens {
+	now := b.now()
+	t, ok := b.m[key]
+	if !ok {
+		return nil
+	}
+	t.n = min(b.burst, t.n+float64(now.Sub(t.at))/float64(b.interval))
+	t.at = now
+	if t.n >= b.burst {
+		delete(b.m, key)
+		return nil
+	}
+	return t
+}
+
+// wait is how long key must wait before its next attempt (0: now).
+func (b *bucket) wait(key string) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.fill(key)
+	if t == nil || t.n >= 1 {
+		return 0
+	}
+	return time.Duration((1 - t.n) * float64(b.interval))
+}
+
+// fail spends one of key's tokens.
+func (b *bucket) fail(key string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.fill(key)
+	if t == nil {
+		if len(b.m) >= 10000 {
+			for k := range b.m {
+				b.fill(k) // drops the full ones
+			}
+			if len(b.m) >= 10000 {
+				return
+			}
+		}
+		t = &tokens{n: b.burst, at: b.now()}
+		b.m[key] = t
+	}
+	t.n = max(0, t.n-1)
 }

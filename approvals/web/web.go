@@ -81,9 +81,9 @@ type Handler struct {
 	mux      *http.ServeMux
 	sessions *sessions
 	limiter  *limiter // failed sign-ins per name: locks the name
-	// addrLimiter counts failed sign-ins per address, with a higher
-	// threshold: it slows a guesser without locking other names out.
-	addrLimiter *limiter
+	// addrLimiter slows failed sign-ins per address (50 at once, then one
+	// every 6 s): it slows a guesser without locking other names out.
+	addrLimiter *bucket
 }
 
 // New returns the page's handler, to be mounted at Prefix + "/".
@@ -98,7 +98,7 @@ func New(cfg Config) (*Handler, error) {
 		cfg.SSO.Role = mediator.RoleAuditor
 	}
 	h := &Handler{cfg: cfg, log: cfg.Logger, sessions: newSessions(cfg.SessionTTL),
-		limiter: newLimiter(5, 5*time.Minute), addrLimiter: newLimiter(50, 5*time.Minute)}
+		limiter: newLimiter(5, 5*time.Minute), addrLimiter: newBucket(50, 6*time.Second)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}

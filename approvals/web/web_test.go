@@ -135,3 +135,35 @@ func TestWhyNotUsesSameIdentity(t *testing.T) {
 		}
 	}
 }
+
+// The address limit is a token bucket: 50 failures at once, then one more
+// per interval; an address waits at most one interval, never a lock.
+func TestAddressBucket(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	b := newBucket(50, 6*time.Second)
+	b.now = func() time.Time { return now }
+	for i := range 50 {
+		if w := b.wait("10.0.0.1"); w != 0 {
+			t.Fatalf("failure %d: wait %s before the burst is spent", i, w)
+		}
+		b.fail("10.0.0.1")
+	}
+	if w := b.wait("10.0.0.1"); w <= 0 || w > 6*time.Second {
+		t.Fatalf("after 50 failures: wait %s, want (0, 6s]", w)
+	}
+	if w := b.wait("10.0.0.2"); w != 0 {
+		t.Fatalf("another address waits %s", w)
+	}
+	now = now.Add(6 * time.Second)
+	if w := b.wait("10.0.0.1"); w != 0 {
+		t.Fatalf("after one interval: wait %s", w)
+	}
+	b.fail("10.0.0.1")
+	if w := b.wait("10.0.0.1"); w <= 0 {
+		t.Fatal("a failure right after the refill is not slowed")
+	}
+	now = now.Add(10 * time.Minute)
+	if w := b.wait("10.0.0.1"); w != 0 || len(b.m) != 0 {
+		t.Fatalf("after 10 minutes: wait %s, %d entries kept", w, len(b.m))
+	}
+}

@@ -378,8 +378,8 @@ func TestApprovalPageSSO(t *testing.T) {
 	}{
 		{"from the proxy", "127.0.0.1/32", "sam", http.StatusOK},
 		{"from anywhere else", "10.9.9.9/32", "sam", http.StatusSeeOther},
-		{"a zero-width space in the name", "127.0.0.1/32", "sam​", http.StatusSeeOther},
-		{"a Cyrillic look-alike", "127.0.0.1/32", "sаm", http.StatusSeeOther},
+		{"a zero-width space in the name", "127.0.0.1/32", "sam\u200b", http.StatusSeeOther},
+		{"a Cyrillic look-alike", "127.0.0.1/32", "s\u0430m", http.StatusSeeOther},
 	}
 	for _, tc := range cases {
 		sso := &web.SSO{Header: "X-Forwarded-User", Proxies: []netip.Prefix{netip.MustParsePrefix(tc.proxy)}}
