@@ -236,11 +236,12 @@ func buildTool(cfg *Config, prefix string, def json.RawMessage) (mediator.Tool, 
 		return mediator.Tool{}, fmt.Errorf("tool definition: %w", err)
 	}
 	original, err := stringField(m, "name")
-	if err == nil {
-		err = checkName(original)
-	}
 	if err != nil {
 		return mediator.Tool{}, fmt.Errorf("tool definition: %w", err)
+	}
+	if err := checkName(original); err != nil {
+		// The name is quoted with escapes: it is the upstream's, untrusted.
+		return mediator.Tool{}, fmt.Errorf("tool %s: %w", mediator.QuoteIdentity(original), err)
 	}
 	name := prefix + original
 	rewritten, err := rewriteName(def, name)

@@ -216,3 +216,24 @@ func TestRateLimit(t *testing.T) {
 		t.Error("no refill after a second")
 	}
 }
+
+// Tool names with invisible characters are refused into the catalog, and
+// the refusal names the tool with its characters escaped (issue 14,
+// finding 10).
+func TestBuildToolRefusesInvisibleNames(t *testing.T) {
+	cfg := &Config{Name: "u", Command: "x"}
+	for _, name := range []string{"read\u200bfile", "read\u202efile", "read\u00adfile", "read\tfile"} {
+		def, _ := json.Marshal(map[string]any{"name": name, "inputSchema": map[string]any{"type": "object"}})
+		_, err := buildTool(cfg, "u__", def)
+		if err == nil {
+			t.Fatalf("%q accepted", name)
+		}
+		if q := mediator.QuoteIdentity(name); !strings.Contains(err.Error(), "tool "+q) || !utf8.ValidString(err.Error()) ||
+			strings.ContainsFunc(err.Error(), func(r rune) bool { return r > 0x7e }) {
+			t.Fatalf("%q: error %q does not name the tool as %s", name, err, q)
+		}
+	}
+	if _, err := buildTool(cfg, "u__", json.RawMessage(`{"name":"read_file","inputSchema":{"type":"object"}}`)); err != nil {
+		t.Fatal(err)
+	}
+}
