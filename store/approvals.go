@@ -291,7 +291,7 @@ func applyDecision(a *mediator.Approval, d mediator.ApprovalDecision) error {
 		return fmt.Errorf("%w: approval %s expired at %s", mediator.ErrApprovalExpired, a.ID, a.Expires.UTC().Format(time.RFC3339))
 	}
 	for _, old := range a.Decisions {
-		if old.Approver == d.Approver {
+		if mediator.SameIdentity(old.Approver, d.Approver) {
 			return fmt.Errorf("%w: %s already approved %s; a second approver must decide", mediator.ErrApprovalForbidden, d.Approver, a.ID)
 		}
 	}

@@ -227,6 +227,17 @@ func TestGrantsAndApprovers(t *testing.T) {
 	if got, err := s.Approver(t.Context(), "bob"); err != nil || got.Role != mediator.RoleApprover {
 		t.Fatalf("Approver: %+v %v", got, err)
 	}
+	// One person, one account: another spelling of bob is refused; bob
+	// himself can be updated.
+	for _, name := range []string{"Bob", "BOB"} {
+		err := s.PutApprover(t.Context(), mediator.ApproverAccount{Name: name, Role: mediator.RoleAdmin, PasswordHash: "h"})
+		if !errors.Is(err, mediator.ErrInvalidRequest) || !strings.Contains(err.Error(), `the account "bob" already has that name`) {
+			t.Fatalf("PutApprover(%q): %v", name, err)
+		}
+	}
+	if err := s.PutApprover(t.Context(), acct); err != nil {
+		t.Fatalf("updating bob: %v", err)
+	}
 	if err := s.DeleteApprover(t.Context(), "bob"); err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,18 @@ func (s *Store) PutApprover(ctx context.Context, a mediator.ApproverAccount) err
 		return fmt.Errorf("%w: an approver needs a name, a role (approver, admin, auditor) and a password hash",
 			mediator.ErrInvalidRequest)
 	}
+	// One person, one account: "Alice" beside "alice" (or a look-alike of
+	// it) would be a second identity for separation of duties to miss.
+	existing, err := s.Approvers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, e := range existing {
+		if e.Name != a.Name && mediator.SameIdentity(e.Name, a.Name) {
+			return fmt.Errorf("%w: approver name %s: the account %s already has that name under another spelling; "+
+				"change that account instead", mediator.ErrInvalidRequest, mediator.QuoteIdentity(a.Name), mediator.QuoteIdentity(e.Name))
+		}
+	}
 	now := formatTime(time.Now())
 	const q = `INSERT INTO approvers(name, role, password_hash, created, updated) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT(name) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash,
