@@ -190,13 +190,14 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if canon, err := mediator.NormalizeIdentity(name); err == nil {
 		lockKey = "user:" + canon
 	}
+	wait := h.addrLimiter.wait(ip)
 	switch {
 	case !h.limiter.allow(lockKey):
 		h.refuseSignIn(r, ip, name, errors.New("the name is locked after repeated failed sign-ins"))
 		h.renderLogin(w, r, http.StatusTooManyRequests, "Too many failed sign-ins for this name. Wait a few minutes and try again.")
 		return
-	case h.addrLimiter.wait(ip) > 0:
-		wait := h.addrLimiter.wait(ip).Round(time.Second) + time.Second
+	case wait > 0:
+		wait = wait.Round(time.Second) + time.Second
 		h.refuseSignIn(r, ip, name, fmt.Errorf("the address is slowed after many failed sign-ins (next try in %s)", wait))
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
 		h.renderLogin(w, r, http.StatusTooManyRequests, "Too many failed sign-ins from your address. Try again in "+wait.String()+".")

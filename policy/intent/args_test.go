@@ -88,6 +88,8 @@ func TestCheckEveryPathArgument(t *testing.T) {
 			map[string]any{"paths": []string{"/etc/passwd"}}, true, `"paths"`},
 		{"nested edits", []mediator.Constraint{reports}, nil,
 			map[string]any{"path": "/srv/reports/a", "edits": []any{map[string]any{"file": "/etc/passwd", "text": "x"}}}, true, `"edits.file"`},
+		{"arrays in arrays", []mediator.Constraint{reports}, nil,
+			map[string]any{"path": "/srv/reports/a", "batches": []any{[]any{[]any{map[string]any{"file": "/etc/passwd"}}}}}, true, `"batches.file"`},
 		{"nested options", []mediator.Constraint{reports}, nil,
 			map[string]any{"path": "/srv/reports/a", "options": map[string]any{"output_dir": "/tmp"}}, true, `"options.output_dir"`},
 		{"files of objects", []mediator.Constraint{reports}, nil,

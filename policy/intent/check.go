@@ -410,8 +410,13 @@ func (w *argWalk) container(v any, depth int) {
 			if !w.enter(depth + 1) {
 				return
 			}
-			if m, ok := e.(map[string]any); ok {
-				w.object(m, depth+1)
+			switch y := e.(type) {
+			case map[string]any:
+				w.object(y, depth+1)
+			case []any:
+				// An array in an array names no key: it walks at the same
+				// depth of keys, bounded by the count of values.
+				w.container(y, depth)
 			}
 		}
 	}
