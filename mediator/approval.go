@@ -75,6 +75,9 @@ type Approval struct {
 	Rule       string          `json:"rule,omitempty"`
 	Reason     string          `json:"reason,omitempty"`
 	Intent     Intent          `json:"intent"`
+	// Behaviour is how the call compared with the agent's baseline, and
+	// the agent's trust when it asked (nil when monitoring is off).
+	Behaviour *Behaviour `json:"behaviour,omitempty"`
 	// Earlier are the session's calls before this one, oldest first, as
 	// recorded (redacted) when the approval was queued.
 	Earlier []ChainRecord `json:"earlier,omitempty"`

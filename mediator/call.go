@@ -34,9 +34,12 @@ type Call struct {
 	Credentials Credentials
 
 	// Filled in by the steps.
-	Agent      *Agent
-	Target     *Target
-	Intent     Intent
+	Agent  *Agent
+	Target *Target
+	Intent Intent
+	// Behaviour is the behaviour check's view of the call (nil when
+	// behavioural monitoring is off or the call never reached it).
+	Behaviour  *Behaviour
 	Decision   Decision
 	Verdict    *Verdict
 	UpstreamUS int64

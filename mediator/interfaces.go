@@ -79,6 +79,9 @@ type AuthzRequest struct {
 	// Arguments are the call's arguments (nil for listings).
 	Arguments map[string]any
 	Intent    Intent
+	// Behaviour is the behaviour check's view of the call (nil when
+	// monitoring is off, and for listings).
+	Behaviour *Behaviour
 	// Listing is true when the question is "could this agent ever use this
 	// object" (tools/list and friends), not "may this call run".
 	Listing bool

@@ -25,10 +25,12 @@ type Deps struct {
 	Upstreams     Upstreams
 	Authenticator Authenticator
 	Intent        IntentChecker
-	Authorizer    Authorizer
-	Approver      Approver
-	Recorder      Recorder
-	Logger        *slog.Logger
+	// Behaviour compares calls with their agent's baseline (nil: off).
+	Behaviour  BehaviourMonitor
+	Authorizer Authorizer
+	Approver   Approver
+	Recorder   Recorder
+	Logger     *slog.Logger
 	// Caps bounds what is recorded and forwarded.
 	Caps Caps
 	// Now is the clock (tests); time.Now when nil.
@@ -59,7 +61,7 @@ func (d *Deps) Validate() error {
 // BuildChain builds the mediation chain, outermost first, in the order of
 // DESIGN.md:
 //
-//	record → recover → authenticate → resolve → intent → policy → approval → forward
+//	record → recover → authenticate → resolve → intent → behaviour → policy → approval → forward
 //
 // record wraps everything so that denials, failures and panics are recorded
 // too; recover turns a panic into ErrInternal before record sees it.
@@ -71,6 +73,7 @@ func BuildChain(d Deps) Handler {
 		p.authenticate,
 		p.resolve,
 		p.checkIntent,
+		p.checkBehaviour,
 		p.authorize,
 		p.approve,
 	}
@@ -172,6 +175,9 @@ func (p *pipeline) run(ctx context.Context, c *Call, next Handler) error {
 
 func (p *pipeline) write(ctx context.Context, c *Call, callErr error) error {
 	rec := NewRecord(c, callErr, p.now())
+	if p.d.Behaviour != nil && c.Agent != nil && c.Target != nil && c.Target.Kind != KindProtocol {
+		p.d.Behaviour.Observe(ctx, c, rec.Outcome, len(rec.Result))
+	}
 	// A cancelled call is still recorded: detach from the agent's context,
 	// but bound the wait.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -248,6 +254,29 @@ func (p *pipeline) checkIntent(next Handler) Handler {
 	}
 }
 
+// checkBehaviour compares the call with its agent's baseline and sets the
+// trust level policy sees. A failure to check is a denial.
+func (p *pipeline) checkBehaviour(next Handler) Handler {
+	return func(ctx context.Context, c *Call) error {
+		if p.d.Behaviour == nil || c.Target.Kind == KindProtocol {
+			return next(ctx, c)
+		}
+		b, err := p.d.Behaviour.Check(ctx, c)
+		if err != nil {
+			c.Decision = Decision{Effect: EffectDeny, Rule: "behaviour.check", Reason: "behaviour check failed"}
+			p.logger().Error("behaviour check failed; denying", "call", c.ID, "err", err)
+			return fmt.Errorf("%w: the behaviour check failed, so the call is denied; an operator must check the mediator's log: %w", ErrPolicy, err)
+		}
+		c.Behaviour = &b
+		// The agent may be shared with other calls of its session: the
+		// level is set on a copy.
+		a := *c.Agent
+		a.TrustLevel = string(b.Trust)
+		c.Agent = &a
+		return next(ctx, c)
+	}
+}
+
 // authorize asks policy. Protocol methods are decided by the method table;
 // everything else by the Authorizer. Deny and error both stop the call.
 func (p *pipeline) authorize(next Handler) Handler {
@@ -265,6 +294,7 @@ func (p *pipeline) authorize(next Handler) Handler {
 			Target:    *c.Target,
 			Arguments: c.Arguments,
 			Intent:    c.Intent,
+			Behaviour: c.Behaviour,
 			RemoteIP:  c.Credentials.RemoteIP,
 		})
 		if ae, ok := errors.AsType[*ArgumentError](err); ok {
@@ -279,7 +309,7 @@ func (p *pipeline) authorize(next Handler) Handler {
 			p.logger().Error("policy evaluation failed; denying", "call", c.ID, "err", err)
 			return fmt.Errorf("%w: the policy could not be evaluated, so the call is denied; an administrator must check the policy", ErrPolicy)
 		}
-		c.Decision = tighten(d, c.Intent.Judge)
+		c.Decision = explainTrust(tighten(d, c.Intent.Judge), c)
 		d = c.Decision
 		if d.Shadow {
 			// Shadow mode: the would-be decision is recorded with the call,
@@ -377,6 +407,23 @@ func RecordRejection(d Deps) func(ctx context.Context, c *Call, cause error) err
 		}
 		return p.record(func(context.Context, *Call) error { return cause })(ctx, c)
 	}
+}
+
+// explainTrust adds the agent's lowered trust to a refusal or an approval:
+// the agent (and the approver) learns that behaviour is the cause, and the
+// operator how to review it.
+func explainTrust(d Decision, c *Call) Decision {
+	b := c.Behaviour
+	if b == nil || d.Effect == EffectAllow || b.Trust == "" || b.Trust == TrustHigh {
+		return d
+	}
+	why := ""
+	if b.TrustReason != "" {
+		why = " (" + b.TrustReason + ")"
+	}
+	d.Reason += fmt.Sprintf("; agent %s is at trust %s%s: an operator can review it with `mediator agent show %s` and restore it with `mediator agent trust set %s LEVEL --reason TEXT`",
+		c.Agent.ID, b.Trust, why, c.Agent.ID, c.Agent.ID)
+	return d
 }
 
 // effectRank orders effects by strictness.

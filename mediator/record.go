@@ -46,6 +46,7 @@ func NewRecord(c *Call, callErr error, end time.Time) ChainRecord {
 			in := c.Intent
 			r.Intent = &in
 		}
+		r.Behaviour = c.Behaviour
 	}
 	if c.Arguments != nil {
 		if b, err := CanonicalValue(c.Arguments); err == nil {

@@ -78,9 +78,13 @@ type Agent struct {
 	Attrs            map[string]string `json:"attrs,omitempty"`
 	// Confidence is the issuer's confidence in the agent (0..1); 0 when unknown.
 	Confidence float64 `json:"confidence,omitempty"`
-	// TrustLevel is the behavioural trust level ("" = normal until
-	// behavioural monitoring lands).
+	// TrustLevel is the behavioural trust level the call is decided at,
+	// set by the behaviour check ("" when monitoring is off: policy sees
+	// high). A passport claim of it is the agent's ceiling, never its level.
 	TrustLevel string `json:"trust_level,omitempty"`
+	// TrustCeiling is the highest trust level the passport allows the
+	// agent (claim trust_ceiling; "" when it says nothing).
+	TrustCeiling string `json:"trust_ceiling,omitempty"`
 	// TaskID is the task the credential is bound to, if any.
 	TaskID string `json:"task_id,omitempty"`
 	// TokenID is the credential's jti, if any. Never the token itself.
@@ -229,6 +233,8 @@ type Intent struct {
 	Score float64 `json:"score,omitempty"`
 	// Judge is the LLM judge's opinion, when one was asked.
 	Judge *JudgeResult `json:"judge,omitempty"`
+	// Suspended is true when this call's drift suspended its task.
+	Suspended bool `json:"suspended,omitempty"`
 }
 
 // JudgeResult is the opinion of the optional LLM judge on one call. The
@@ -377,7 +383,11 @@ type ChainRecord struct {
 	PromptTruncated bool            `json:"prompt_truncated,omitempty"`
 	Arguments       json.RawMessage `json:"arguments,omitempty"`
 	Intent          *Intent         `json:"intent,omitempty"`
-	Decision        Decision        `json:"decision"`
+	// Behaviour is how the call compared with its agent's baseline, and
+	// the trust it was decided at (nil when monitoring is off). A trust
+	// change is a record of its own (method TrustChangeMethod).
+	Behaviour *Behaviour `json:"behaviour,omitempty"`
+	Decision  Decision   `json:"decision"`
 	// Approval is the human decision on the call, when it needed one.
 	Approval *ApprovalRef `json:"approval,omitempty"`
 	Outcome  Outcome      `json:"outcome"`

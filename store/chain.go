@@ -42,6 +42,8 @@ type row struct {
 	approval        []byte // nil is NULL
 	// Added by migration 5; hashed only when not empty.
 	remoteAddr string
+	// Added by migration 6; hashed only when not NULL.
+	behaviour []byte // nil is NULL
 }
 
 // formatTime renders t as stored: timeLayout, written by hand for the
@@ -125,6 +127,13 @@ func (s *Store) prepare(r mediator.ChainRecord) (row, error) {
 		}
 		w.approval, _ = s.redactor.value(b, 0)
 	}
+	if r.Behaviour != nil {
+		b, err := json.Marshal(r.Behaviour)
+		if err != nil {
+			return row{}, fmt.Errorf("encode behaviour of record %s: %w", w.id, err)
+		}
+		w.behaviour, _ = s.redactor.value(b, 0)
+	}
 	return w, nil
 }
 
@@ -191,15 +200,19 @@ func chainHash(buf []byte, r *row) (string, []byte) {
 // appendHashInput appends the canonical serialisation of every stored
 // field of r except prev_hash and hash, as defined in the package
 // documentation ("Chain format"). Keys are written in byte order. The
-// fields added by migrations 4 (approval, prompt_truncated, reasoning) and
-// 5 (remote_addr) are written only when not empty, so that records stored before them, and
-// records that do not use them, hash exactly as they always have.
+// fields added by migrations 4 (approval, prompt_truncated, reasoning), 5
+// (remote_addr) and 6 (behaviour) are written only when not empty, so that
+// records stored before them, and records that do not use them, hash
+// exactly as they always have.
 func appendHashInput(b []byte, r *row) []byte {
 	b = appendStrField(b, '{', "agent_id", r.agentID)
 	if r.approval != nil {
 		b = appendRawField(b, "approval", r.approval)
 	}
 	b = appendRawField(b, "arguments", r.arguments)
+	if r.behaviour != nil {
+		b = appendRawField(b, "behaviour", r.behaviour)
+	}
 	b = appendStrField(b, ',', "decision_effect", r.effect)
 	b = appendStrField(b, ',', "decision_policy_version", r.policyVersion)
 	b = appendStrField(b, ',', "decision_reason", r.reason)
@@ -289,6 +302,12 @@ func (r *row) record() (mediator.ChainRecord, error) {
 		c.Approval = new(mediator.ApprovalRef)
 		if err := json.Unmarshal(r.approval, c.Approval); err != nil {
 			return mediator.ChainRecord{}, fmt.Errorf("record seq %d: decode approval: %w", r.seq, err)
+		}
+	}
+	if r.behaviour != nil {
+		c.Behaviour = new(mediator.Behaviour)
+		if err := json.Unmarshal(r.behaviour, c.Behaviour); err != nil {
+			return mediator.ChainRecord{}, fmt.Errorf("record seq %d: decode behaviour: %w", r.seq, err)
 		}
 	}
 	return c, nil

@@ -56,7 +56,7 @@
 // object holding every other column of the record, keys in byte order, no
 // whitespace:
 //
-//	{"agent_id":S,"approval":J?,"arguments":J,"decision_effect":S,
+//	{"agent_id":S,"approval":J?,"arguments":J,"behaviour":J?,"decision_effect":S,
 //	 "decision_policy_version":S,"decision_reason":S,"decision_rule":S,
 //	 "decision_shadow":B,"duration_us":N,"error":S,"id":S,"intent":J,"kind":S,
 //	 "method":S,"name":S,"outcome":S,"prompt":S,"prompt_truncated":true?,
@@ -77,8 +77,11 @@
 // "prompt_truncated" only when it is true, and then as true;
 // "reasoning" (S) only when it is not the empty string. "remote_addr"
 // (S, the client IP address of a request over HTTP) came with schema
-// version 5 and is written likewise only when not empty. Every other key
-// is always present.
+// version 5 and is written likewise only when not empty. "behaviour" (J,
+// the canonical JSON of a mediator.Behaviour: the call's deviation score,
+// reasons and the trust it was decided at) came with schema version 6 and
+// is written only when the column is not NULL. Every other key is always
+// present.
 //
 // time is the stored text: RFC 3339 in UTC with exactly nine fractional
 // digits, e.g. "2025-01-02T03:04:05.000000006Z" (it parses as

@@ -196,7 +196,8 @@ func TestMigrationFromVersion1(t *testing.T) {
 		`DROP TABLE approvals`, `DROP TABLE approval_grants`, `DROP TABLE approvers`,
 		`DROP TABLE tasks`, `DROP INDEX audit_task`, `ALTER TABLE audit DROP COLUMN reasoning`,
 		`ALTER TABLE audit DROP COLUMN prompt_truncated`, `ALTER TABLE audit DROP COLUMN approval`,
-		`ALTER TABLE audit DROP COLUMN remote_addr`,
+		`ALTER TABLE audit DROP COLUMN remote_addr`, `ALTER TABLE audit DROP COLUMN behaviour`,
+		`DROP TABLE behaviour_profiles`, `DROP TABLE agent_trust`,
 		`DELETE FROM schema_migrations WHERE version >= 2`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)

@@ -101,6 +101,10 @@ func migrations() []migration {
 		version: 5,
 		name:    "remote address in the audit chain",
 		stmts:   []string{`ALTER TABLE audit ADD COLUMN remote_addr TEXT NOT NULL DEFAULT ''`},
+	}, {
+		version: 6,
+		name:    "behaviour profiles and trust; behaviour in the audit chain",
+		stmts:   behaviourSchema,
 	}}
 }
 
