@@ -28,7 +28,8 @@ var getters = map[string]getter{
 	"r_sub.Owner":      func(p condParams) (any, error) { return p.sub.Owner, nil },
 	"r_sub.Function":   func(p condParams) (any, error) { return p.sub.Function, nil },
 	"r_sub.Confidence": func(p condParams) (any, error) { return p.sub.Confidence, nil },
-	"r_sub.Trust":      func(p condParams) (any, error) { return p.sub.Trust, nil },
+	"r_sub.Trust":      trustGetter(func(s *Subject) any { return s.Trust }),
+	"r_sub.TrustName":  trustGetter(func(s *Subject) any { return s.TrustName }),
 	"r_sub.Task":       func(p condParams) (any, error) { return p.sub.Task, nil },
 	"r_sub.Attrs":      func(p condParams) (any, error) { return p.sub.Attrs, nil },
 
@@ -64,6 +65,34 @@ var getters = map[string]getter{
 	"r_intent.Reasons":    intentGetter(func(i *IntentAttrs) any { return i.Reasons }),
 	"r_intent.Score":      intentGetter(func(i *IntentAttrs) any { return i.Score }),
 	"r_intent.Task":       intentGetter(func(i *IntentAttrs) any { return i.Task }),
+
+	"r_behaviour.Score":    behaviourGetter(func(b *BehaviourAttrs) any { return b.Score }),
+	"r_behaviour.Reasons":  behaviourGetter(func(b *BehaviourAttrs) any { return b.Reasons }),
+	"r_behaviour.Novel":    behaviourGetter(func(b *BehaviourAttrs) any { return b.Novel }),
+	"r_behaviour.Learning": behaviourGetter(func(b *BehaviourAttrs) any { return b.Learning }),
+	"r_behaviour.Calls":    behaviourGetter(func(b *BehaviourAttrs) any { return b.Calls }),
+	"r_behaviour.On":       behaviourGetter(func(b *BehaviourAttrs) any { return b.On }),
+}
+
+// trustGetter and behaviourGetter are undecided in a listing too: trust
+// changes with every call, and a listing has no behaviour check. A rule on
+// them hides nothing from tools/list and decides each call.
+func trustGetter(f func(*Subject) any) getter {
+	return func(p condParams) (any, error) {
+		if p.env.listing {
+			return nil, errUndecided
+		}
+		return f(p.sub), nil
+	}
+}
+
+func behaviourGetter(f func(*BehaviourAttrs) any) getter {
+	return func(p condParams) (any, error) {
+		if p.env.listing || p.env.attrs == nil {
+			return nil, errUndecided
+		}
+		return f(&p.env.attrs.Behaviour), nil
+	}
 }
 
 // envGetter and intentGetter make the environment and the intent undecided

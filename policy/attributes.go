@@ -24,10 +24,12 @@ type Subject struct {
 	// claim is 0, the least confident value, so it never satisfies a
 	// threshold such as "r.sub.Confidence >= 0.95".
 	Confidence float64
-	// Trust is the behavioural trust level ("normal" until behavioural
-	// monitoring lands).
-	Trust string
-	Task  string
+	// Trust is the behavioural trust level: none 0, low 1, medium 2,
+	// high 3, compared by name (r.sub.Trust >= medium). It is high when
+	// behavioural monitoring is off. TrustName is its name.
+	Trust     float64
+	TrustName string
+	Task      string
 	// Attrs are the passport's free attributes.
 	Attrs map[string]string
 }
@@ -90,12 +92,32 @@ type IntentAttrs struct {
 	Task       string
 }
 
+// BehaviourAttrs is r.behaviour: how the call compares with the agent's
+// learned baseline (see package policy/behaviour). With monitoring off,
+// or while the baseline is learning, Score is 0 and Reasons empty.
+type BehaviourAttrs struct {
+	// Score is the deviation, 0 (usual) to 1.
+	Score float64
+	// Reasons say in plain words what deviates.
+	Reasons []any
+	// Novel: the call uses a tool, server, data class, risk or kind of
+	// tool (destructive) the agent never used.
+	Novel bool
+	// Learning: the agent's baseline is still being learned.
+	Learning bool
+	// Calls is how many calls the baseline has learned from.
+	Calls float64
+	// On is false when behavioural monitoring is off.
+	On bool
+}
+
 // Attributes are everything a rule can test, built once per decision.
 type Attributes struct {
-	Sub    Subject
-	Obj    Object
-	Env    Env
-	Intent IntentAttrs
+	Sub       Subject
+	Obj       Object
+	Env       Env
+	Intent    IntentAttrs
+	Behaviour BehaviourAttrs
 }
 
 // Situation is what a decision needs beyond the request: the time and the
@@ -116,7 +138,8 @@ func BuildAttributes(req mediator.AuthzRequest, s Situation, env *EnvConfig) (*A
 	if err != nil {
 		return nil, err
 	}
-	a := &Attributes{Sub: subjectOf(req.Agent), Obj: objectOf(req.Target), Intent: intentOf(req.Intent)}
+	a := &Attributes{Sub: subjectOf(req.Agent), Obj: objectOf(req.Target), Intent: intentOf(req.Intent),
+		Behaviour: behaviourOf(req.Behaviour)}
 	a.Obj.Args = args
 	a.Env = envOf(env, s, req.RemoteIP)
 	a.Env.listing = req.Listing
@@ -129,12 +152,25 @@ func subjectOf(ag mediator.Agent) Subject {
 	for i, r := range ag.Roles {
 		roles[i] = r
 	}
-	trust := ag.TrustLevel
+	trust := mediator.TrustLevel(ag.TrustLevel)
 	if trust == "" {
-		trust = "normal"
+		trust = mediator.TrustHigh // monitoring off
 	}
 	return Subject{ID: ag.ID, Version: ag.Version, Roles: roles, Owner: ag.Owner, Function: ag.BusinessFunction,
-		Confidence: ag.Confidence, Trust: trust, Task: ag.TaskID, Attrs: ag.Attrs}
+		Confidence: ag.Confidence, Trust: float64(trust.Rank()), TrustName: string(mediator.TrustOfRank(trust.Rank())),
+		Task: ag.TaskID, Attrs: ag.Attrs}
+}
+
+func behaviourOf(b *mediator.Behaviour) BehaviourAttrs {
+	if b == nil {
+		return BehaviourAttrs{}
+	}
+	reasons := make([]any, len(b.Reasons))
+	for i, r := range b.Reasons {
+		reasons[i] = r
+	}
+	return BehaviourAttrs{Score: b.Score, Reasons: reasons, Novel: b.Novel, Learning: b.Learning,
+		Calls: float64(b.Calls), On: true}
 }
 
 func objectOf(t mediator.Target) Object {

@@ -61,7 +61,9 @@ func TestBuildAttributes(t *testing.T) {
 				return a.Intent.InScope && !a.Intent.OutOfScope && a.Intent.Verdict == "in_scope"
 			}},
 		{"no intent", mediator.AuthzRequest{Agent: mediator.Agent{ID: "a"}, Target: mediator.Target{Kind: "tool", Name: "t"}},
-			Situation{Time: tuesday10}, func(a *Attributes) bool { return a.Intent.Verdict == "no_intent" && a.Sub.Trust == "normal" }},
+			Situation{Time: tuesday10}, func(a *Attributes) bool {
+				return a.Intent.Verdict == "no_intent" && a.Sub.Trust == 3 && a.Sub.TrustName == "high" && !a.Behaviour.On
+			}},
 		{"subject", req(""), Situation{Time: tuesday10}, func(a *Attributes) bool {
 			return reflect.DeepEqual(a.Sub.Roles, []any{"x"}) && a.Sub.Confidence == 0.9 && a.Sub.Function == "support"
 		}},

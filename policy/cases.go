@@ -81,21 +81,32 @@ type CaseIntent struct {
 	Task    string   `yaml:"task"`
 }
 
+// CaseBehaviour is the behaviour check's result for the case.
+type CaseBehaviour struct {
+	Score    float64  `yaml:"score"`
+	Reasons  []string `yaml:"reasons"`
+	Novel    bool     `yaml:"novel"`
+	Learning bool     `yaml:"learning"`
+	Calls    int64    `yaml:"calls"`
+}
+
 // Case is one expectation: this agent making this call in this
 // environment gets this decision, optionally by this rule ("" for the
 // default deny). Error expects a denial that failed to evaluate: a policy
 // error, or the agent's argument error (an argument a rule reads is
 // missing, or of another type than the rule compares it with).
 type Case struct {
-	Name    string          `yaml:"name"`
-	Agent   CaseAgent       `yaml:"agent"`
-	Call    CaseCall        `yaml:"call"`
-	Env     CaseEnv         `yaml:"env"`
-	Intent  CaseIntent      `yaml:"intent"`
-	Listing bool            `yaml:"listing"`
-	Want    mediator.Effect `yaml:"want"`
-	Rule    *string         `yaml:"rule"`
-	Error   bool            `yaml:"error"`
+	Name   string     `yaml:"name"`
+	Agent  CaseAgent  `yaml:"agent"`
+	Call   CaseCall   `yaml:"call"`
+	Env    CaseEnv    `yaml:"env"`
+	Intent CaseIntent `yaml:"intent"`
+	// Behaviour is the behaviour check's result for the case (nil: off).
+	Behaviour *CaseBehaviour  `yaml:"behaviour"`
+	Listing   bool            `yaml:"listing"`
+	Want      mediator.Effect `yaml:"want"`
+	Rule      *string         `yaml:"rule"`
+	Error     bool            `yaml:"error"`
 
 	line int
 }
@@ -202,7 +213,20 @@ func (cf *CaseFile) request(c *Case, zone *time.Location) (mediator.AuthzRequest
 		return mediator.AuthzRequest{}, Situation{}, err
 	}
 	a := c.Agent
-	req := mediator.AuthzRequest{Target: t, Arguments: c.Call.Arguments, Intent: in, Listing: c.Listing, RemoteIP: ip,
+	if a.TrustLevel != "" {
+		if _, err := mediator.ParseTrustLevel(a.TrustLevel); err != nil {
+			return mediator.AuthzRequest{}, Situation{}, fmt.Errorf("agent.trust_level: %w", err)
+		}
+	}
+	var beh *mediator.Behaviour
+	if b := c.Behaviour; b != nil {
+		if b.Score < 0 || b.Score > 1 {
+			return mediator.AuthzRequest{}, Situation{}, fmt.Errorf("behaviour.score %v: use 0..1", b.Score)
+		}
+		beh = &mediator.Behaviour{Score: b.Score, Reasons: b.Reasons, Novel: b.Novel, Learning: b.Learning, Calls: b.Calls,
+			Trust: mediator.TrustLevel(a.TrustLevel)}
+	}
+	req := mediator.AuthzRequest{Behaviour: beh, Target: t, Arguments: c.Call.Arguments, Intent: in, Listing: c.Listing, RemoteIP: ip,
 		Agent: mediator.Agent{ID: a.ID, Version: a.Version, Roles: a.Roles, Owner: a.Owner, BusinessFunction: a.BusinessFunction,
 			Attrs: a.Attrs, Confidence: a.Confidence, TrustLevel: a.TrustLevel, TaskID: a.Task}}
 	return req, s, nil

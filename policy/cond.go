@@ -25,6 +25,9 @@ var requestTypes = map[string]reflect.Type{
 	"r_obj":    reflect.TypeFor[Object](),
 	"r_env":    reflect.TypeFor[Env](),
 	"r_intent": reflect.TypeFor[IntentAttrs](),
+	// r.behaviour is read through r.env (see behaviourGetter): the matcher
+	// passes four request values, and models written before it still load.
+	"r_behaviour": reflect.TypeFor[BehaviourAttrs](),
 }
 
 // funcNames names functions by their code pointer: govaluate's tokens hold
@@ -90,7 +93,7 @@ func checkVariable(name string, pTokens map[string]bool) error {
 	if _, ok := requestTypes[name]; ok || pTokens[name] {
 		return nil
 	}
-	return fmt.Errorf("unknown attribute or constant %q (use r.sub.*, r.obj.*, r.env.*, r.intent.*, or a level such as confidential, high, incident)", unescape(name))
+	return fmt.Errorf("unknown attribute or constant %q (use r.sub.*, r.obj.*, r.env.*, r.intent.*, r.behaviour.*, or a level such as confidential, high, incident)", unescape(name))
 }
 
 // checkPath checks an attribute path such as r_obj.Args.amount against the
@@ -99,7 +102,7 @@ func checkVariable(name string, pTokens map[string]bool) error {
 func checkPath(parts []string) error {
 	t, ok := requestTypes[parts[0]]
 	if !ok {
-		return fmt.Errorf("unknown attribute %q: attributes start with r.sub, r.obj, r.env or r.intent", unescape(strings.Join(parts, ".")))
+		return fmt.Errorf("unknown attribute %q: attributes start with r.sub, r.obj, r.env, r.intent or r.behaviour", unescape(strings.Join(parts, ".")))
 	}
 	for _, p := range parts[1:] {
 		if t.Kind() == reflect.Map {

@@ -22,6 +22,9 @@ const (
 	classPII          = 4
 	classFinancial    = 5
 
+	// Trust levels share low, medium and high with risk; none is 0.
+	trustNone = 0
+
 	alertNormal   = 1
 	alertElevated = 2
 	alertIncident = 3
@@ -32,6 +35,7 @@ var constants = map[string]float64{
 	"low": levelLow, "medium": levelMedium, "high": levelHigh, "critical": levelCritical,
 	"public": classPublic, "internal": classInternal, "confidential": classConfidential,
 	"pii": classPII, "financial": classFinancial,
+	"none":   trustNone,
 	"normal": alertNormal, "elevated": alertElevated, "incident": alertIncident,
 }
 

@@ -333,6 +333,7 @@ func (s *Service) Check(ctx context.Context, c *mediator.Call) (mediator.Intent,
 	if len(in.Reasons) > 0 {
 		in.Verdict = mediator.IntentOutOfScope
 		if n, suspended := s.countDrift(ctx, b.owner().task, now); suspended {
+			in.Suspended = true
 			in.Reasons = append(in.Reasons, fmt.Sprintf("%d out-of-scope calls within %s: task %s is now suspended", n, s.cfg.DriftWindow, b.owner().task.ID))
 		}
 		s.remember(b, c, in)
