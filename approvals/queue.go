@@ -212,7 +212,7 @@ func (q *Queue) newApproval(ctx context.Context, p mediator.Pending, key string)
 		Key: key, Created: now, Expires: now.Add(q.expiry), CallID: c.ID, Arguments: args, Prompt: c.Prompt,
 		SessionID: c.Session.ID, Transport: c.Session.Transport, Client: c.Session.Client,
 		Rule: p.Decision.Rule, Reason: p.Decision.Reason, Intent: c.Intent, Required: q.required(p.Decision.Rule),
-		Tool: c.Name,
+		Tool: c.Name, Behaviour: c.Behaviour,
 	}
 	if c.Session.Key != "" {
 		a.SessionID = c.Session.Key // how the session's records name it

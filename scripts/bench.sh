@@ -113,11 +113,12 @@ supports() {
 EXTRA=""
 # Several mediators run at once here: none may claim the admin API's port.
 if supports 'admin: {listen: ""}'; then EXTRA='admin: {listen: ""}'; fi
-config() { # config FILE DEBUG_ADDR UPSTREAM_LINE [EXTRA_DEBUG]
+config() { # config FILE DEBUG_ADDR UPSTREAM_LINE [EXTRA_DEBUG] [EXTRA_LINE]
   cat > "$1" <<EOF
 agent: {id: bench-agent, roles: [writer, support]}
 debug: {listen: $2${4:-}}
 $EXTRA
+${5:-}
 upstreams:
   - name: demo
     $3
@@ -126,6 +127,15 @@ EOF
 DBG_HTTP=$($MB free-addr) DBG_STDIO=$($MB free-addr) LISTEN=$($MB free-addr)
 config "$WORK/http.yaml" "$DBG_HTTP" "url: $UPSTREAM"
 config "$WORK/stdio.yaml" "$DBG_STDIO" "command: $BIN/fakeupstream"
+# The same mediator with behavioural monitoring off, when this build has it:
+# what the behaviour check and learning cost (target "nobehaviour").
+NOBEH=0
+if supports 'behaviour: {enabled: false}'; then
+  NOBEH=1
+  DBG_HTTP_NB=$($MB free-addr) DBG_STDIO_NB=$($MB free-addr) LISTEN_NB=$($MB free-addr)
+  config "$WORK/http-nb.yaml" "$DBG_HTTP_NB" "url: $UPSTREAM" "" 'behaviour: {enabled: false}'
+  config "$WORK/stdio-nb.yaml" "$DBG_STDIO_NB" "command: $BIN/fakeupstream" "" 'behaviour: {enabled: false}'
+fi
 
 # Agents authenticate over HTTP with a token the mediator minted, when this
 # build has tokens; before that, every agent is the configured identity.
@@ -144,6 +154,9 @@ start_serve() { # start_serve CONFIG LISTEN DB LOG
   $MB wait "http://$2/readyz" 60s || { cat "$4" >&2; exit 1; }
 }
 start_serve "$WORK/http.yaml" "$LISTEN" "$WORK/http.db" "$WORK/serve.log"
+if [ "$NOBEH" = 1 ]; then
+  start_serve "$WORK/http-nb.yaml" "$LISTEN_NB" "$WORK/http-nb.db" "$WORK/serve-nb.log"
+fi
 
 ECHO='{"text":"ping"}'
 # run NAME ARGS... — one load run, its report in $RES/NAME.json.
@@ -165,6 +178,9 @@ scenario() { # scenario ROUND TRANSPORT CONC TARGET
     elif [ "$target" = relay ]; then
       run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions 1 --tool demo__echo --args "$ECHO" \
         -- "$BIN/mcpgorelay" -- "$BIN/fakeupstream"
+    elif [ "$target" = nobehaviour ]; then
+      run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions 1 --tool demo__echo --args "$ECHO" \
+        --debug-url "http://$DBG_STDIO_NB" -- "$BIN/mediator" stdio --config "$WORK/stdio-nb.yaml" --db "$WORK/stdio-nb-r$r-c$c.db"
     else
       run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions 1 --tool demo__echo --args "$ECHO" \
         --debug-url "http://$DBG_STDIO" -- "$BIN/mediator" stdio --config "$WORK/stdio.yaml" --db "$WORK/stdio-r$r-c$c.db"
@@ -174,6 +190,9 @@ scenario() { # scenario ROUND TRANSPORT CONC TARGET
   elif [ "$target" = relay ]; then
     run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "$RELAY" --tool demo__echo --args "$ECHO" \
       --debug-url "http://$DBG_RELAY"
+  elif [ "$target" = nobehaviour ]; then
+    run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$LISTEN_NB/mcp" --tool demo__echo \
+      --args "$ECHO" --debug-url "http://$DBG_HTTP_NB" ${BEARER[@]+"${BEARER[@]}"}
   else
     run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$LISTEN/mcp" --tool demo__echo \
       --args "$ECHO" --debug-url "http://$DBG_HTTP" ${BEARER[@]+"${BEARER[@]}"}
@@ -189,6 +208,9 @@ for r in $(seq "$ROUNDS"); do
         1) order="mediated direct relay" ;;
         *) order="relay mediated direct" ;;
       esac
+      if [ "$NOBEH" = 1 ]; then
+        case $((r % 2)) in 0) order="$order nobehaviour" ;; *) order="nobehaviour $order" ;; esac
+      fi
       for target in $order; do scenario "$r" "$t" "$c" "$target"; done
     done
   done

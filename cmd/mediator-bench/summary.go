@@ -82,9 +82,10 @@ const (
 	endMarker   = "<!-- bench.sh:end -->"
 )
 
-// runName is r{round}-{transport}-c{concurrency}-{direct|relay|mediated}.json;
-// relay is the bare mcp-go relay (tools/testdata/mcpgorelay), the floor.
-var runName = regexp.MustCompile(`^r(\d+)-(stdio|http)-c(\d+)-(direct|relay|mediated)\.json$`)
+// runName is r{round}-{transport}-c{concurrency}-{direct|relay|mediated|nobehaviour}.json;
+// relay is the bare mcp-go relay (tools/testdata/mcpgorelay), the floor;
+// nobehaviour the mediator with behavioural monitoring off.
+var runName = regexp.MustCompile(`^r(\d+)-(stdio|http)-c(\d+)-(direct|relay|mediated|nobehaviour)\.json$`)
 
 type runKey struct {
 	transport string
@@ -340,6 +341,54 @@ func (res *results) writeRelay(w io.Writer, ps []pair) {
 	fmt.Fprintln(w)
 }
 
+// writeBehaviour compares the mediator with behavioural monitoring on (the
+// default) and off, in the rounds that ran both.
+func (res *results) writeBehaviour(w io.Writer, ps []pair) {
+	type row struct {
+		key                          runKey
+		n                            int
+		ratio, addP50, addP99, onCPU float64
+		offCPU                       float64
+	}
+	var rows []row
+	for _, p := range ps {
+		var ratio, add50, add99, on, off []float64
+		for _, round := range res.rounds {
+			m, nb := res.runs[p.key]["mediated"][round], res.runs[p.key]["nobehaviour"][round]
+			if m == nil || nb == nil {
+				continue
+			}
+			if nb.Throughput > 0 {
+				ratio = append(ratio, m.Throughput/nb.Throughput)
+			}
+			add50, add99 = append(add50, m.Latency.P50-nb.Latency.P50), append(add99, m.Latency.P99-nb.Latency.P99)
+			if m.ServerCPUPerCall > 0 && nb.ServerCPUPerCall > 0 {
+				on, off = append(on, m.ServerCPUPerCall), append(off, nb.ServerCPUPerCall)
+			}
+		}
+		if len(ratio) > 0 {
+			rows = append(rows, row{key: p.key, n: len(ratio), ratio: median(ratio), addP50: median(add50), addP99: median(add99),
+				onCPU: median(on), offCPU: median(off)})
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "### Behaviour on versus off (medians over the rounds)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "The same mediator with `behaviour.enabled: false` (*off*) beside the default (*on*: every call scored "+
+		"against its agent's baseline and learned from), in the same rounds. One agent calling one tool: the "+
+		"cost of the check and of learning, not of a deviation.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| transport | concurrency | rounds | on / off calls/s | on − off p50 / p99 ms | CPU µs/call on / off |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %s | %d | %d | %.3f | %+.3f / %+.3f | %s / %s |\n", r.key.transport, r.key.conc, r.n, r.ratio,
+			r.addP50, r.addP99, orDash(r.onCPU), orDash(r.offCPU))
+	}
+	fmt.Fprintln(w)
+}
+
 func (res *results) write(w io.Writer) {
 	fmt.Fprintln(w, beginMarker)
 	fmt.Fprintln(w)
@@ -347,6 +396,7 @@ func (res *results) write(w io.Writer) {
 	ps := res.pairs()
 	res.writeSummary(w, ps)
 	res.writeRelay(w, ps)
+	res.writeBehaviour(w, ps)
 	res.writeTargets(w, ps)
 	res.writeMemory(w)
 	res.writeProfiles(w)
@@ -602,7 +652,7 @@ func (res *results) writeRuns(w io.Writer) {
 	fmt.Fprintln(w, "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, p := range res.pairs() {
 		for _, round := range res.rounds {
-			for _, target := range []string{"direct", "relay", "mediated"} {
+			for _, target := range []string{"direct", "relay", "mediated", "nobehaviour"} {
 				r := res.runs[p.key][target][round]
 				if r == nil {
 					continue

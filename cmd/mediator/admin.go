@@ -26,6 +26,7 @@ import (
 
 	"github.com/mcp-mediator/mediator/mediator"
 	"github.com/mcp-mediator/mediator/policy"
+	"github.com/mcp-mediator/mediator/policy/behaviour"
 	"github.com/mcp-mediator/mediator/policy/intent"
 	"github.com/mcp-mediator/mediator/policy/token"
 	"github.com/mcp-mediator/mediator/store"
@@ -84,6 +85,10 @@ type adminServer struct {
 	alert    *policy.AlertState
 	tasks    mediator.TaskStore
 	intent   *intent.Service
+	// behave is the behaviour engine (nil when off); behaveStore what it
+	// stores in.
+	behave      *behaviour.Engine
+	behaveStore mediator.BehaviourStore
 	// reload reloads the policy files now; nil when there is nothing to
 	// reload (the embedded policy).
 	reload func() (changed bool, version string, err error)
@@ -146,6 +151,10 @@ func (s *adminServer) handler() http.Handler {
 	mux.HandleFunc("GET "+adminPrefix+"/tasks/{id}", s.admin("task.show", s.showTask))
 	mux.HandleFunc("POST "+adminPrefix+"/tasks/{id}/end", s.admin("task.end", s.changeTask("end")))
 	mux.HandleFunc("POST "+adminPrefix+"/tasks/{id}/resume", s.admin("task.resume", s.changeTask("resume")))
+	mux.HandleFunc("GET "+adminPrefix+"/agents", s.admin("agent.list", s.listAgents))
+	mux.HandleFunc("GET "+adminPrefix+"/agents/{id}", s.admin("agent.show", s.showAgent))
+	mux.HandleFunc("POST "+adminPrefix+"/agents/{id}/trust", s.admin("agent.trust", s.setAgentTrust))
+	mux.HandleFunc("POST "+adminPrefix+"/agents/{id}/baseline", s.admin("agent.baseline", s.actOnBaseline))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: fmt.Sprintf("no such endpoint: %s %s (see README.md, Admin API)",
 			r.Method, r.URL.Path)})
@@ -753,7 +762,7 @@ func (a *app) newAdminServer(e env) (*adminServer, error) {
 		return nil, err
 	}
 	s := &adminServer{log: a.log, auth: v, allow: a.cfg.Admin, audit: a.store, ups: a.reg, regs: a.store, settings: a.store, alert: a.pol.alert,
-		tasks: a.store, intent: a.intent,
+		tasks: a.store, intent: a.intent, behave: a.behave, behaveStore: a.store,
 		now: timeNow, configured: a.cfg.Upstreams, registered: map[string]*registration{},
 		prepare: func(c tools.Config) (tools.Config, error) {
 			if c.Command == SelfCommand {

@@ -13,6 +13,7 @@ import (
 	"github.com/mcp-mediator/mediator/approvals"
 	"github.com/mcp-mediator/mediator/mediator"
 	"github.com/mcp-mediator/mediator/policy"
+	"github.com/mcp-mediator/mediator/policy/behaviour"
 	"github.com/mcp-mediator/mediator/policy/intent"
 	"github.com/mcp-mediator/mediator/store"
 	"github.com/mcp-mediator/mediator/tools"
@@ -31,7 +32,9 @@ type app struct {
 	srv      *mediator.Server
 	queue    *approvals.Queue   // human approvals (approvers.go)
 	intent   *intent.Service    // tasks, declared intent, drift, judge (config_intent.go)
+	behave   *behaviour.Engine  // baselines and trust (config_behaviour.go); nil when off
 	stopBG   context.CancelFunc // stops the queue's expiry and webhook
+	bgDone   chan struct{}      // closed when the behaviour engine's last sync is done
 }
 
 // newLogger builds the logger; never stdout (the stdio protocol lives there).
@@ -93,10 +96,17 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 	if a.intent, err = a.newIntentService(e.lookup); err != nil {
 		return a, err
 	}
+	var monitor mediator.BehaviourMonitor
+	if a.behave, err = a.newBehaviour(bg); err != nil {
+		return a, err
+	} else if a.behave != nil {
+		monitor = a.behave
+	}
 	a.srv, err = mediator.NewServer(mediator.Deps{
 		Upstreams:     a.reg,
 		Authenticator: a.auth,
 		Intent:        a.intent,
+		Behaviour:     monitor,
 		Authorizer:    a.policy,
 		Approver:      a.queue,
 		Recorder:      a.store,
@@ -122,7 +132,10 @@ func (a *app) close() {
 		a.pol.stop() // stops the alert poll before the store closes
 	}
 	if a.stopBG != nil {
-		a.stopBG() // stops approval expiry and webhook deliveries
+		a.stopBG() // stops approval expiry, webhook deliveries and the behaviour sync
+	}
+	if a.bgDone != nil {
+		<-a.bgDone // the behaviour engine wrote what it learned
 	}
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {
@@ -132,6 +145,32 @@ func (a *app) close() {
 	if a.logClose != nil {
 		_ = a.logClose()
 	}
+}
+
+// newBehaviour starts the behaviour engine over the store, or returns nil
+// when behaviour.enabled is false.
+func (a *app) newBehaviour(bg context.Context) (*behaviour.Engine, error) {
+	if !a.cfg.Behaviour.on() {
+		a.log.Info("behavioural monitoring is off (behaviour.enabled: false): policy sees every agent at trust high")
+		return nil, nil
+	}
+	cfg, err := a.cfg.Behaviour.engineConfig(a.cfg.behaviourZone())
+	if err != nil {
+		return nil, err
+	}
+	eng, err := behaviour.New(cfg, a.store, a.store, a.log)
+	if err != nil {
+		return nil, err
+	}
+	if err := eng.Load(bg); err != nil {
+		return nil, fmt.Errorf("behaviour: %w", err)
+	}
+	a.bgDone = make(chan struct{})
+	go func() {
+		defer close(a.bgDone)
+		eng.Run(bg)
+	}()
+	return eng, nil
 }
 
 func agentFromConfig(c AgentConfig) mediator.Agent {

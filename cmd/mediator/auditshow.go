@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcp-mediator/mediator/mediator"
+	"github.com/mcp-mediator/mediator/policy/behaviour"
 	"github.com/mcp-mediator/mediator/store"
 )
 
@@ -211,6 +212,19 @@ func renderRecord(w io.Writer, head, pad string, r mediator.ChainRecord) {
 		}
 		fmt.Fprintf(w, "%s  %s\n", pad, line)
 	}
+	if b := r.Behaviour; b != nil && r.Method != behaviour.TrustChangeMethod {
+		line := fmt.Sprintf("behaviour: score %.2f, trust %s", b.Score, b.Trust)
+		if b.Learning {
+			line += " (baseline learning)"
+		}
+		if len(b.Reasons) > 0 {
+			line += ": " + oneLine(strings.Join(b.Reasons, "; "), 300)
+		}
+		if b.TrustReason != "" {
+			line += " [trust: " + oneLine(b.TrustReason, 160) + "]"
+		}
+		fmt.Fprintf(w, "%s  %s\n", pad, line)
+	}
 	d := r.Decision
 	line := "decision: " + string(d.Effect)
 	var bits []string
@@ -226,7 +240,7 @@ func renderRecord(w io.Writer, head, pad string, r mediator.ChainRecord) {
 	if len(bits) > 0 {
 		line += " (" + strings.Join(bits, ", ") + ")"
 	}
-	if d.Reason != "" && d.Effect != mediator.EffectAllow {
+	if d.Reason != "" && (d.Effect != mediator.EffectAllow || strings.HasPrefix(r.Method, "mediator/")) {
 		line += ": " + oneLine(d.Reason, 200)
 	}
 	fmt.Fprintf(w, "%s  %s\n", pad, line)

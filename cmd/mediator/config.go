@@ -46,6 +46,9 @@ type Config struct {
 	// Intent configures intent checking, drift suspension and the optional
 	// LLM judge (config_intent.go).
 	Intent IntentConfig `yaml:"intent"`
+	// Behaviour configures per-agent baselines and trust levels
+	// (config_behaviour.go).
+	Behaviour BehaviourConfig `yaml:"behaviour"`
 
 	dir string // directory of the config file
 }
@@ -226,6 +229,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Approvals.validate()...)
 	errs = append(errs, c.Admin.validate()...)
 	errs = append(errs, c.Intent.validate()...)
+	errs = append(errs, c.Behaviour.validate()...)
 	for i, p := range c.Audit.Redact {
 		if _, err := regexp.Compile(p); err != nil {
 			errs = append(errs, fmt.Errorf("audit.redact[%d]: %w", i, err))

@@ -135,10 +135,18 @@ type mediatorProc struct {
 // embedded default.
 func startServe(t testing.TB, config string, extraEnv ...string) *mediatorProc {
 	t.Helper()
+	return startServeIn(t, "", config, extraEnv...)
+}
+
+// startServeIn is startServe in dir ("" for a new temp dir): a restart of
+// a mediator in the dir, on the database, key and sandbox an earlier one
+// left there.
+func startServeIn(t testing.TB, dir, config string, extraEnv ...string) *mediatorProc {
+	t.Helper()
 	// Another test process may take a port between freeAddr and the
 	// mediator's listen: try again on fresh ports, a few times.
 	for attempt := 1; ; attempt++ {
-		p, err := tryServe(t, config, extraEnv)
+		p, err := tryServe(t, dir, config, extraEnv)
 		if err == nil {
 			return p
 		}
@@ -152,9 +160,11 @@ func startServe(t testing.TB, config string, extraEnv ...string) *mediatorProc {
 // errPortTaken marks a start that failed because a port was in use.
 var errPortTaken = errors.New("port already in use")
 
-func tryServe(t testing.TB, config string, extraEnv []string) (*mediatorProc, error) {
+func tryServe(t testing.TB, dir, config string, extraEnv []string) (*mediatorProc, error) {
 	t.Helper()
-	dir := t.TempDir()
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	addr := freeAddr(t)
 	cfgPath := filepath.Join(dir, "mediator.yaml")
 	config = strings.ReplaceAll(config, "{{DIR}}", dir)

@@ -21,11 +21,15 @@ import (
 
 // intentConfig serves the demo upstream under the example policy, with
 // short approval holds so that calls put behind approval return at once.
+// Behaviour is off: these tests expect the intent rules to decide, and a
+// drift suspension would also lower the agent's trust (that is tested in
+// behaviour_e2e_test.go).
 const intentConfig = `
 auth:
   leeway: 0s
 approvals:
   hold: 100ms
+behaviour: {enabled: false}
 upstreams:
   - name: demo
     command: "@mediator"

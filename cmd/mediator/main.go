@@ -131,6 +131,12 @@ Usage:
                                                                   set the alert level: at once through the admin API,
                                                                   else stored, and running mediators apply it within ~1s
   mediator alert show [--config FILE] [--db FILE]                 print the alert level
+  mediator agent list|show ID [--json] [--config FILE] [--db FILE]
+                                                                  agents' trust levels and behaviour baselines
+  mediator agent trust set ID LEVEL --reason TEXT [--ceiling LEVEL]
+                                                                  set an agent's trust (high, medium, low, none)
+  mediator agent baseline reset|freeze|unfreeze ID --reason TEXT  re-learn, freeze or resume an agent's baseline
+  mediator behaviour eval [--seed N] [--agents N]                 replay the seeded drift simulator through the engine
   mediator version                                                print the version
 
 Without --config the embedded default runs: the demo upstream over ./sandbox,
@@ -174,6 +180,10 @@ func Run(ctx context.Context, args []string, e env) error {
 		return cmdPolicy(ctx, args[1:], e)
 	case "alert":
 		return cmdAlert(ctx, args[1:], e)
+	case "agent":
+		return cmdAgent(ctx, args[1:], e)
+	case "behaviour", "behavior":
+		return cmdBehaviour(ctx, args[1:], e)
 	case "version", "--version":
 		fmt.Fprintln(e.stdout, "mediator", version)
 		return nil
