@@ -113,6 +113,12 @@ supports() {
 EXTRA=""
 # Several mediators run at once here: none may claim the admin API's port.
 if supports 'admin: {listen: ""}'; then EXTRA='admin: {listen: ""}'; fi
+# Every run opens its sessions as the one bench agent, and the memory run
+# a thousand: lift the per-agent cap on open sessions (64 by default).
+if supports 'limits: {sessions_per_agent: 100000}'; then
+  EXTRA="$EXTRA
+limits: {sessions_per_agent: 100000}"
+fi
 config() { # config FILE DEBUG_ADDR UPSTREAM_LINE [EXTRA_DEBUG] [EXTRA_LINE]
   cat > "$1" <<EOF
 agent: {id: bench-agent, roles: [writer, support]}

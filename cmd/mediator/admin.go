@@ -295,6 +295,8 @@ type mintRequest struct {
 	Attrs            map[string]string `json:"attrs,omitempty"`
 	AgentVersion     string            `json:"agent_version,omitempty"`
 	BusinessFunction string            `json:"business_function,omitempty"`
+	// TrustCeiling is the passport's trust_ceiling claim.
+	TrustCeiling string `json:"trust_ceiling,omitempty"`
 }
 
 // mintResponse is the answer to POST /admin/v1/tokens.
@@ -310,7 +312,12 @@ func (m *mintRequest) claims() (token.Claims, error) {
 		return token.Claims{}, errors.New("agent: required; name the agent the token is for")
 	}
 	a := mediator.Agent{ID: m.Agent, Roles: m.Roles, TaskID: m.Task, Owner: m.Owner, Attrs: m.Attrs,
-		Version: m.AgentVersion, BusinessFunction: m.BusinessFunction}
+		Version: m.AgentVersion, BusinessFunction: m.BusinessFunction, TrustCeiling: m.TrustCeiling}
+	if m.TrustCeiling != "" {
+		if _, err := mediator.ParseTrustLevel(m.TrustCeiling); err != nil {
+			return token.Claims{}, fmt.Errorf("trust_ceiling: %w", err)
+		}
+	}
 	if m.Confidence != nil {
 		if c := *m.Confidence; !(c >= 0 && c <= 1) {
 			return token.Claims{}, fmt.Errorf("confidence %v: use a number between 0 and 1", c)

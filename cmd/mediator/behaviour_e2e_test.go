@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -274,5 +276,76 @@ func TestE2EBehaviourDriftSuspensionLowersTrust(t *testing.T) {
 	// waits for a human (trust-medium-writes).
 	if !res.IsError || !strings.Contains(resultText(res), "approval pending") {
 		t.Fatalf("the agent's next task did not start at the lowered trust: %s", resultText(res))
+	}
+}
+
+// The admin API lists and shows agents, sets trust (in force in the
+// serving process at once) and acts on baselines; bad input is a 400 that
+// names the fix, no token a 401.
+func TestE2EAdminAgents(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, behaviourConfig(""))
+	c := httpClient(t, p.URL)
+	if res := callTool(t, c, "demo__write_file", map[string]any{"path": "notes/a.md", "content": "x"}); res.IsError {
+		t.Fatalf("write at trust high: %s", resultText(res))
+	}
+	admin := mintCLI(t, p.Dir, "--admin", "--config", filepath.Join(p.Dir, "mediator.yaml"))
+	base := p.Admin + adminPrefix + "/agents"
+	waitFor(t, 5*time.Second, func() bool {
+		st, _, body := rawRequest(t, http.MethodGet, base, admin, "", "", nil)
+		return st == http.StatusOK && strings.Contains(body, `"drift-agent"`)
+	}, "GET /agents never listed the agent")
+	if st, _, body := rawRequest(t, http.MethodGet, base+"/drift-agent", admin, "", "", nil); st != http.StatusOK ||
+		!strings.Contains(body, `"profiles"`) || !strings.Contains(body, "demo__write_file") {
+		t.Errorf("GET /agents/drift-agent: %d %s", st, body)
+	}
+	cases := []struct {
+		method, path, body string
+		status             int
+		want               string
+	}{
+		{http.MethodGet, "/nobody", "", http.StatusNotFound, "no baseline"},
+		{http.MethodPost, "/drift-agent/trust", `{"level": "max", "reason": "x"}`, http.StatusBadRequest, "use high, medium, low or none"},
+		{http.MethodPost, "/drift-agent/trust", `{"level": "low"}`, http.StatusBadRequest, "reason"},
+		{http.MethodPost, "/drift-agent/trust", `{"level": "high", "ceiling": "low", "reason": "x"}`, http.StatusBadRequest, "above the ceiling"},
+		{http.MethodPost, "/drift-agent/baseline", `{"action": "explode", "reason": "x"}`, http.StatusBadRequest, "use reset, freeze or unfreeze"},
+		{http.MethodPost, "/drift-agent/baseline", `{"action": "freeze", "reason": "audit week"}`, http.StatusOK, `"freeze"`},
+		{http.MethodPost, "/drift-agent/trust", `{"level": "low", "reason": "under review"}`, http.StatusOK, `"level":"low"`},
+	}
+	for _, tc := range cases {
+		st, _, body := rawRequest(t, tc.method, base+tc.path, admin, "", tc.body, nil)
+		if st != tc.status || !strings.Contains(body, tc.want) {
+			t.Errorf("%s %s %s: %d %s; want %d with %q", tc.method, tc.path, tc.body, st, body, tc.status, tc.want)
+		}
+	}
+	if st, _, _ := rawRequest(t, http.MethodGet, base, "", "", "", nil); st != http.StatusUnauthorized {
+		t.Errorf("GET /agents without a token: %d, want 401", st)
+	}
+	// The serving process applies the admin's level at once.
+	res := callTool(t, c, "demo__write_file", map[string]any{"path": "notes/b.md", "content": "x"})
+	if !res.IsError || !strings.Contains(resultText(res), "trust-low-read-only") || !strings.Contains(resultText(res), "under review") {
+		t.Fatalf("after the admin set trust low the write ran: %s", resultText(res))
+	}
+}
+
+// A passport's trust_ceiling caps the agent from its first call: minted
+// with --trust-ceiling medium, its writes wait for a human although its
+// behaviour is clean; a ceiling that is not a level is refused at mint.
+func TestE2EBehaviourPassportCeiling(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, behaviourConfig(""))
+	cfg := filepath.Join(p.Dir, "mediator.yaml")
+	tok := mintCLI(t, p.Dir, "--config", cfg, "--agent", "capped-bot", "--role", "writer", "--trust-ceiling", "medium")
+	c := tokenClient(t, p.URL, tok)
+	if res := callTool(t, c, "demo__read_file", map[string]any{"path": "notes/todo.md"}); res.IsError {
+		t.Fatalf("read: %s", resultText(res))
+	}
+	res := callTool(t, c, "demo__write_file", map[string]any{"path": "notes/a.md", "content": "x"})
+	if !res.IsError || !strings.Contains(resultText(res), "approval pending") {
+		t.Fatalf("a write above the passport's ceiling ran alone: %s", resultText(res))
+	}
+	if _, errOut, code := runMediator(t, p.Dir, "token", "mint", "--config", cfg, "--agent", "x", "--trust-ceiling", "supreme"); code == 0 ||
+		!strings.Contains(errOut, "use high, medium, low or none") {
+		t.Errorf("mint with --trust-ceiling supreme: exit %d: %s", code, errOut)
 	}
 }

@@ -57,6 +57,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 type mintFlags struct {
 	adminFlags
 	config, agent, task, owner, version, function, confidence string
+	trustCeiling                                              string
 	ttl                                                       time.Duration
 	roles, attrs                                              listFlag
 	admin                                                     bool
@@ -73,6 +74,7 @@ func (m *mintFlags) register(fs *flag.FlagSet) {
 	fs.Var(&m.attrs, "attr", "a passport attribute key=value (repeatable)")
 	fs.StringVar(&m.version, "agent-version", "", "the agent's software version")
 	fs.StringVar(&m.function, "business-function", "", "what the agent is for, e.g. support")
+	fs.StringVar(&m.trustCeiling, "trust-ceiling", "", "the highest behavioural trust level the agent may reach: high, medium, low or none")
 	fs.BoolVar(&m.admin, "admin", false, "mint an admin token (role admin, the admin API's own audience) with the key file; it is refused where agents connect")
 	m.adminFlags.register(fs)
 }
@@ -81,7 +83,7 @@ func (m *mintFlags) register(fs *flag.FlagSet) {
 // whether --ttl was given (else the default, capped by the maximum).
 func (m *mintFlags) request(ttlSet bool) (mintRequest, error) {
 	r := mintRequest{Agent: m.agent, Roles: m.roles, Task: m.task, Owner: m.owner,
-		AgentVersion: m.version, BusinessFunction: m.function}
+		AgentVersion: m.version, BusinessFunction: m.function, TrustCeiling: m.trustCeiling}
 	if m.agent == "" {
 		return r, errors.New("--agent: required; name the agent the token is for")
 	}

@@ -14,6 +14,7 @@ import (
 const (
 	maxTools   = 256
 	maxTrans   = 1024
+	maxPlaces  = 512
 	maxServers = 64
 	maxFanTool = 64
 )
@@ -26,6 +27,8 @@ const baselineVersion = 1
 // can be merged with what another process learned (add) and can fade old
 // behaviour (scale). Explainable one feature at a time:
 //
+//   - Places: per tool, the directories (first two segments of a path)
+//     and URL hosts its arguments name;
 //   - Tools, Trans: how often each catalog tool is called, and which tool
 //     follows which;
 //   - Rate, Burst: how many calls the agent makes in a minute, and in ten
@@ -54,6 +57,7 @@ type Baseline struct {
 
 	Tools       map[string]float64 `json:"tools,omitempty"`
 	Trans       map[string]float64 `json:"trans,omitempty"`
+	Places      map[string]float64 `json:"places,omitempty"`
 	Servers     map[string]float64 `json:"servers,omitempty"`
 	Hours       [24]float64        `json:"hours"`
 	Days        [7]float64         `json:"days"`
@@ -71,7 +75,7 @@ type Baseline struct {
 }
 
 func newBaseline() *Baseline {
-	return &Baseline{V: baselineVersion, Tools: map[string]float64{}, Trans: map[string]float64{},
+	return &Baseline{V: baselineVersion, Tools: map[string]float64{}, Trans: map[string]float64{}, Places: map[string]float64{},
 		Servers: map[string]float64{}, Fan: map[string]*hist{}}
 }
 
@@ -86,7 +90,7 @@ func decodeBaseline(data []byte) (*Baseline, error) {
 	if b.V != baselineVersion {
 		return nil, fmt.Errorf("decode baseline: encoding version %d, this build reads %d", b.V, baselineVersion)
 	}
-	if b.Calls < 0 || b.Seen < 0 || len(b.Tools) > maxTools*2 || len(b.Trans) > maxTrans*2 ||
+	if b.Calls < 0 || b.Seen < 0 || len(b.Tools) > maxTools*2 || len(b.Trans) > maxTrans*2 || len(b.Places) > maxPlaces*2 ||
 		len(b.Servers) > maxServers*2 || len(b.Fan) > maxFanTool*2 {
 		return nil, errors.New("decode baseline: counts out of range")
 	}
@@ -95,6 +99,9 @@ func decodeBaseline(data []byte) (*Baseline, error) {
 	}
 	if b.Trans == nil {
 		b.Trans = map[string]float64{}
+	}
+	if b.Places == nil {
+		b.Places = map[string]float64{}
 	}
 	if b.Servers == nil {
 		b.Servers = map[string]float64{}
@@ -115,6 +122,7 @@ func (b *Baseline) encode() ([]byte, error) { return json.Marshal(b) }
 func (b *Baseline) clone() *Baseline {
 	c := *b
 	c.Tools, c.Trans, c.Servers = maps.Clone(b.Tools), maps.Clone(b.Trans), maps.Clone(b.Servers)
+	c.Places = maps.Clone(b.Places)
 	c.Fan = make(map[string]*hist, len(b.Fan))
 	for k, h := range b.Fan {
 		hc := *h
@@ -140,6 +148,7 @@ func (b *Baseline) merge(d *Baseline) {
 	b.Learned = b.Learned || d.Learned
 	addMap(b.Tools, d.Tools, maxTools)
 	addMap(b.Trans, d.Trans, maxTrans)
+	addMap(b.Places, d.Places, maxPlaces)
 	addMap(b.Servers, d.Servers, maxServers)
 	for i := range b.Hours {
 		b.Hours[i] += d.Hours[i]
@@ -190,6 +199,7 @@ func (b *Baseline) fade(keep float64) {
 	b.Calls = keep
 	scaleMap(b.Tools, f)
 	scaleMap(b.Trans, f)
+	scaleMap(b.Places, f)
 	scaleMap(b.Servers, f)
 	for i := range b.Hours {
 		b.Hours[i] *= f

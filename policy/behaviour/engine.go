@@ -579,6 +579,13 @@ func (b *Baseline) learn(c *mediator.Call, bits uint8, resultBytes int, prev str
 	if _, ok := b.Servers[t.Server]; ok || len(b.Servers) < maxServers {
 		b.Servers[t.Server]++
 	}
+	var buf [maxPlacesPerCall]string
+	for _, pl := range callPlaces(c, buf[:0]) {
+		k := t.Name + "\x00" + pl
+		if _, ok := b.Places[k]; ok || len(b.Places) < maxPlaces {
+			b.Places[k]++
+		}
+	}
 	b.Hours[local.Hour()]++
 	b.Days[local.Weekday()]++
 	b.Rate.add(r60, 1)

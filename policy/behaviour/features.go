@@ -2,6 +2,8 @@ package behaviour
 
 import (
 	"hash/maphash"
+	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"unicode"
@@ -201,4 +203,111 @@ func formatBytes(n float64) string {
 		return strconv.FormatFloat(n/(1<<10), 'f', 0, 64) + " KiB"
 	}
 	return strconv.FormatFloat(n, 'f', 0, 64) + " B"
+}
+
+// maxPlacesPerCall bounds the places one call names.
+const maxPlacesPerCall = 4
+
+// Words that make an argument name a path or a URL when they end it (for
+// places; the fan-out words above are wider).
+var (
+	placePathWords = map[string]bool{"path": true, "paths": true, "file": true, "files": true, "filename": true,
+		"dir": true, "directory": true, "folder": true, "source": true, "destination": true, "src": true, "dst": true}
+	placeURLWords = map[string]bool{"url": true, "urls": true, "uri": true, "endpoint": true, "host": true, "hostname": true, "webhook": true}
+)
+
+// lastWord is the last word of an argument name, lower-cased.
+func lastWord(name string) string {
+	start := 0
+	for i := len(name) - 1; i >= 0; i-- {
+		r := rune(name[i])
+		if r == '_' || r == '-' || r == '.' || r == ' ' {
+			start = i + 1
+			break
+		}
+		if unicode.IsUpper(r) {
+			start = i
+			break
+		}
+	}
+	return strings.ToLower(name[start:])
+}
+
+// callPlaces returns where a call acts: the directory (the first two
+// segments of a cleaned path, or "." for a bare file name) of each path
+// argument, and the host of each URL argument, as "path:/repo/svc" and
+// "host:example.com". At most maxPlacesPerCall; values are not kept beyond
+// that prefix.
+func callPlaces(c *mediator.Call, buf []string) []string {
+	for name, v := range c.Arguments {
+		if len(buf) >= maxPlacesPerCall || len(name) > 128 {
+			break
+		}
+		w := lastWord(name)
+		isPath, isURL := placePathWords[w], placeURLWords[w]
+		if !isPath && !isURL {
+			continue
+		}
+		add := func(s string) {
+			if len(buf) >= maxPlacesPerCall || s == "" || len(s) > 4096 {
+				return
+			}
+			if pl := placeOf(s, isURL); pl != "" && !slicesContains(buf, pl) {
+				buf = append(buf, pl)
+			}
+		}
+		switch x := v.(type) {
+		case string:
+			add(x)
+		case []any:
+			for _, e := range x {
+				if s, ok := e.(string); ok {
+					add(s)
+				}
+			}
+		}
+	}
+	return buf
+}
+
+// placeOf is the place of one value: a URL's host (also for a path
+// argument holding a URL), or a path's first two segments.
+func placeOf(s string, isURL bool) string {
+	if strings.Contains(s, "://") || isURL {
+		u, err := url.Parse(s)
+		if err == nil && u.Host != "" {
+			return "host:" + strings.ToLower(u.Hostname())
+		}
+		if isURL {
+			return "host:" + strings.ToLower(strings.TrimSpace(s))
+		}
+	}
+	clean := path.Clean(strings.ReplaceAll(s, "\\", "/"))
+	abs := strings.HasPrefix(clean, "/")
+	parts := strings.Split(strings.TrimPrefix(clean, "/"), "/")
+	switch {
+	case len(parts) == 1 && !abs:
+		return "path:."
+	case len(parts) <= 2:
+		parts = parts[:len(parts)-1]
+	default:
+		parts = parts[:2]
+	}
+	out := strings.Join(parts, "/")
+	if abs {
+		out = "/" + out
+	}
+	if out == "" {
+		out = "/"
+	}
+	return "path:" + out
+}
+
+func slicesContains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

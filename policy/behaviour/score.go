@@ -1,8 +1,10 @@
 package behaviour
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,6 +72,7 @@ func (s *scorer) run() {
 	if prev != "" && prev != t.Name && b.Tools[prev] >= minEvidence && b.Tools[t.Name] >= minEvidence && b.Trans[prev+"\x00"+t.Name] < 0.5 {
 		s.add(0.25, false, fmt.Sprintf("%s never followed %s before", t.Name, prev))
 	}
+	s.places()
 	s.rate(r60, &b.Rate, "min", 4)
 	s.rate(r10, &b.Burst, "min over the last 10 s", 12)
 	if v, ok := a.pace(s.now); ok {
@@ -85,6 +88,58 @@ func (s *scorer) run() {
 	if s.score < 1e-9 {
 		s.score = 0
 	}
+}
+
+// places scores a directory or URL host the tool never reached for this
+// agent, once the tool has enough calls to know its usual places: a
+// coding agent working in /repo/svc that reads /home/dev/.ssh, a fetcher
+// that calls a new host.
+func (s *scorer) places() {
+	b, t := s.p.base, s.c.Target
+	if b.Tools[t.Name] < minEvidence {
+		return
+	}
+	var buf [maxPlacesPerCall]string
+	for _, pl := range callPlaces(s.c, buf[:0]) {
+		if b.Places[t.Name+"\x00"+pl] >= 0.5 {
+			continue
+		}
+		kind, where, _ := strings.Cut(pl, ":")
+		what := "directory " + where
+		if kind == "host" {
+			what = "host " + where
+		}
+		s.add(0.5, true, fmt.Sprintf("%s never used by %s for this agent (usual: %s)", what, t.Name, usualPlaces(b, t.Name, kind)))
+		return
+	}
+}
+
+// usualPlaces names up to three of a tool's usual places of a kind.
+func usualPlaces(b *Baseline, tool, kind string) string {
+	type pw struct {
+		p string
+		w float64
+	}
+	var list []pw
+	prefix := tool + "\x00" + kind + ":"
+	for k, w := range b.Places {
+		if strings.HasPrefix(k, prefix) {
+			list = append(list, pw{strings.TrimPrefix(k, prefix), w})
+		}
+	}
+	if len(list) == 0 {
+		return "none"
+	}
+	slices.SortFunc(list, func(x, y pw) int { return cmp.Or(cmp.Compare(y.w, x.w), cmp.Compare(x.p, y.p)) })
+	var names []string
+	for _, e := range list[:min(3, len(list))] {
+		names = append(names, e.p)
+	}
+	out := strings.Join(names, ", ")
+	if len(list) > 3 {
+		out += ", …"
+	}
+	return out
 }
 
 // rate scores a call rate against the baseline's distribution of it.

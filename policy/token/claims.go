@@ -32,6 +32,10 @@ type Claims struct {
 	Confidence float64 `json:"confidence,omitempty"`
 	// Task is the id of the task the token is bound to.
 	Task string `json:"task,omitempty"`
+	// TrustCeiling is the highest behavioural trust level the issuer
+	// allows the agent (high, medium, low or none); the mediator never
+	// raises the agent above it.
+	TrustCeiling string `json:"trust_ceiling,omitempty"`
 }
 
 // timeClaims are the NumericDate claims: RFC 7519 makes each a JSON number
@@ -86,7 +90,7 @@ func ClaimsFor(a mediator.Agent) Claims {
 	c := Claims{
 		AgentVersion: a.Version, Owner: a.Owner, Roles: slices.Clone(a.Roles),
 		BusinessFunction: a.BusinessFunction, Attrs: maps.Clone(a.Attrs),
-		Confidence: a.Confidence, Task: a.TaskID,
+		Confidence: a.Confidence, Task: a.TaskID, TrustCeiling: a.TrustCeiling,
 	}
 	c.Subject, c.ID = a.ID, a.TokenID
 	return c
@@ -98,7 +102,7 @@ func (c *Claims) Agent() *mediator.Agent {
 	return &mediator.Agent{
 		ID: c.Subject, Version: c.AgentVersion, Roles: c.Roles, Owner: c.Owner,
 		BusinessFunction: c.BusinessFunction, Attrs: c.Attrs, Confidence: c.Confidence,
-		TaskID: c.Task, TokenID: c.ID,
+		TaskID: c.Task, TokenID: c.ID, TrustCeiling: c.TrustCeiling,
 	}
 }
 
@@ -113,6 +117,11 @@ func (c *Claims) checkPassport() error {
 	}
 	if !(c.Confidence >= 0 && c.Confidence <= 1) {
 		return fail(ErrClaims, "token confidence %g is outside 0..1: mint it with --confidence between 0 and 1", c.Confidence)
+	}
+	if c.TrustCeiling != "" {
+		if _, err := mediator.ParseTrustLevel(c.TrustCeiling); err != nil {
+			return fail(ErrClaims, "token claim trust_ceiling %q: use high, medium, low or none (mint it with --trust-ceiling)", cutClaim(c.TrustCeiling))
+		}
 	}
 	for _, f := range []struct{ name, v string }{
 		{"sub", c.Subject}, {"jti", c.ID}, {"task", c.Task}, {"owner", c.Owner},
@@ -193,3 +202,12 @@ func (c *Claims) checkAudience(issuer, audience string) error {
 
 // stamp formats a claim time for messages.
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// cutClaim shortens a claim value quoted in an error.
+func cutClaim(s string) string {
+	if len(s) <= 32 {
+		return s
+	}
+	p, _ := mediator.CutUTF8(s, 32)
+	return p + "…"
+}

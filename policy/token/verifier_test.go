@@ -89,6 +89,7 @@ func TestVerifyRefuses(t *testing.T) {
 		{"missing jti", ed(with(good, "jti", nil)), ErrClaims, "no jti"},
 		{"missing sub", ed(with(good, "sub", nil)), ErrClaims, "no sub"},
 		{"confidence above 1", ed(with(good, "confidence", 1.5)), ErrClaims, "confidence 1.5"},
+		{"unknown trust ceiling", ed(with(good, "trust_ceiling", "supreme")), ErrClaims, "trust_ceiling \"supreme\": use high, medium, low or none"},
 		{"control characters in sub", ed(with(good, "sub", "agent\nforged log line")), ErrClaims, "control characters"},
 		{"crit header", signWithHeader(t, key, kid, good, "crit", []string{"exp"}), ErrMalformed, "crit"},
 		{"kid not a string", signWithHeader(t, key, kid, good, "kid", 7), ErrMalformed, "kid"},

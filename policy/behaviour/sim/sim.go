@@ -440,7 +440,8 @@ func (r Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "engine: flag_score %.2f, drop_at %.2f (other settings as configured)\n", r.FlagScore, r.DropAt)
 	fmt.Fprintf(w, "drift start: the first call outside the persona's normal generating envelope (for fan-out and slow-creep,\n"+
 		"the first call whose distinct values per tool in 5 min, or calls in 60 s or 10 s, exceed the most that\n"+
-		"normal traffic of the persona ever produced in calibration; for the other kinds the first injected call,\n"+
+		"normal traffic of the persona ever produced in calibration, or whose path lies in a directory that\n"+
+		"traffic never named; for the other kinds the first injected call,\n"+
 		"which is already outside it); the drift start call counts as call 1.\n\n")
 	fmt.Fprintf(w, "%-18s %8s %8s %8s %8s %6s %6s %9s   %s\n", "kind", "sessions", "caught", "≤5 calls", "%≤5", "median", "p95", "pre-drift", "≤5 by persona")
 	for _, k := range append(slices.Clone(r.Kinds), r.Overall) {
@@ -702,7 +703,10 @@ func (g *gen) corpus() corpus {
 // distinct identifying values per tool in 5 minutes, calls in 60 s and in
 // 10 s (sliding).
 type envelope struct {
-	distinct   map[string]int
+	distinct map[string]int
+	// dirs are the directories (first two segments of an absolute path)
+	// each tool's identifying values named in normal traffic.
+	dirs       map[string]bool
 	in60, in10 int
 	hours      [24]bool
 	tools      map[string]bool
@@ -759,7 +763,7 @@ func calibrate(opts Options) map[string]*envelope {
 			defer wg.Done()
 			for j := range next {
 				pi := j / agents
-				env := &envelope{distinct: map[string]int{}, tools: map[string]bool{}}
+				env := &envelope{distinct: map[string]int{}, tools: map[string]bool{}, dirs: map[string]bool{}}
 				o := opts
 				o.Seed = opts.Seed ^ 0x5ca1ab1e
 				g := newGen(o, spec{idx: 1_000_000 + j, persona: personas[pi]})
@@ -771,6 +775,9 @@ func calibrate(opts Options) map[string]*envelope {
 					env.in60, env.in10 = max(env.in60, n60), max(env.in10, n10)
 					env.hours[ev.t.Hour()] = true
 					env.tools[ev.target.Name] = true
+					if d := dirOf(ev.idKey); d != "" {
+						env.dirs[ev.target.Name+" "+d] = true
+					}
 				}
 				envs[j] = env
 			}
@@ -786,7 +793,7 @@ func calibrate(opts Options) map[string]*envelope {
 		p := personas[j/agents]
 		all := out[p.name]
 		if all == nil {
-			all = &envelope{distinct: map[string]int{}, tools: map[string]bool{}}
+			all = &envelope{distinct: map[string]int{}, tools: map[string]bool{}, dirs: map[string]bool{}}
 			out[p.name] = all
 		}
 		for k, v := range e.distinct {
@@ -799,8 +806,24 @@ func calibrate(opts Options) map[string]*envelope {
 		for k := range e.tools {
 			all.tools[k] = true
 		}
+		for k := range e.dirs {
+			all.dirs[k] = true
+		}
 	}
 	return out
+}
+
+// dirOf is the directory of an absolute path (its first two segments),
+// "" for anything else.
+func dirOf(v string) string {
+	if !strings.HasPrefix(v, "/") {
+		return ""
+	}
+	parts := strings.SplitN(strings.TrimPrefix(v, "/"), "/", 3)
+	if len(parts) < 3 {
+		return ""
+	}
+	return "/" + parts[0] + "/" + parts[1]
 }
 
 // driftStart returns the index of the drift start call (-1 when the
@@ -821,6 +844,9 @@ func driftStart(c corpus, kind string, env *envelope) int {
 			lim, known := env.distinct[ev.target.Name]
 			if !known || d > lim || n60 > env.in60 || n10 > env.in10 {
 				return i
+			}
+			if dir := dirOf(ev.idKey); dir != "" && !env.dirs[ev.target.Name+" "+dir] {
+				return i // a directory normal traffic never names
 			}
 		}
 		return -1
