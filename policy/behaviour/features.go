@@ -34,23 +34,7 @@ var idWords = map[string]bool{
 // identifying reports whether the argument name identifies an object, by
 // its last word (customer_id, filePath, url).
 func identifying(name string) bool {
-	if len(name) > 128 {
-		return false
-	}
-	end := len(name)
-	start := 0
-	for i := end - 1; i >= 0; i-- {
-		r := rune(name[i])
-		if r == '_' || r == '-' || r == '.' || r == ' ' {
-			start = i + 1
-			break
-		}
-		if unicode.IsUpper(r) {
-			start = i
-			break
-		}
-	}
-	return idWords[strings.ToLower(name[start:end])]
+	return len(name) <= 128 && idWords[lastWord(name)]
 }
 
 var seed = maphash.MakeSeed()

@@ -52,22 +52,19 @@ func (h *hist) total() float64 {
 // quantile returns the upper bound of the bucket holding the q-quantile,
 // and false when the histogram is empty.
 func (h *hist) quantile(q float64) (float64, bool) {
-	t := h.total()
-	if t <= 0 {
-		return 0, false
-	}
-	want, acc := q*t, 0.0
-	for b, w := range h {
-		acc += w
-		if acc >= want && w > 0 {
-			return upper(b), true
-		}
-	}
-	return upper(histBuckets - 1), true
+	b, ok := h.bucketAt(q)
+	return upper(b), ok
 }
 
 // lowQuantile is quantile's lower-bound twin, for the low end of a range.
 func (h *hist) lowQuantile(q float64) (float64, bool) {
+	b, ok := h.bucketAt(q)
+	return lower(b), ok
+}
+
+// bucketAt returns the bucket holding the q-quantile (0 and false when
+// the histogram is empty).
+func (h *hist) bucketAt(q float64) (int, bool) {
 	t := h.total()
 	if t <= 0 {
 		return 0, false
@@ -76,10 +73,10 @@ func (h *hist) lowQuantile(q float64) (float64, bool) {
 	for b, w := range h {
 		acc += w
 		if acc >= want && w > 0 {
-			return lower(b), true
+			return b, true
 		}
 	}
-	return lower(histBuckets - 1), true
+	return histBuckets - 1, true
 }
 
 func (h *hist) scale(f float64) {

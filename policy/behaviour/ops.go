@@ -274,17 +274,11 @@ func summarize(r mediator.ProfileRow) ProfileSummary {
 		hi, _ := b.Rate.quantile(0.95)
 		ps.Rate = fmt.Sprintf("%.0f–%.0f calls/min", lo, hi)
 	}
-	for i := len(b.Class) - 1; i > 0; i-- {
-		if b.Class[i] >= 0.5 {
-			ps.MaxClass = classNames[i]
-			break
-		}
+	if top := topLevel(b.Class[:]); top > 0 {
+		ps.MaxClass = classNames[top]
 	}
-	for i := len(b.Risk) - 1; i > 0; i-- {
-		if b.Risk[i] >= 0.5 {
-			ps.MaxRisk = riskNames[i]
-			break
-		}
+	if top := topLevel(b.Risk[:]); top > 0 {
+		ps.MaxRisk = riskNames[top]
 	}
 	ps.DeniedPct, ps.ErrorPct, ps.OutOfScopePct = 100*b.Denied/b.Calls, 100*b.Errors/b.Calls, 100*b.OutOfScope/b.Calls
 	return ps

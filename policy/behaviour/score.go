@@ -367,31 +367,27 @@ func formatWindow(d time.Duration) string {
 func (s *scorer) touches() {
 	b, t := s.p.base, s.c.Target
 	ci, ri := classIndex(t.DataClass), riskIndex(t.Risk)
-	if ci > 0 && b.Class[ci] < 0.5 {
-		top := 0
-		for i := 1; i < len(b.Class); i++ {
-			if b.Class[i] >= 0.5 {
-				top = i
-			}
-		}
-		if ci > top {
-			s.add(0.6, true, fmt.Sprintf("touches %s data (usual at most %s)", classNames[ci], classNames[top]))
-		}
+	if top := topLevel(b.Class[:]); ci > 0 && b.Class[ci] < 0.5 && ci > top {
+		s.add(0.6, true, fmt.Sprintf("touches %s data (usual at most %s)", classNames[ci], classNames[top]))
 	}
-	if ri > 0 && b.Risk[ri] < 0.5 {
-		top := 0
-		for i := 1; i < len(b.Risk); i++ {
-			if b.Risk[i] >= 0.5 {
-				top = i
-			}
-		}
-		if ri > top {
-			s.add(0.5, true, fmt.Sprintf("%s risk tool (usual at most %s)", riskNames[ri], riskNames[top]))
-		}
+	if top := topLevel(b.Risk[:]); ri > 0 && b.Risk[ri] < 0.5 && ri > top {
+		s.add(0.5, true, fmt.Sprintf("%s risk tool (usual at most %s)", riskNames[ri], riskNames[top]))
 	}
 	if d := t.Hints.Destructive; d != nil && *d && b.Destructive/b.Calls < 0.005 {
 		s.add(0.6, true, fmt.Sprintf("destructive tool %s (%.1f%% of its usual calls are destructive)", t.Name, 100*b.Destructive/b.Calls))
 	}
+}
+
+// topLevel is the highest known level (index ≥ 1) a baseline's counts
+// hold a call of, 0 when none.
+func topLevel(counts []float64) int {
+	top := 0
+	for i := 1; i < len(counts); i++ {
+		if counts[i] >= 0.5 {
+			top = i
+		}
+	}
+	return top
 }
 
 // rates scores the agent's recent denials, failures and out-of-scope calls
