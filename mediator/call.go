@@ -43,6 +43,8 @@ type Call struct {
 	Decision   Decision
 	Verdict    *Verdict
 	UpstreamUS int64
+	// ForwardID is the id of the call's write-ahead record, once committed.
+	ForwardID string
 
 	// Request is the agent's original request object, forwarded upstream
 	// (one of the mcp request types).

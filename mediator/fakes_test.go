@@ -47,6 +47,8 @@ type fakeRecorder struct {
 	records []ChainRecord
 	err     error
 	healthy error
+	// failForwarding fails write-ahead records only.
+	failForwarding error
 }
 
 func (f *fakeRecorder) Record(_ context.Context, r ChainRecord) error {
@@ -54,6 +56,9 @@ func (f *fakeRecorder) Record(_ context.Context, r ChainRecord) error {
 	defer f.mu.Unlock()
 	if f.err != nil {
 		return f.err
+	}
+	if f.failForwarding != nil && r.Outcome == OutcomeForwarding {
+		return f.failForwarding
 	}
 	f.records = append(f.records, r)
 	return nil
@@ -86,10 +91,12 @@ func (f fakeApprover) Await(_ context.Context, p Pending) (Verdict, error) { ret
 func testCatalog() *Catalog {
 	def := json.RawMessage(`{"name":"demo__echo","inputSchema":{"type":"object","oneOf":[{"required":["a"]},{"required":["b"]}],"$defs":{"x":{"type":"string"}}},"annotations":{"readOnlyHint":true}}`)
 	return NewCatalog([]Tool{
-		{Name: "demo__echo", Server: "demo", Original: "echo", Definition: def, Risk: RiskLow, Hash: "h1"},
+		{Name: "demo__echo", Server: "demo", Original: "echo", Definition: def, Risk: RiskLow, Hash: "h1", Hints: Hints{ReadOnly: &readOnly}},
 		{Name: "demo__pay", Server: "demo", Original: "pay", Definition: json.RawMessage(`{"name":"demo__pay","inputSchema":{"type":"object"}}`), Risk: RiskHigh, Hash: "h2"},
 	}, nil, nil, nil, []ServerState{{Name: "demo", Connected: true}})
 }
+
+var readOnly = true
 
 func allowEcho(r AuthzRequest) (Decision, error) {
 	if r.Target.Name == "demo__echo" {

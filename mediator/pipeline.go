@@ -371,6 +371,9 @@ func (p *pipeline) forward(ctx context.Context, c *Call) error {
 		if !ok {
 			return fmt.Errorf("%w %q: it was removed from the catalog; call tools/list", ErrUnknownTool, c.Target.Name)
 		}
+		if err := p.writeAhead(ctx, c); err != nil {
+			return err
+		}
 		c.Result, err = p.d.Upstreams.CallTool(ctx, t, *req)
 	case *mcp.ReadResourceRequest:
 		c.Result, err = p.d.Upstreams.ReadResource(ctx, c.Target.Server, *req)
@@ -393,6 +396,26 @@ func (p *pipeline) forward(ctx context.Context, c *Call) error {
 		return fmt.Errorf("%w: %w", context.Cause(ctx), err)
 	}
 	return err
+}
+
+// writeAhead commits the forwarding record of a call that may change
+// things before it is forwarded, so that a crash between the upstream's
+// action and the outcome record cannot leave the action unrecorded. A
+// failure to write it refuses the call.
+func (p *pipeline) writeAhead(ctx context.Context, c *Call) error {
+	if !NeedsWriteAhead(c) || c.ForwardID != "" {
+		return nil
+	}
+	rec := NewForwardingRecord(c, p.now())
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := p.d.Recorder.Record(wctx, rec); err != nil {
+		p.logger().Error("write-ahead record failed; call not forwarded", "call", c.ID, "err", err)
+		return fmt.Errorf("%w: the call's write-ahead record could not be written, so it was not forwarded; "+
+			"an operator must check the mediator's database", ErrAudit)
+	}
+	c.ForwardID = rec.ID
+	return nil
 }
 
 // RecordRejection returns a function that records a request refused before

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // NewRecord builds the chain record of a finished call. The store redacts,
@@ -24,6 +26,7 @@ func NewRecord(c *Call, callErr error, end time.Time) ChainRecord {
 		Outcome:         OutcomeOf(c, callErr),
 		DurationUS:      end.Sub(c.Started).Microseconds(),
 		UpstreamUS:      c.UpstreamUS,
+		Ref:             c.ForwardID,
 	}
 	if c.Session.Key != "" {
 		r.SessionID = c.Session.Key
@@ -62,6 +65,26 @@ func NewRecord(c *Call, callErr error, end time.Time) ChainRecord {
 		r.Result = c.ResultJSON()
 	}
 	return r
+}
+
+// NewForwardingRecord builds the write-ahead record of c: the call as it
+// is about to be forwarded, with a fresh id, outcome forwarding and no
+// result. Its outcome record will name it in Ref.
+func NewForwardingRecord(c *Call, now time.Time) ChainRecord {
+	r := NewRecord(c, nil, now)
+	r.ID, r.Ref, r.Outcome, r.Result, r.UpstreamUS = NewID(), "", OutcomeForwarding, nil, 0
+	return r
+}
+
+// NeedsWriteAhead reports whether c may change things, so that it must be
+// recorded before it is forwarded: a tool call whose upstream does not
+// mark the tool read-only. Reading resources and prompts, listings and
+// completions change nothing.
+func NeedsWriteAhead(c *Call) bool {
+	if _, ok := c.Request.(*mcp.CallToolRequest); !ok || c.Target == nil || c.Target.Kind != KindTool {
+		return false
+	}
+	return c.Target.Hints.ReadOnly == nil || !*c.Target.Hints.ReadOnly
 }
 
 // OutcomeOf classifies how a call ended.

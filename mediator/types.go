@@ -354,6 +354,14 @@ const (
 	OutcomeDenied    Outcome = "denied"     // refused by the mediator
 	OutcomeFailed    Outcome = "failed"     // an error (upstream down, timeout, bad input)
 	OutcomeCancelled Outcome = "cancelled"  // the agent cancelled or went away
+	// OutcomeForwarding marks the write-ahead record of a call that may
+	// change things: committed before the call is forwarded. The call's
+	// outcome record follows, naming it in Ref.
+	OutcomeForwarding Outcome = "forwarding"
+	// OutcomeUnknown closes a forwarding record whose outcome was never
+	// recorded (the mediator stopped in between): the upstream may have
+	// executed the call.
+	OutcomeUnknown Outcome = "unknown"
 )
 
 // ChainRecord is one entry of the tamper-evident audit chain: one per request
@@ -397,9 +405,16 @@ type ChainRecord struct {
 	Truncated  bool            `json:"truncated,omitempty"`
 	DurationUS int64           `json:"duration_us"`
 	// UpstreamUS is the time spent waiting for the upstream.
-	UpstreamUS int64  `json:"upstream_us,omitempty"`
-	PrevHash   string `json:"prev_hash"`
-	Hash       string `json:"hash"`
+	UpstreamUS int64 `json:"upstream_us,omitempty"`
+	// Ref is the id of the forwarding record this record completes (the
+	// call's outcome, or outcome unknown after a crash).
+	Ref string `json:"ref,omitempty"`
+	// Writer names the process that wrote a forwarding record
+	// (host/pid/start), so that a later start can tell a crashed writer's
+	// unfinished forward from a live one's; set by the store.
+	Writer   string `json:"writer,omitempty"`
+	PrevHash string `json:"prev_hash"`
+	Hash     string `json:"hash"`
 }
 
 // ApprovalRef is the human decision recorded with a call.

@@ -49,6 +49,8 @@ while [ $# -gt 0 ]; do
 done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mediator-bench.XXXXXX")
+# The mediators here keep their audit checkpoints in the work directory.
+export XDG_STATE_HOME=$WORK/state
 BIN=$WORK/bin RES=$WORK/results
 mkdir -p "$BIN" "$RES/runs"
 PIDS=()

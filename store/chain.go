@@ -44,6 +44,8 @@ type row struct {
 	remoteAddr string
 	// Added by migration 6; hashed only when not NULL.
 	behaviour []byte // nil is NULL
+	// Added by migration 7; hashed only when not empty.
+	ref, writer string
 }
 
 // formatTime renders t as stored: timeLayout, written by hand for the
@@ -93,7 +95,10 @@ func (s *Store) prepare(r mediator.ChainRecord) (row, error) {
 		policyVersion: r.Decision.PolicyVersion, shadow: r.Decision.Shadow,
 		outcome: string(r.Outcome), errText: s.redactor.text(r.Error),
 		truncated: r.Truncated, durationUS: r.DurationUS, upstreamUS: r.UpstreamUS,
-		remoteAddr: r.RemoteAddr,
+		remoteAddr: r.RemoteAddr, ref: r.Ref,
+	}
+	if r.Outcome == mediator.OutcomeForwarding {
+		w.writer = s.instance
 	}
 	w.sanitize()
 	if len(w.id) > maxIdentBytes {
@@ -156,7 +161,7 @@ func (r *row) capFields() bool {
 	cut := false
 	for _, f := range []*string{&r.sessionID, &r.transport, &r.agentID, &r.taskID,
 		&r.method, &r.kind, &r.server, &r.name, &r.toolHash, &r.effect, &r.rule,
-		&r.policyVersion, &r.outcome, &r.remoteAddr} {
+		&r.policyVersion, &r.outcome, &r.remoteAddr, &r.ref, &r.writer} {
 		cut = capText(f, maxIdentBytes) || cut
 	}
 	cut = capText(&r.reason, maxTextBytes) || cut
@@ -180,7 +185,7 @@ func capText(s *string, max int) bool {
 func (r *row) sanitize() {
 	for _, f := range []*string{&r.id, &r.sessionID, &r.transport, &r.agentID, &r.taskID,
 		&r.method, &r.kind, &r.server, &r.name, &r.toolHash, &r.prompt, &r.effect, &r.rule,
-		&r.reason, &r.policyVersion, &r.outcome, &r.errText, &r.reasoning, &r.remoteAddr} {
+		&r.reason, &r.policyVersion, &r.outcome, &r.errText, &r.reasoning, &r.remoteAddr, &r.ref, &r.writer} {
 		if !utf8.ValidString(*f) {
 			*f = strings.ToValidUTF8(*f, "\uFFFD")
 		}
@@ -201,7 +206,8 @@ func chainHash(buf []byte, r *row) (string, []byte) {
 // field of r except prev_hash and hash, as defined in the package
 // documentation ("Chain format"). Keys are written in byte order. The
 // fields added by migrations 4 (approval, prompt_truncated, reasoning), 5
-// (remote_addr) and 6 (behaviour) are written only when not empty, so that
+// (remote_addr), 6 (behaviour) and 7 (ref, writer) are written only when
+// not empty, so that
 // records stored before them, and records that do not use them, hash
 // exactly as they always have.
 func appendHashInput(b []byte, r *row) []byte {
@@ -236,6 +242,9 @@ func appendHashInput(b []byte, r *row) []byte {
 	if r.remoteAddr != "" {
 		b = appendStrField(b, ',', "remote_addr", r.remoteAddr)
 	}
+	if r.ref != "" {
+		b = appendStrField(b, ',', "ref", r.ref)
+	}
 	b = appendRawField(b, "result", r.result)
 	b = appendIntField(b, "seq", r.seq)
 	b = appendStrField(b, ',', "server", r.server)
@@ -246,6 +255,9 @@ func appendHashInput(b []byte, r *row) []byte {
 	b = appendStrField(b, ',', "transport", r.transport)
 	b = appendBoolField(b, "truncated", r.truncated)
 	b = appendIntField(b, "upstream_us", r.upstreamUS)
+	if r.writer != "" {
+		b = appendStrField(b, ',', "writer", r.writer)
+	}
 	return append(b, '}')
 }
 
@@ -290,7 +302,7 @@ func (r *row) record() (mediator.ChainRecord, error) {
 			Reason: r.reason, PolicyVersion: r.policyVersion, Shadow: r.shadow},
 		Outcome: mediator.Outcome(r.outcome), Error: r.errText, Result: r.result,
 		Truncated: r.truncated, DurationUS: r.durationUS, UpstreamUS: r.upstreamUS,
-		PrevHash: r.prevHash, Hash: r.hash, RemoteAddr: r.remoteAddr,
+		PrevHash: r.prevHash, Hash: r.hash, RemoteAddr: r.remoteAddr, Ref: r.ref, Writer: r.writer,
 	}
 	if r.intent != nil {
 		c.Intent = new(mediator.Intent)

@@ -17,7 +17,7 @@ import (
 const columns = `seq, id, time, session_id, transport, agent_id, task_id, method, kind, server,
 	name, tool_hash, prompt, arguments, intent, decision_effect, decision_rule, decision_reason,
 	decision_policy_version, decision_shadow, outcome, error, result, truncated, duration_us,
-	upstream_us, prev_hash, hash, reasoning, prompt_truncated, approval, remote_addr, behaviour`
+	upstream_us, prev_hash, hash, reasoning, prompt_truncated, approval, remote_addr, behaviour, ref, writer`
 
 // scanRow reads one row selected with columns.
 func scanRow(rows *sql.Rows) (row, error) {
@@ -27,7 +27,7 @@ func scanRow(rows *sql.Rows) (row, error) {
 		&r.method, &r.kind, &r.server, &r.name, &r.toolHash, &r.prompt, &args, &intent,
 		&r.effect, &r.rule, &r.reason, &r.policyVersion, &r.shadow, &r.outcome, &r.errText,
 		&result, &r.truncated, &r.durationUS, &r.upstreamUS, &r.prevHash, &r.hash,
-		&r.reasoning, &r.promptTruncated, &approval, &r.remoteAddr, &beh)
+		&r.reasoning, &r.promptTruncated, &approval, &r.remoteAddr, &beh, &r.ref, &r.writer)
 	if err != nil {
 		return row{}, fmt.Errorf("scan audit row: %w", err)
 	}

@@ -105,6 +105,15 @@ func migrations() []migration {
 		version: 6,
 		name:    "behaviour profiles and trust; behaviour in the audit chain",
 		stmts:   behaviourSchema,
+	}, {
+		version: 7,
+		name:    "write-ahead: forwarding records and their outcomes",
+		stmts: []string{
+			`ALTER TABLE audit ADD COLUMN ref TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE audit ADD COLUMN writer TEXT NOT NULL DEFAULT ''`,
+			`CREATE INDEX audit_ref ON audit(ref) WHERE ref != ''`,
+			`CREATE INDEX audit_forwarding ON audit(seq) WHERE outcome = 'forwarding'`,
+		},
 	}}
 }
 

@@ -45,6 +45,9 @@ type Store struct {
 	busyTimeout    time.Duration
 	extraPatterns  []*regexp.Regexp
 	redactor       *redactor
+	// instance names this process in its forwarding records
+	// (host/pid/start), see UnfinishedForwards.
+	instance string
 
 	wdb *sql.DB // one connection, owned by the writer goroutine
 	rdb *sql.DB // read-only connections
@@ -124,7 +127,7 @@ func WithBusyTimeout(d time.Duration) Option {
 // Stores, in one process or many, may open the same file: they append to
 // one chain.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	s := &Store{
+	s := &Store{instance: processInstance(),
 		path: path, log: slog.Default(), batchSize: DefaultBatchSize,
 		maxArgBytes: DefaultMaxArgBytes, maxResultBytes: DefaultMaxResultBytes,
 		busyTimeout: DefaultBusyTimeout,

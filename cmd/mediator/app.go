@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/mcp-mediator/mediator/approvals"
 	"github.com/mcp-mediator/mediator/mediator"
@@ -34,7 +35,7 @@ type app struct {
 	intent   *intent.Service    // tasks, declared intent, drift, judge (config_intent.go)
 	behave   *behaviour.Engine  // baselines and trust (config_behaviour.go); nil when off
 	stopBG   context.CancelFunc // stops the queue's expiry and webhook
-	bgDone   chan struct{}      // closed when the behaviour engine's last sync is done
+	bg       sync.WaitGroup     // the behaviour sync and the checkpointer, done after their last write
 }
 
 // newLogger builds the logger; never stdout (the stdio protocol lives there).
@@ -74,6 +75,7 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 	if a.store, err = openStore(ctx, cfg, a.log); err != nil {
 		return a, err
 	}
+	a.closeUnfinishedForwards(ctx)
 	a.pol.start(ctx, a.store)
 	if a.auth, err = newAuthenticator(ctx, cfg, a.store, a.log); err != nil {
 		return a, err
@@ -81,6 +83,9 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 	var bg context.Context
 	bg, a.stopBG = context.WithCancel(ctx)
 	a.queue = newQueue(bg, cfg, a.store, a.log, e.lookup)
+	if err = a.startCheckpoints(ctx, bg, e.lookup); err != nil {
+		return a, err
+	}
 	a.reg = tools.New(cfg.resolveUpstreams(e.self),
 		tools.WithLogger(a.log), tools.WithMaxMessageBytes(cfg.Limits.MaxMessageBytes),
 		tools.WithBaseEnv(baseEnv(e.lookup)),
@@ -134,9 +139,7 @@ func (a *app) close() {
 	if a.stopBG != nil {
 		a.stopBG() // stops approval expiry, webhook deliveries and the behaviour sync
 	}
-	if a.bgDone != nil {
-		<-a.bgDone // the behaviour engine wrote what it learned
-	}
+	a.bg.Wait() // the behaviour engine wrote what it learned, the last checkpoint is signed
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {
 			a.log.Error("closing the audit store", "err", err)
@@ -144,6 +147,35 @@ func (a *app) close() {
 	}
 	if a.logClose != nil {
 		_ = a.logClose()
+	}
+}
+
+// startCheckpoints signs the chain head into the checkpoint file in the
+// background, after checking the database against the newest checkpoint.
+func (a *app) startCheckpoints(ctx, bg context.Context, lookup func(string) (string, bool)) error {
+	key, err := a.cfg.loadKey(a.log)
+	if err != nil {
+		return err
+	}
+	cp, err := newCheckpointer(a.cfg, a.store, key, lookup, a.log)
+	if err != nil || cp == nil {
+		return err
+	}
+	cp.checkAtStart(ctx)
+	a.bg.Go(func() { cp.run(bg) })
+	return nil
+}
+
+// closeUnfinishedForwards records "outcome unknown" for the forwarded
+// calls a crashed mediator left without an outcome.
+func (a *app) closeUnfinishedForwards(ctx context.Context) {
+	closed, err := a.store.CloseUnfinishedForwards(ctx)
+	if err != nil {
+		a.log.Error("audit: recording the outcome of calls a crashed mediator forwarded failed; `mediator audit verify` lists them", "err", err)
+	}
+	for _, r := range closed {
+		a.log.Warn("audit: a call was forwarded by a mediator that stopped before recording its outcome: outcome unknown, check the upstream",
+			"forwarded_record", r.Ref, "tool", r.Name, "agent", r.AgentID, "session", r.SessionID)
 	}
 }
 
@@ -165,11 +197,7 @@ func (a *app) newBehaviour(bg context.Context) (*behaviour.Engine, error) {
 	if err := eng.Load(bg); err != nil {
 		return nil, fmt.Errorf("behaviour: %w", err)
 	}
-	a.bgDone = make(chan struct{})
-	go func() {
-		defer close(a.bgDone)
-		eng.Run(bg)
-	}()
+	a.bg.Go(func() { eng.Run(bg) })
 	return eng, nil
 }
 

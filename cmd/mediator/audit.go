@@ -2,9 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"time"
 
+	"github.com/mcp-mediator/mediator/policy/token"
 	"github.com/mcp-mediator/mediator/store"
 )
 
@@ -12,18 +18,20 @@ func cmdAudit(ctx context.Context, args []string, e env) error {
 	if len(args) > 0 && args[0] == "show" {
 		return auditShow(ctx, args[1:], e)
 	}
-	if len(args) == 0 || (args[0] != "verify" && args[0] != "export") {
-		fmt.Fprintln(e.stderr, "Usage: mediator audit verify|export|show [--db FILE] [--since TIME] [--session ID | --task ID]")
+	if len(args) == 0 || (args[0] != "verify" && args[0] != "export" && args[0] != "checkpoint") {
+		fmt.Fprintln(e.stderr, "Usage: mediator audit verify|export|show|checkpoint [--db FILE] [--checkpoint FILE] [--since TIME] [--session ID | --task ID]")
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			return errHelp
 		}
-		return &exitError{code: 2, err: fmt.Errorf("audit: want verify, export or show")}
+		return &exitError{code: 2, err: fmt.Errorf("audit: want verify, export, show or checkpoint")}
 	}
 	sub := args[0]
 	fs := newFlags("audit "+sub, "audit "+sub+" [--db FILE] [--config FILE]", e.stderr)
 	var cf commonFlags
 	cf.register(fs)
 	since := fs.String("since", "", "export: only records at or after this time (RFC 3339, e.g. 2026-11-22T10:00:00Z, or a duration like 24h)")
+	cpFile := fs.String("checkpoint", "", "verify: check against the signed checkpoints in FILE (one kept out of band, "+
+		"e.g. printed by `audit checkpoint`) instead of audit.checkpoints.file")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -36,8 +44,15 @@ func cmdAudit(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("audit %s: %w", sub, err)
 	}
 	defer st.Close()
-	if sub == "verify" {
-		return auditVerify(ctx, st, e)
+	switch sub {
+	case "verify":
+		res, err := auditVerify(ctx, st, e)
+		if err != nil {
+			return err
+		}
+		return verifyCheckpoints(ctx, cfg, st, res, *cpFile, e)
+	case "checkpoint":
+		return printCheckpoint(ctx, cfg, st, e)
 	}
 	t, err := parseSince(*since, timeNow())
 	if err != nil {
@@ -51,17 +66,119 @@ func cmdAudit(ctx context.Context, args []string, e env) error {
 	return nil
 }
 
-func auditVerify(ctx context.Context, st *store.Store, e env) error {
+func auditVerify(ctx context.Context, st *store.Store, e env) (store.VerifyResult, error) {
 	res, err := st.Verify(ctx)
 	if err != nil {
-		return fmt.Errorf("verify: %w", err)
+		return res, fmt.Errorf("verify: %w", err)
 	}
 	if !res.OK {
 		fmt.Fprintf(e.stdout, "TAMPERED: %d records checked; first bad record seq %d: %s\n", res.Records, res.FirstBad, res.Reason)
-		return &exitError{code: 1, err: fmt.Errorf("audit chain broken at record %d", res.FirstBad)}
+		return res, &exitError{code: 1, err: fmt.Errorf("audit chain broken at record %d", res.FirstBad)}
 	}
 	fmt.Fprintf(e.stdout, "OK: %d records, chain intact\n", res.Records)
+	return res, listUnknownOutcomes(ctx, st, e.stdout)
+}
+
+// listUnknownOutcomes prints the forwarded calls whose outcome is unknown:
+// closed as such by a start after a crash, or still without any outcome.
+func listUnknownOutcomes(ctx context.Context, st *store.Store, w io.Writer) error {
+	closed, err := st.UnknownOutcomes(ctx)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	open, err := st.UnfinishedForwards(ctx)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if len(closed)+len(open) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "outcome unknown: %d forwarded calls have no recorded outcome (the mediator stopped after forwarding them; "+
+		"the upstream may have executed them — check there):\n", len(closed)+len(open))
+	for _, r := range closed {
+		fmt.Fprintf(w, "  %s %s by %s: forwarded in record %s, marked outcome unknown at seq %d\n", stamp(r.Time),
+			oneLine(r.Name, 120), oneLine(r.AgentID, 80), r.Ref, r.Seq)
+	}
+	for _, r := range open {
+		fmt.Fprintf(w, "  %s %s by %s: forwarded at seq %d by %s, no outcome yet (still running there, or it crashed and "+
+			"no mediator has started on this database since)\n", stamp(r.Time), oneLine(r.Name, 120), oneLine(r.AgentID, 80),
+			r.Seq, oneLine(r.Writer, 120))
+	}
 	return nil
+}
+
+// mediatorKeys are the public keys checkpoints are verified with: the
+// mediator's key file, read (never created).
+func mediatorKeys(cfg *Config) (map[string]ed25519.PublicKey, error) {
+	key, err := token.LoadKey(cfg.path(cfg.Auth.KeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("auth.key_file: %w (checkpoints are signed with it; pass the --config of the mediator)", err)
+	}
+	return map[string]ed25519.PublicKey{key.KID(): key.Public()}, nil
+}
+
+// verifyCheckpoints checks the (intact) chain against its signed
+// checkpoints: none removed after one, none rewritten up to one.
+func verifyCheckpoints(ctx context.Context, cfg *Config, st *store.Store, res store.VerifyResult, file string, e env) error {
+	explicit := file != ""
+	if !explicit {
+		file = cfg.checkpointFile(e.lookup)
+	}
+	if file == "" {
+		fmt.Fprintln(e.stdout, "checkpoints: off (audit.checkpoints.file: off): truncation of the chain cannot be detected")
+		return nil
+	}
+	f, err := os.Open(file)
+	if errors.Is(err, os.ErrNotExist) && !explicit {
+		fmt.Fprintf(e.stdout, "checkpoints: none yet in %s (a running mediator writes one every %d records or %s)\n",
+			file, defaultCheckpointEvery, defaultCheckpointInterval)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	defer f.Close()
+	cps, err := store.ReadCheckpoints(f)
+	if err != nil {
+		fmt.Fprintf(e.stdout, "TAMPERED: checkpoint file %s: %v\n", file, err)
+		return &exitError{code: 1, err: err}
+	}
+	keys, err := mediatorKeys(cfg)
+	if err != nil {
+		return err
+	}
+	problems, err := st.CheckCheckpoints(ctx, res, cps, keys)
+	if err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(e.stdout, "TAMPERED: the chain does not match %d of %d signed checkpoints in %s:\n", len(problems), len(cps), file)
+		for _, p := range problems {
+			fmt.Fprintf(e.stdout, "  %s\n", p)
+		}
+		return &exitError{code: 1, err: fmt.Errorf("audit chain does not match its signed checkpoints")}
+	}
+	if len(cps) > 0 {
+		last := cps[len(cps)-1]
+		fmt.Fprintf(e.stdout, "checkpoints: %d signed checkpoints match (newest: seq %d at %s) in %s\n", len(cps), last.Seq,
+			last.Time.UTC().Format(time.RFC3339), file)
+	}
+	return nil
+}
+
+// printCheckpoint prints the current chain head, signed, as one JSON line
+// to keep elsewhere (audit verify --checkpoint FILE checks against it).
+func printCheckpoint(ctx context.Context, cfg *Config, st *store.Store, e env) error {
+	key, err := token.LoadKey(cfg.path(cfg.Auth.KeyFile))
+	if err != nil {
+		return fmt.Errorf("auth.key_file: %w (checkpoints are signed with it; pass the --config of the mediator)", err)
+	}
+	seq, hash, err := st.Head(ctx)
+	if err != nil {
+		return err
+	}
+	c := store.NewCheckpoint(seq, hash, timeNow(), key.KID(), key.Sign)
+	return json.NewEncoder(e.stdout).Encode(c)
 }
 
 // parseSince accepts RFC 3339 or a duration back from now; "" is the start.

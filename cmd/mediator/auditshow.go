@@ -125,7 +125,16 @@ func renderChain(w io.Writer, v chainView) {
 	}
 	var order []string
 	byTask := map[string][]mediator.ChainRecord{}
+	completed := map[string]bool{}
 	for _, r := range v.Records {
+		if r.Ref != "" {
+			completed[r.Ref] = true
+		}
+	}
+	for _, r := range v.Records {
+		if r.Outcome == mediator.OutcomeForwarding && completed[r.ID] {
+			continue // its outcome record below says it all
+		}
 		if _, ok := byTask[r.TaskID]; !ok {
 			order = append(order, r.TaskID)
 		}
@@ -257,6 +266,9 @@ func renderRecord(w io.Writer, head, pad string, r mediator.ChainRecord) {
 	}
 	out := fmt.Sprintf("outcome: %s in %s", r.Outcome, (time.Duration(r.DurationUS) * time.Microsecond).String())
 	switch {
+	case r.Outcome == mediator.OutcomeForwarding:
+		out = "outcome unknown: recorded as forwarded, and no outcome recorded yet (the mediator stopped in between, " +
+			"or the call still runs); the upstream may have executed it"
 	case r.Error != "":
 		out += ": " + oneLine(r.Error, 200)
 	case len(r.Result) > 0 && string(r.Result) != "null":

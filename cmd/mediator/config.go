@@ -103,6 +103,9 @@ type AuditConfig struct {
 	// Sync is "normal" (survives a process crash; default) or "full"
 	// (also survives power loss, slower).
 	Sync string `yaml:"sync"`
+	// Checkpoints are signed chain heads written outside the database
+	// (config_checkpoint.go).
+	Checkpoints CheckpointConfig `yaml:"checkpoints"`
 }
 
 // LogConfig says where logs go. Never stdout: that is the stdio protocol.
@@ -230,6 +233,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Admin.validate()...)
 	errs = append(errs, c.Intent.validate()...)
 	errs = append(errs, c.Behaviour.validate()...)
+	errs = append(errs, c.Audit.Checkpoints.validate()...)
 	for i, p := range c.Audit.Redact {
 		if _, err := regexp.Compile(p); err != nil {
 			errs = append(errs, fmt.Errorf("audit.redact[%d]: %w", i, err))

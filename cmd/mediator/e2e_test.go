@@ -130,14 +130,21 @@ func TestE2EQuickstartDefault(t *testing.T) {
 	}
 	p.stop(t)
 	recs := exportRecords(t, p.Dir, p.DB)
-	var calls []mediator.ChainRecord
+	var calls, forwards []mediator.ChainRecord
 	for _, r := range recs {
-		if r.Method == "tools/call" {
+		switch {
+		case r.Method == "tools/call" && r.Outcome == mediator.OutcomeForwarding:
+			forwards = append(forwards, r)
+		case r.Method == "tools/call":
 			calls = append(calls, r)
 		}
 	}
 	if len(calls) != 4 {
 		t.Fatalf("got %d tools/call records, want 4: %+v", len(calls), calls)
+	}
+	// The write (not read-only) was recorded before it was forwarded.
+	if len(forwards) != 1 || forwards[0].Name != "demo__write_file" || calls[1].Ref != forwards[0].ID || forwards[0].Seq >= calls[1].Seq {
+		t.Fatalf("write-ahead records %+v; the write's outcome %+v", forwards, calls[1])
 	}
 	last := calls[3]
 	if last.Name != "demo__transfer_funds" || last.Outcome != mediator.OutcomeDenied {

@@ -185,6 +185,8 @@ func startMediatorWith(t *testing.T, anonymous bool, extra string) *mediatorRun 
 	}
 	cmd := exec.Command(bin, "serve", "--config", m.cfg)
 	cmd.Dir, cmd.Stderr = dir, m.stderr
+	// Audit checkpoints in the test's directory, not ~/.local/state.
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -240,6 +242,7 @@ func (m *mediatorRun) try(t *testing.T, args ...string) (stdout, stderr []byte, 
 	defer cancel()
 	cmd := exec.CommandContext(ctx, m.bin, args...)
 	cmd.Dir = m.dir
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(m.dir, "state"))
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err = cmd.Run()

@@ -54,6 +54,10 @@ func (k *Key) KID() string { return k.kid }
 // Public returns the public key.
 func (k *Key) Public() ed25519.PublicKey { return k.pub }
 
+// Sign signs msg with the key (Ed25519), for what the mediator vouches
+// for besides tokens: the signed checkpoints of its audit chain.
+func (k *Key) Sign(msg []byte) []byte { return ed25519.Sign(k.priv, msg) }
+
 // JWKS returns the public JWK Set holding this key, as JSON, for services
 // that verify the mediator's tokens.
 func (k *Key) JWKS() ([]byte, error) {

@@ -152,6 +152,23 @@ func addTools(s *server.MCPServer) {
 			}
 			return mcp.NewToolResultText("copied"), nil
 		})
+	// ledger appends entry to file and syncs it before answering: what the
+	// upstream executed, durably, for tests that kill the mediator.
+	s.AddTool(mcp.NewTool("ledger", mcp.WithString("file"), mcp.WithString("entry")),
+		func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			f, err := os.OpenFile(r.GetString("file", ""), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+			if err != nil {
+				return mcp.NewToolResultError(err.Error()), nil
+			}
+			defer f.Close()
+			if _, err := f.WriteString(r.GetString("entry", "") + "\n"); err != nil {
+				return mcp.NewToolResultError(err.Error()), nil
+			}
+			if err := f.Sync(); err != nil {
+				return mcp.NewToolResultError(err.Error()), nil
+			}
+			return mcp.NewToolResultText("recorded"), nil
+		})
 	s.AddTool(mcp.NewTool("stash", mcp.WithString("target"), mcp.WithString("text")),
 		func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			if err := os.WriteFile(r.GetString("target", ""), []byte(r.GetString("text", "")), 0o600); err != nil {
