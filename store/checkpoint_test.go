@@ -202,3 +202,25 @@ func rehash(t *testing.T, path string) {
 	}
 	_ = db.Close()
 }
+
+// BenchmarkCheckpoint is the cost of one checkpoint: read the head, sign
+// it, append and sync it.
+func BenchmarkCheckpoint(b *testing.B) {
+	ctx := context.Background()
+	s := openTest(b, testDB(b))
+	if err := recordN(ctx, s, "b", 100); err != nil {
+		b.Fatal(err)
+	}
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	file := b.TempDir() + "/cp"
+	b.ResetTimer()
+	for b.Loop() {
+		seq, hash, err := s.Head(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := AppendCheckpoint(file, NewCheckpoint(seq, hash, time.Now(), "k", func(m []byte) []byte { return ed25519.Sign(priv, m) })); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -158,3 +158,40 @@ func (s *Store) Export(ctx context.Context, w io.Writer, since time.Time) (int64
 	}
 	return n, nil
 }
+
+// ExportAfter writes up to limit records with seq > after, in seq order,
+// as JSON Lines (the format of Export), and returns the seq of the last
+// one written (after when none) and how many it wrote. `audit export
+// --follow` calls it in a loop to stream new records from where it
+// stopped.
+func (s *Store) ExportAfter(ctx context.Context, w io.Writer, after int64, limit int) (int64, int, error) {
+	if s.isClosed() {
+		return after, 0, s.errClosed()
+	}
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+columns+" FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", after, limit)
+	if err != nil {
+		return after, 0, fmt.Errorf("%w: export audit records: %w", mediator.ErrAudit, err)
+	}
+	defer rows.Close()
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	n, last := 0, after
+	err = eachRecord(rows, func(c mediator.ChainRecord) error {
+		if err := enc.Encode(c); err != nil {
+			return fmt.Errorf("write record seq %d: %w", c.Seq, err)
+		}
+		n, last = n+1, c.Seq
+		return nil
+	})
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		return last, n, fmt.Errorf("%w: export audit records: %w", mediator.ErrAudit, err)
+	}
+	return last, n, nil
+}

@@ -30,6 +30,8 @@ func cmdAudit(ctx context.Context, args []string, e env) error {
 	var cf commonFlags
 	cf.register(fs)
 	since := fs.String("since", "", "export: only records at or after this time (RFC 3339, e.g. 2026-11-22T10:00:00Z, or a duration like 24h)")
+	follow := fs.Bool("follow", false, "export: keep streaming new records as they are committed (for a SIEM), until interrupted")
+	afterSeq := fs.Int64("after-seq", -1, "export: only records with a seq above N (resume a --follow where it stopped)")
 	cpFile := fs.String("checkpoint", "", "verify: check against the signed checkpoints in FILE (one kept out of band, "+
 		"e.g. printed by `audit checkpoint`) instead of audit.checkpoints.file")
 	if err := parseFlags(fs, args[1:]); err != nil {
@@ -53,6 +55,12 @@ func cmdAudit(ctx context.Context, args []string, e env) error {
 		return verifyCheckpoints(ctx, cfg, st, res, *cpFile, e)
 	case "checkpoint":
 		return printCheckpoint(ctx, cfg, st, e)
+	}
+	if *follow || *afterSeq >= 0 {
+		if *since != "" {
+			return &exitError{code: 2, err: fmt.Errorf("export: --since and --after-seq/--follow do not combine; resume by seq")}
+		}
+		return exportFollow(ctx, st, max(*afterSeq, 0), *follow, e)
 	}
 	t, err := parseSince(*since, timeNow())
 	if err != nil {
@@ -105,6 +113,37 @@ func listUnknownOutcomes(ctx context.Context, st *store.Store, w io.Writer) erro
 			r.Seq, oneLine(r.Writer, 120))
 	}
 	return nil
+}
+
+// exportFollow streams records with seq > after as JSON Lines; with
+// follow it keeps polling for new ones (every 250 ms) until ctx ends, and
+// says on stderr where to resume.
+func exportFollow(ctx context.Context, st *store.Store, after int64, follow bool, e env) error {
+	var total int64
+	defer func() {
+		fmt.Fprintf(e.stderr, "exported %d records; resume with --after-seq %d\n", total, after)
+	}()
+	for {
+		last, n, err := st.ExportAfter(ctx, e.stdout, after, 1000)
+		after, total = last, total+int64(n)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("export: %w", err)
+		}
+		if n == 1000 {
+			continue
+		}
+		if !follow {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // mediatorKeys are the public keys checkpoints are verified with: the

@@ -1,11 +1,18 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcp-mediator/mediator/mediator"
 )
 
 // Issue 12: rolling the database back to an older copy (a restored
@@ -70,5 +77,64 @@ func TestE2ECheckpointsDetectRollback(t *testing.T) {
 			t.Fatalf("a start on the rolled-back database did not say so:\n%s", p3.stderr.String())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// audit export --follow streams records as they are committed, from a
+// seq, and says where to resume; --after-seq resumes there.
+func TestE2EAuditExportFollow(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, fakeConfig(t, ""))
+	c := httpClient(t, p.URL)
+	callTool(t, c, "fake__echo", map[string]any{"text": "first"})
+	cmd := exec.CommandContext(t.Context(), binary(t), "audit", "export", "--follow", "--db", p.DB)
+	cmd.Dir = p.Dir
+	var errOut lockedBuffer
+	cmd.Stderr = &errOut
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan mediator.ChainRecord, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var r mediator.ChainRecord
+			if json.Unmarshal(sc.Bytes(), &r) == nil {
+				lines <- r
+			}
+		}
+		close(lines)
+	}()
+	want := func(text string) int64 {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case r := <-lines:
+				if strings.Contains(string(r.Arguments), text) {
+					return r.Seq
+				}
+			case <-deadline:
+				t.Fatalf("the record of %q never streamed", text)
+			}
+		}
+	}
+	want("first")
+	callTool(t, c, "fake__echo", map[string]any{"text": "second, while following"})
+	seq := want("second, while following")
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	_ = cmd.Wait()
+	if !strings.Contains(errOut.String(), "resume with --after-seq") {
+		t.Errorf("follow did not say where to resume: %s", errOut.String())
+	}
+	callTool(t, c, "fake__echo", map[string]any{"text": "third"})
+	out, _, code := runMediator(t, p.Dir, "audit", "export", "--after-seq", strconv.FormatInt(seq, 10), "--db", p.DB)
+	if code != 0 || strings.Contains(out, "second, while following") || !strings.Contains(out, "third") {
+		t.Fatalf("export --after-seq %d: %d\n%s", seq, code, out)
 	}
 }
