@@ -157,7 +157,7 @@ func (x *explainFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&x.owner, "owner", "", "agent owner")
 	fs.StringVar(&x.function, "business-function", "", "agent business function")
 	fs.Float64Var(&x.confidence, "confidence", 0, "issuer's confidence in the agent, 0..1 (default: no claim, which counts as 0)")
-	fs.StringVar(&x.trust, "trust", "", "behavioural trust level")
+	fs.StringVar(&x.trust, "trust", "", "behavioural trust level: high (default), medium, low or none")
 	fs.StringVar(&x.task, "task", "", "task id of the credential")
 	fs.StringVar(&x.tool, "tool", "", "catalog tool name, e.g. demo__transfer_funds")
 	fs.StringVar(&x.resource, "resource", "", "resource URI")
@@ -225,6 +225,11 @@ func (x *explainFlags) request(cfg *Config) (mediator.AuthzRequest, policy.Situa
 }
 
 func (x *explainFlags) agentOf() (mediator.Agent, error) {
+	if x.trust != "" {
+		if _, err := mediator.ParseTrustLevel(x.trust); err != nil {
+			return mediator.Agent{}, fmt.Errorf("--trust: %w", err)
+		}
+	}
 	a := mediator.Agent{ID: x.agent, Roles: x.roles, Owner: x.owner, BusinessFunction: x.function,
 		Confidence: x.confidence, TrustLevel: x.trust, TaskID: x.task}
 	for _, kv := range x.attrs {
