@@ -195,3 +195,15 @@ func (s *Store) ExportAfter(ctx context.Context, w io.Writer, after int64, limit
 	}
 	return last, n, nil
 }
+
+// RecordsAfter returns up to limit records with seq > after, in seq
+// order (limit <= 0: 1000).
+func (s *Store) RecordsAfter(ctx context.Context, after int64, limit int) ([]mediator.ChainRecord, error) {
+	if s.isClosed() {
+		return nil, s.errClosed()
+	}
+	if limit <= 0 {
+		limit = 1000
+	}
+	return s.queryRecords(ctx, "audit records", "SELECT "+columns+" FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", after, limit)
+}

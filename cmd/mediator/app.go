@@ -35,6 +35,7 @@ type app struct {
 	intent   *intent.Service    // tasks, declared intent, drift, judge (config_intent.go)
 	behave   *behaviour.Engine  // baselines and trust (config_behaviour.go); nil when off
 	stopBG   context.CancelFunc // stops the queue's expiry and webhook
+	bgCtx    context.Context    // what stopBG cancels
 	bg       sync.WaitGroup     // the behaviour sync and the checkpointer, done after their last write
 }
 
@@ -82,6 +83,7 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 	}
 	var bg context.Context
 	bg, a.stopBG = context.WithCancel(ctx)
+	a.bgCtx = bg
 	a.queue = newQueue(bg, cfg, a.store, a.log, e.lookup)
 	if err = a.startCheckpoints(ctx, bg, e.lookup); err != nil {
 		return a, err
@@ -163,6 +165,20 @@ func (a *app) startCheckpoints(ctx, bg context.Context, lookup func(string) (str
 	}
 	cp.checkAtStart(ctx)
 	a.bg.Go(func() { cp.run(bg) })
+	return nil
+}
+
+// startShipping sends committed records to the configured syslog
+// collector in the background (serve only: one shipper per database).
+func (a *app) startShipping(ctx context.Context) error {
+	if a.cfg.Audit.Ship.Syslog.Address == "" {
+		return nil
+	}
+	sh, err := newShipper(ctx, a.cfg.Audit.Ship.Syslog, a.store, a.log)
+	if err != nil {
+		return err
+	}
+	a.bg.Go(func() { sh.run(a.bgCtx) })
 	return nil
 }
 

@@ -106,6 +106,8 @@ type AuditConfig struct {
 	// Checkpoints are signed chain heads written outside the database
 	// (config_checkpoint.go).
 	Checkpoints CheckpointConfig `yaml:"checkpoints"`
+	// Ship sends committed records to a collector as well (ship.go).
+	Ship ShipConfig `yaml:"ship"`
 }
 
 // LogConfig says where logs go. Never stdout: that is the stdio protocol.
@@ -234,6 +236,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Intent.validate()...)
 	errs = append(errs, c.Behaviour.validate()...)
 	errs = append(errs, c.Audit.Checkpoints.validate()...)
+	errs = append(errs, c.Audit.Ship.Syslog.validate()...)
 	for i, p := range c.Audit.Redact {
 		if _, err := regexp.Compile(p); err != nil {
 			errs = append(errs, fmt.Errorf("audit.redact[%d]: %w", i, err))

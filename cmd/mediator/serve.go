@@ -87,6 +87,9 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer a.close()
+	if err := a.startShipping(ctx); err != nil { // serve ships, stdio instances do not
+		return err
+	}
 	stopDebug, err := startDebug(ctx, cfg.Debug, a.log, a.store)
 	if err != nil {
 		return err
