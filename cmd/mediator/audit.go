@@ -147,13 +147,19 @@ func exportFollow(ctx context.Context, st *store.Store, after int64, follow bool
 }
 
 // mediatorKeys are the public keys checkpoints are verified with: the
-// mediator's key file, read (never created).
+// mediator's key file, read (never created), and the keys rotated out of
+// it (mediator keys rotate).
 func mediatorKeys(cfg *Config) (map[string]ed25519.PublicKey, error) {
 	key, err := token.LoadKey(cfg.path(cfg.Auth.KeyFile))
 	if err != nil {
 		return nil, fmt.Errorf("auth.key_file: %w (checkpoints are signed with it; pass the --config of the mediator)", err)
 	}
-	return map[string]ed25519.PublicKey{key.KID(): key.Public()}, nil
+	keys, err := token.PastKeys(cfg.path(cfg.Auth.KeyFile))
+	if err != nil {
+		return nil, err
+	}
+	keys[key.KID()] = key.Public()
+	return keys, nil
 }
 
 // verifyCheckpoints checks the (intact) chain against its signed

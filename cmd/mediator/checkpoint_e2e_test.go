@@ -138,3 +138,38 @@ func TestE2EAuditExportFollow(t *testing.T) {
 		t.Fatalf("export --after-seq %d: %d\n%s", seq, code, out)
 	}
 }
+
+// After `mediator keys rotate`, the checkpoints the old key signed still
+// verify (its public half is kept), and the new ones are signed with the
+// new key.
+func TestE2ECheckpointsAcrossKeyRotation(t *testing.T) {
+	t.Parallel()
+	cps := filepath.Join(t.TempDir(), "chain.checkpoints")
+	cfg := fakeConfig(t, "audit:\n  checkpoints: {file: "+cps+", every: 1, interval: 1s}\n")
+	p := startServe(t, cfg)
+	callTool(t, httpClient(t, p.URL), "fake__echo", map[string]any{"text": "signed by the first key"})
+	p.stop(t)
+	conf := filepath.Join(p.Dir, "mediator.yaml")
+	out, errOut, code := runMediator(t, p.Dir, "keys", "rotate", "--config", conf)
+	if code != 0 || !strings.Contains(out, "is now") {
+		t.Fatalf("keys rotate: %d %s %s", code, out, errOut)
+	}
+	p2 := startServeIn(t, p.Dir, cfg)
+	callTool(t, httpClient(t, p2.URL), "fake__echo", map[string]any{"text": "signed by the second key"})
+	p2.stop(t)
+	data, _ := os.ReadFile(cps)
+	var kids []string
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var c struct{ KID string }
+		if json.Unmarshal([]byte(l), &c) == nil && (len(kids) == 0 || kids[len(kids)-1] != c.KID) {
+			kids = append(kids, c.KID)
+		}
+	}
+	if len(kids) != 2 {
+		t.Fatalf("checkpoints signed by %v, want two keys in turn", kids)
+	}
+	out, errOut, code = runMediator(t, p.Dir, "audit", "verify", "--config", conf, "--db", p.DB)
+	if code != 0 || !strings.Contains(out, "signed checkpoints match") {
+		t.Fatalf("audit verify across a rotation: %d\n%s%s", code, out, errOut)
+	}
+}

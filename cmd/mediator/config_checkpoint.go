@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -76,6 +75,7 @@ func (c *Config) checkpointFile(lookup func(string) (string, bool)) string {
 type checkpointer struct {
 	st       *store.Store
 	key      *token.Key
+	keyFile  string
 	file     string
 	every    int64
 	interval time.Duration
@@ -97,7 +97,7 @@ func newCheckpointer(cfg *Config, st *store.Store, key *token.Key, lookup func(s
 	if filepath.Dir(file) == filepath.Dir(db) {
 		log.Warn("audit checkpoints are kept in the database's directory: whoever can replace the database can replace them too; set audit.checkpoints.file elsewhere", "file", file)
 	}
-	cp := &checkpointer{st: st, key: key, file: file, every: int64(cfg.Audit.Checkpoints.Every),
+	cp := &checkpointer{st: st, key: key, keyFile: cfg.path(cfg.Auth.KeyFile), file: file, every: int64(cfg.Audit.Checkpoints.Every),
 		interval: cfg.Audit.Checkpoints.Interval, log: log, lastAt: time.Now()}
 	if cp.every == 0 {
 		cp.every = defaultCheckpointEvery
@@ -130,7 +130,13 @@ func (cp *checkpointer) checkAtStart(ctx context.Context) {
 	}
 	// The head alone, not a walk of the chain: cheap at every start.
 	res := store.VerifyResult{OK: true, LastSeq: seq, LastHash: hash}
-	problems, err := cp.st.CheckCheckpoints(ctx, res, cps[len(cps)-1:], map[string]ed25519.PublicKey{cp.key.KID(): cp.key.Public()})
+	keys, err := token.PastKeys(cp.keyFile)
+	if err != nil {
+		cp.log.Error("audit: cannot read the past signing keys", "err", err)
+		return
+	}
+	keys[cp.key.KID()] = cp.key.Public()
+	problems, err := cp.st.CheckCheckpoints(ctx, res, cps[len(cps)-1:], keys)
 	if err != nil {
 		return
 	}
