@@ -139,6 +139,10 @@ func (s *Store) Head(ctx context.Context) (int64, string, error) {
 // the hash a checkpoint signed (rewrite, or another database).
 func (s *Store) CheckCheckpoints(ctx context.Context, res VerifyResult, cps []Checkpoint, keys map[string]ed25519.PublicKey) ([]string, error) {
 	var problems []string
+	baseSeq, baseHash, err := s.base(ctx, s.rdb)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read the chain base: %w", mediator.ErrAudit, err)
+	}
 	for i, c := range cps {
 		where := fmt.Sprintf("checkpoint %d (seq %d, %s)", i+1, c.Seq, c.Time.UTC().Format(time.RFC3339))
 		if err := c.VerifySignature(keys); err != nil {
@@ -150,7 +154,14 @@ func (s *Store) CheckCheckpoints(ctx context.Context, res VerifyResult, cps []Ch
 				"covers, were removed (truncated), or this is another database", where, res.LastSeq, res.LastSeq+1, c.Seq))
 			continue
 		}
-		if c.Seq == 0 {
+		if c.Seq == 0 || (c.Seq < baseSeq) {
+			continue // pruned: the archive holds it (audit verify --archive)
+		}
+		if c.Seq == baseSeq {
+			if c.Hash != baseHash {
+				problems = append(problems, fmt.Sprintf("%s: the chain's base (seq %d, pruned up to there) has another hash "+
+					"(rewritten, or another database)", where, c.Seq))
+			}
 			continue
 		}
 		var hash string

@@ -114,6 +114,17 @@ func migrations() []migration {
 			`CREATE INDEX audit_ref ON audit(ref) WHERE ref != ''`,
 			`CREATE INDEX audit_forwarding ON audit(seq) WHERE outcome = 'forwarding'`,
 		},
+	}, {
+		version: 8,
+		name:    "chain base: where a pruned chain starts",
+		stmts: []string{
+			`CREATE TABLE chain_base (
+				id INTEGER PRIMARY KEY CHECK (id = 1),
+				seq INTEGER NOT NULL,
+				hash TEXT NOT NULL,
+				archived_at TEXT NOT NULL
+			)`,
+		},
 	}}
 }
 

@@ -36,12 +36,17 @@ func (s *Store) Verify(ctx context.Context) (VerifyResult, error) {
 	if s.isClosed() {
 		return VerifyResult{}, s.errClosed()
 	}
+	baseSeq, baseHash, err := s.base(ctx, s.rdb)
+	if err != nil {
+		return VerifyResult{}, fmt.Errorf("%w: verify audit chain: read the chain base: %w", mediator.ErrAudit, err)
+	}
 	rows, err := s.rdb.QueryContext(ctx, "SELECT "+columns+" FROM audit ORDER BY seq")
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("%w: verify audit chain: %w", mediator.ErrAudit, err)
 	}
 	defer rows.Close()
-	res := VerifyResult{LastHash: genesisHash}
+	// A pruned chain continues from its base (the archive's head).
+	res := VerifyResult{LastSeq: baseSeq, LastHash: baseHash}
 	var buf []byte
 	for rows.Next() {
 		r, err := scanRow(rows)
@@ -57,6 +62,19 @@ func (s *Store) Verify(ctx context.Context) (VerifyResult, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return VerifyResult{}, fmt.Errorf("%w: verify audit chain: %w", mediator.ErrAudit, err)
+	}
+	if baseSeq > 0 {
+		// The base must be one a prune recorded in the chain itself.
+		var n int
+		err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM audit WHERE method = ? AND name = ? AND seq > ?`,
+			PruneMethod, pruneName(baseSeq, baseHash), baseSeq).Scan(&n)
+		if err != nil {
+			return VerifyResult{}, fmt.Errorf("%w: verify audit chain: %w", mediator.ErrAudit, err)
+		}
+		if n == 0 {
+			return res.bad(baseSeq+1, fmt.Sprintf("the chain starts after seq %d, but no prune record says so "+
+				"(records removed from its start, and the base forged)", baseSeq)), nil
+		}
 	}
 	res.OK = true
 	return res, nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/mcp-mediator/mediator/policy/token"
@@ -18,12 +19,12 @@ func cmdAudit(ctx context.Context, args []string, e env) error {
 	if len(args) > 0 && args[0] == "show" {
 		return auditShow(ctx, args[1:], e)
 	}
-	if len(args) == 0 || (args[0] != "verify" && args[0] != "export" && args[0] != "checkpoint") {
-		fmt.Fprintln(e.stderr, "Usage: mediator audit verify|export|show|checkpoint [--db FILE] [--checkpoint FILE] [--since TIME] [--session ID | --task ID]")
+	if len(args) == 0 || (args[0] != "verify" && args[0] != "export" && args[0] != "checkpoint" && args[0] != "prune") {
+		fmt.Fprintln(e.stderr, "Usage: mediator audit verify|export|show|checkpoint|prune [--db FILE] [--checkpoint FILE] [--archive FILE] [--since TIME] [--before TIME] [--session ID | --task ID]")
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			return errHelp
 		}
-		return &exitError{code: 2, err: fmt.Errorf("audit: want verify, export, show or checkpoint")}
+		return &exitError{code: 2, err: fmt.Errorf("audit: want verify, export, show, checkpoint or prune")}
 	}
 	sub := args[0]
 	fs := newFlags("audit "+sub, "audit "+sub+" [--db FILE] [--config FILE]", e.stderr)
@@ -32,6 +33,9 @@ func cmdAudit(ctx context.Context, args []string, e env) error {
 	since := fs.String("since", "", "export: only records at or after this time (RFC 3339, e.g. 2026-11-22T10:00:00Z, or a duration like 24h)")
 	follow := fs.Bool("follow", false, "export: keep streaming new records as they are committed (for a SIEM), until interrupted")
 	afterSeq := fs.Int64("after-seq", -1, "export: only records with a seq above N (resume a --follow where it stopped)")
+	before := fs.String("before", "", "prune: archive and remove the records older than this (RFC 3339, or a duration back from now like 2160h)")
+	archive := fs.String("archive", "", "prune: the archive file to create (default: beside the database, named by time); "+
+		"verify: check this archive on its own")
 	cpFile := fs.String("checkpoint", "", "verify: check against the signed checkpoints in FILE (one kept out of band, "+
 		"e.g. printed by `audit checkpoint`) instead of audit.checkpoints.file")
 	if err := parseFlags(fs, args[1:]); err != nil {
@@ -48,6 +52,9 @@ func cmdAudit(ctx context.Context, args []string, e env) error {
 	defer st.Close()
 	switch sub {
 	case "verify":
+		if *archive != "" {
+			return verifyArchive(cfg, *archive, e)
+		}
 		res, err := auditVerify(ctx, st, e)
 		if err != nil {
 			return err
@@ -55,6 +62,8 @@ func cmdAudit(ctx context.Context, args []string, e env) error {
 		return verifyCheckpoints(ctx, cfg, st, res, *cpFile, e)
 	case "checkpoint":
 		return printCheckpoint(ctx, cfg, st, e)
+	case "prune":
+		return auditPrune(ctx, cfg, st, *before, *archive, e)
 	}
 	if *follow || *afterSeq >= 0 {
 		if *since != "" {
@@ -112,6 +121,57 @@ func listUnknownOutcomes(ctx context.Context, st *store.Store, w io.Writer) erro
 			"no mediator has started on this database since)\n", stamp(r.Time), oneLine(r.Name, 120), oneLine(r.AgentID, 80),
 			r.Seq, oneLine(r.Writer, 120))
 	}
+	return nil
+}
+
+// auditPrune archives and removes the records older than before.
+func auditPrune(ctx context.Context, cfg *Config, st *store.Store, before, archive string, e env) error {
+	if before == "" {
+		return &exitError{code: 2, err: errors.New("prune: --before TIME is required (RFC 3339, or a duration back from now like 2160h)")}
+	}
+	t, err := parseSince(before, timeNow())
+	if err != nil {
+		return &exitError{code: 2, err: errors.New(strings.Replace(err.Error(), "--since", "--before", 1))}
+	}
+	key, err := token.LoadKey(cfg.path(cfg.Auth.KeyFile))
+	if err != nil {
+		return fmt.Errorf("auth.key_file: %w (the archive's checkpoint is signed with it; pass the --config of the mediator)", err)
+	}
+	if archive == "" {
+		archive = cfg.path(cfg.Database) + ".archive-" + timeNow().UTC().Format("20060102T150405Z") + ".jsonl"
+	}
+	res, err := st.Prune(ctx, t, archive, func(seq int64, hash string) store.Checkpoint {
+		return store.NewCheckpoint(seq, hash, timeNow(), key.KID(), key.Sign)
+	})
+	if err != nil {
+		return fmt.Errorf("prune: %w", err)
+	}
+	if res.To == 0 {
+		fmt.Fprintf(e.stdout, "nothing to prune: no record before %s (the newest record always stays)\n", t.UTC().Format(time.RFC3339))
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "archived records %d to %d to %s and removed them; the chain continues from seq %d\n", res.From, res.To, archive, res.To)
+	fmt.Fprintf(e.stdout, "keep the archive: `mediator audit verify --archive %s` checks it on its own\n", archive)
+	return nil
+}
+
+// verifyArchive checks an archive written by prune.
+func verifyArchive(cfg *Config, path string, e env) error {
+	keys, err := mediatorKeys(cfg)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("archive: %w", err)
+	}
+	defer f.Close()
+	first, last, err := store.VerifyArchive(f, keys)
+	if err != nil {
+		fmt.Fprintf(e.stdout, "TAMPERED: archive %s: %v\n", path, err)
+		return &exitError{code: 1, err: err}
+	}
+	fmt.Fprintf(e.stdout, "OK: archive %s holds records %d to %d, intact and signed\n", path, first, last)
 	return nil
 }
 

@@ -173,3 +173,42 @@ func TestE2ECheckpointsAcrossKeyRotation(t *testing.T) {
 		t.Fatalf("audit verify across a rotation: %d\n%s%s", code, out, errOut)
 	}
 }
+
+// audit prune archives the old records to a file that verifies on its
+// own, and the pruned chain still verifies, against its checkpoints too,
+// and keeps growing after a restart.
+func TestE2EAuditPrune(t *testing.T) {
+	t.Parallel()
+	cps := filepath.Join(t.TempDir(), "chain.checkpoints")
+	cfg := fakeConfig(t, "audit:\n  checkpoints: {file: "+cps+", every: 1, interval: 1s}\n")
+	p := startServe(t, cfg)
+	c := httpClient(t, p.URL)
+	for range 4 {
+		callTool(t, c, "fake__echo", map[string]any{"text": "old"})
+	}
+	p.stop(t)
+	conf := filepath.Join(p.Dir, "mediator.yaml")
+	archive := filepath.Join(t.TempDir(), "2026.jsonl")
+	out, errOut, code := runMediator(t, p.Dir, "audit", "prune", "--before", "0s", "--archive", archive, "--config", conf, "--db", p.DB)
+	if code != 0 || !strings.Contains(out, "archived records 1 to ") {
+		t.Fatalf("audit prune: %d %s %s", code, out, errOut)
+	}
+	out, errOut, code = runMediator(t, p.Dir, "audit", "verify", "--archive", archive, "--config", conf, "--db", p.DB)
+	if code != 0 || !strings.Contains(out, "intact and signed") {
+		t.Fatalf("audit verify --archive: %d %s %s", code, out, errOut)
+	}
+	p2 := startServeIn(t, p.Dir, cfg)
+	callTool(t, httpClient(t, p2.URL), "fake__echo", map[string]any{"text": "new"})
+	p2.stop(t)
+	out, errOut, code = runMediator(t, p.Dir, "audit", "verify", "--config", conf, "--db", p.DB)
+	if code != 0 || !strings.Contains(out, "signed checkpoints match") {
+		t.Fatalf("audit verify after a prune: %d\n%s%s", code, out, errOut)
+	}
+	data, _ := os.ReadFile(archive)
+	if err := os.WriteFile(archive, []byte(strings.Replace(string(data), "old", "new", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, code := runMediator(t, p.Dir, "audit", "verify", "--archive", archive, "--config", conf, "--db", p.DB); code != 1 || !strings.Contains(out, "TAMPERED") {
+		t.Fatalf("an edited archive: %d %s", code, out)
+	}
+}
