@@ -186,7 +186,10 @@ func VerifyArchive(r io.Reader, keys map[string]ed25519.PublicKey) (int64, int64
 		}
 		a := line.ArchiveRecord
 		if first == 0 {
-			first, prev = a.Seq, a.PrevHash
+			first = a.Seq
+			if a.Seq == 1 && a.PrevHash != genesisHash {
+				return first, seq, fmt.Errorf("archive line %d: the first record of the chain does not start from the genesis hash", n)
+			}
 		} else if a.Seq != seq+1 || a.PrevHash != prev {
 			return first, seq, fmt.Errorf("archive line %d: record seq %d does not follow seq %d (removed, reordered or edited)", n, a.Seq, seq)
 		}
