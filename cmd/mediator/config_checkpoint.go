@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -111,7 +113,7 @@ func newCheckpointer(cfg *Config, st *store.Store, key *token.Key, lookup func(s
 // checkAtStart compares the database with the newest checkpoint and
 // logs, loudly, a chain that has fewer records or another head than it.
 func (cp *checkpointer) checkAtStart(ctx context.Context) {
-	f, err := os.Open(cp.file)
+	cps, err := lastCheckpoints(cp.file)
 	if errors.Is(err, os.ErrNotExist) {
 		return
 	}
@@ -119,9 +121,7 @@ func (cp *checkpointer) checkAtStart(ctx context.Context) {
 		cp.log.Error("audit: cannot read the checkpoint file", "file", cp.file, "err", err)
 		return
 	}
-	defer f.Close()
-	cps, err := store.ReadCheckpoints(f)
-	if err != nil || len(cps) == 0 {
+	if len(cps) == 0 {
 		return
 	}
 	seq, hash, err := cp.st.Head(ctx)
@@ -176,4 +176,33 @@ func (cp *checkpointer) tick(ctx context.Context, final bool) {
 		return
 	}
 	cp.lastSeq, cp.lastAt = seq, time.Now()
+}
+
+// lastCheckpoints reads the checkpoints in the last 16 KiB of the file: a
+// start needs the newest one, not a year of them.
+func lastCheckpoints(path string) ([]store.Checkpoint, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	const tail = 16 << 10
+	off := max(0, fi.Size()-tail)
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, tail))
+	if err != nil {
+		return nil, err
+	}
+	if off > 0 { // the first line is cut: skip it
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			data = data[i+1:]
+		}
+	}
+	return store.ReadCheckpoints(bytes.NewReader(data))
 }
