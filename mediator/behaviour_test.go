@@ -14,6 +14,7 @@ type fakeMonitor struct {
 	mu       sync.Mutex
 	view     Behaviour
 	err      error
+	panics   bool // Observe panics
 	observed []Outcome
 	sizes    []int
 }
@@ -25,6 +26,9 @@ func (f *fakeMonitor) Observe(_ context.Context, _ *Call, o Outcome, n int) {
 	defer f.mu.Unlock()
 	f.observed = append(f.observed, o)
 	f.sizes = append(f.sizes, n)
+	if f.panics {
+		panic("monitor bug")
+	}
 }
 
 func TestChainBehaviourStep(t *testing.T) {
@@ -123,5 +127,19 @@ func TestTrustLevels(t *testing.T) {
 	}
 	if TrustOfRank(9) != TrustHigh || TrustOfRank(-3) != TrustNone {
 		t.Error("TrustOfRank does not clamp")
+	}
+}
+
+// A monitor that panics while learning does not cost the call its record.
+func TestChainBehaviourObservePanicKeepsTheRecord(t *testing.T) {
+	t.Parallel()
+	rec := &fakeRecorder{}
+	d := newTestDeps(rec, &fakeUpstreams{cat: testCatalog(), callTool: echoResult})
+	d.Behaviour = &fakeMonitor{view: Behaviour{Trust: TrustHigh}, panics: true}
+	if err := BuildChain(d)(context.Background(), toolCall("demo__echo", map[string]any{"message": "hi"})); err != nil {
+		t.Fatal(err)
+	}
+	if recs := rec.all(); len(recs) != 1 || recs[0].Outcome != OutcomeOK {
+		t.Fatalf("records %+v", recs)
 	}
 }

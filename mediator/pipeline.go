@@ -175,14 +175,28 @@ func (p *pipeline) run(ctx context.Context, c *Call, next Handler) error {
 
 func (p *pipeline) write(ctx context.Context, c *Call, callErr error) error {
 	rec := NewRecord(c, callErr, p.now())
-	if p.d.Behaviour != nil && c.Agent != nil && c.Target != nil && c.Target.Kind != KindProtocol {
-		p.d.Behaviour.Observe(ctx, c, rec.Outcome, len(rec.Result))
-	}
+	p.observe(ctx, c, rec)
 	// A cancelled call is still recorded: detach from the agent's context,
 	// but bound the wait.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	return p.d.Recorder.Record(wctx, rec)
+}
+
+// observe lets the behaviour monitor learn from the finished call. It runs
+// outside the recover step, so a panic in it is caught here: the call's
+// record is written whatever the monitor does.
+func (p *pipeline) observe(ctx context.Context, c *Call, rec ChainRecord) {
+	if p.d.Behaviour == nil || c.Agent == nil || c.Target == nil || c.Target.Kind == KindProtocol {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			p.logger().Error("panic in the behaviour monitor; the call is recorded, its behaviour not learned",
+				"call", c.ID, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	p.d.Behaviour.Observe(ctx, c, rec.Outcome, len(rec.Result))
 }
 
 // recover turns a panic in a later step into ErrInternal, so that the call

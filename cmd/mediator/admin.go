@@ -88,7 +88,7 @@ type adminServer struct {
 	// behave is the behaviour engine (nil when off); behaveStore what it
 	// stores in.
 	behave      *behaviour.Engine
-	behaveStore mediator.BehaviourStore
+	behaveStore *store.Store
 	// reload reloads the policy files now; nil when there is nothing to
 	// reload (the embedded policy).
 	reload func() (changed bool, version string, err error)

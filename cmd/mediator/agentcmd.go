@@ -181,28 +181,10 @@ func printAgents(w io.Writer, list []behaviour.AgentSummary) {
 		if !a.Changed.IsZero() {
 			changed = a.Changed.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", flatten(a.ID), a.Trust, orDash(string(a.Ceiling)), state, calls, changed,
-			flatten(cut(a.Reason, 80)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", oneLine(a.ID, 300), a.Trust, orDash(string(a.Ceiling)), state, calls, changed,
+			oneLine(a.Reason, 80))
 	}
 	_ = tw.Flush()
-}
-
-// flatten keeps untrusted text on one line.
-func flatten(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-}
-
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	p, _ := mediator.CutUTF8(s, n)
-	return p + "…"
 }
 
 // agentView is `agent show`: the summary, recent deviations and the trust
@@ -264,9 +246,9 @@ func agentDetail(ctx context.Context, st *store.Store, eng *behaviour.Engine, id
 }
 
 func printAgentDetail(w io.Writer, v agentView) {
-	fmt.Fprintf(w, "agent %s\n  trust     %s (ceiling %s)\n", flatten(v.ID), v.Trust, orDash(string(v.Ceiling)))
+	fmt.Fprintf(w, "agent %s\n  trust     %s (ceiling %s)\n", oneLine(v.ID, 300), v.Trust, orDash(string(v.Ceiling)))
 	if v.Reason != "" {
-		fmt.Fprintf(w, "  why       %s (by %s, %s)\n", flatten(v.Reason), flatten(v.By), v.Changed.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "  why       %s (by %s, %s)\n", oneLine(v.Reason, 300), oneLine(v.By, 300), v.Changed.UTC().Format(time.RFC3339))
 	}
 	for _, p := range v.Profiles {
 		state := "watching"
@@ -278,7 +260,7 @@ func printAgentDetail(w io.Writer, v agentView) {
 		case p.Learning:
 			state = "learning"
 		}
-		fmt.Fprintf(w, "  baseline  %s: %s, %d calls learned", flatten(p.Key), state, p.Seen)
+		fmt.Fprintf(w, "  baseline  %s: %s, %d calls learned", oneLine(p.Key, 300), state, p.Seen)
 		if !p.First.IsZero() {
 			fmt.Fprintf(w, " (%s to %s)", p.First.UTC().Format("2006-01-02"), p.Last.UTC().Format("2006-01-02"))
 		}
@@ -286,10 +268,10 @@ func printAgentDetail(w io.Writer, v agentView) {
 		if len(p.Tools) > 0 {
 			var parts []string
 			for _, t := range p.Tools {
-				parts = append(parts, fmt.Sprintf("%s %.0f%%", flatten(t.Tool), t.Share*100))
+				parts = append(parts, fmt.Sprintf("%s %.0f%%", oneLine(t.Tool, 300), t.Share*100))
 			}
 			fmt.Fprintf(w, "    tools    %s\n", strings.Join(parts, ", "))
-			fmt.Fprintf(w, "    servers  %s\n", flatten(strings.Join(p.Servers, ", ")))
+			fmt.Fprintf(w, "    servers  %s\n", oneLine(strings.Join(p.Servers, ", "), 400))
 			fmt.Fprintf(w, "    hours    %s on %s; rate %s\n", p.Hours, p.Days, p.Rate)
 			fmt.Fprintf(w, "    touches  data up to %s, risk up to %s; denied %.1f%%, failed %.1f%%, out of scope %.1f%%\n",
 				orDash(p.MaxClass), orDash(p.MaxRisk), p.DeniedPct, p.ErrorPct, p.OutOfScopePct)
@@ -298,16 +280,16 @@ func printAgentDetail(w io.Writer, v agentView) {
 	if len(v.Deviations) > 0 {
 		fmt.Fprintln(w, "  recent deviations")
 		for _, d := range v.Deviations {
-			fmt.Fprintf(w, "    %s  %s  score %.2f  trust %s  %s\n", d.Time.UTC().Format(time.RFC3339), flatten(d.Tool), d.Score, d.Trust, d.Outcome)
+			fmt.Fprintf(w, "    %s  %s  score %.2f  trust %s  %s\n", d.Time.UTC().Format(time.RFC3339), oneLine(d.Tool, 300), d.Score, d.Trust, d.Outcome)
 			for _, r := range d.Reasons {
-				fmt.Fprintf(w, "      - %s\n", flatten(r))
+				fmt.Fprintf(w, "      - %s\n", oneLine(r, 300))
 			}
 		}
 	}
 	if len(v.History) > 0 {
 		fmt.Fprintln(w, "  trust history")
 		for _, h := range v.History {
-			fmt.Fprintf(w, "    %s  %s\n", h.Time.UTC().Format(time.RFC3339), flatten(h.Reason))
+			fmt.Fprintf(w, "    %s  %s\n", h.Time.UTC().Format(time.RFC3339), oneLine(h.Reason, 300))
 		}
 	}
 }
@@ -344,11 +326,7 @@ func (s *adminServer) showAgent(r *http.Request, _ *slog.Logger) (int, any, erro
 	if s.behave == nil {
 		return 0, nil, s.behaviourOff()
 	}
-	st, ok := s.behaveStore.(*store.Store)
-	if !ok {
-		return 0, nil, apiErr(http.StatusInternalServerError, nil, "agent show needs the audit store")
-	}
-	v, err := agentDetail(r.Context(), st, s.behave, r.PathValue("id"))
+	v, err := agentDetail(r.Context(), s.behaveStore, s.behave, r.PathValue("id"))
 	if err != nil {
 		return 0, nil, apiErr(http.StatusNotFound, err, "agent")
 	}
@@ -391,7 +369,7 @@ func (s *adminServer) actOnBaseline(r *http.Request, log *slog.Logger) (int, any
 	}
 	action := behaviour.BaselineAction(req.Action)
 	if action != behaviour.Reset && action != behaviour.Freeze && action != behaviour.Unfreeze {
-		return 0, nil, apiErr(http.StatusBadRequest, nil, "baseline action %q: use reset, freeze or unfreeze", flatten(cut(req.Action, 40)))
+		return 0, nil, apiErr(http.StatusBadRequest, nil, "baseline action %q: use reset, freeze or unfreeze", oneLine(req.Action, 40))
 	}
 	keys, err := s.behave.ActOnBaseline(r.Context(), r.PathValue("id"), action, adminName(r), req.Reason)
 	if errors.Is(err, mediator.ErrInvalidRequest) {

@@ -245,11 +245,11 @@ func syslogMessage(r mediator.ChainRecord, facility int, host, app string) strin
 		header(host, 255), header(app, 48), os.Getpid(), header(msgID, 32), sd, body)
 }
 
-// sdEscape escapes a structured-data parameter value (RFC 5424 6.3.3)
-// and keeps it on one line.
+// sdEscape keeps a structured-data parameter value on one line, capped,
+// then escapes it (RFC 5424 6.3.3): cut after escaping, a value could end
+// in a lone backslash that escapes the closing quote.
 func sdEscape(s string) string {
-	s = strings.NewReplacer(`\`, `\\`, `"`, `\"`, `]`, `\]`, "\n", " ", "\r", " ").Replace(s)
-	return cut(s, 256)
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, `]`, `\]`).Replace(oneLine(s, 256))
 }
 
 // header is a header field: printable ASCII without spaces, capped, "-"

@@ -43,7 +43,7 @@ func (e *Engine) flush(ctx context.Context) {
 			delta := p.delta
 			p.delta = newBaseline()
 			a.mu.Unlock()
-			merged, row, err := e.mergeDelta(ctx, a.id, p, delta)
+			merged, rev, err := e.mergeDelta(ctx, a.id, p, delta)
 			a.mu.Lock()
 			if a.profiles[i] != p {
 				a.mu.Unlock()
@@ -55,7 +55,7 @@ func (e *Engine) flush(ctx context.Context) {
 				e.log.Warn("behaviour: writing a baseline failed; retrying", "profile", p.key, "err", err)
 				continue
 			}
-			p.rev, p.loaded = row.Rev, true
+			p.rev, p.loaded = rev, true
 			merged.merge(p.delta) // what was learned while writing
 			if merged.Learned {
 				merged.fade(e.cfg.Keep)
@@ -66,7 +66,7 @@ func (e *Engine) flush(ctx context.Context) {
 	}
 }
 
-func (e *Engine) mergeDelta(ctx context.Context, agentID string, p *profile, delta *Baseline) (*Baseline, rowRev, error) {
+func (e *Engine) mergeDelta(ctx context.Context, agentID string, p *profile, delta *Baseline) (*Baseline, int64, error) {
 	var merged *Baseline
 	row, err := e.store.MergeProfile(ctx, p.key, agentID, p.version, func(stored []byte) ([]byte, error) {
 		b := newBaseline()
@@ -84,12 +84,10 @@ func (e *Engine) mergeDelta(ctx context.Context, agentID string, p *profile, del
 		return b.encode()
 	})
 	if err != nil {
-		return nil, rowRev{}, err
+		return nil, 0, err
 	}
-	return merged.clone(), rowRev{Rev: row.Rev}, nil
+	return merged.clone(), row.Rev, nil
 }
-
-type rowRev struct{ Rev int64 }
 
 // pollTrust adopts trust states other processes (or operators) stored.
 func (e *Engine) pollTrust(ctx context.Context) error {
