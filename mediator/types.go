@@ -412,7 +412,10 @@ type ChainRecord struct {
 	// Writer names the process that wrote a forwarding record
 	// (host/pid/start), so that a later start can tell a crashed writer's
 	// unfinished forward from a live one's; set by the store.
-	Writer   string `json:"writer,omitempty"`
+	Writer string `json:"writer,omitempty"`
+	// Scan is what the scanners found in the call's arguments and result
+	// (nil when nothing).
+	Scan     *ScanReport `json:"scan,omitempty"`
 	PrevHash string `json:"prev_hash"`
 	Hash     string `json:"hash"`
 }

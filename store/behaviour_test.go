@@ -435,7 +435,7 @@ func TestMigrationFromVersion5(t *testing.T) {
 	db := rawDB(t, path)
 	for _, q := range []string{`DROP TABLE behaviour_profiles`, `DROP TABLE agent_trust`,
 		`DROP INDEX audit_ref`, `DROP INDEX audit_forwarding`, `ALTER TABLE audit DROP COLUMN ref`, `ALTER TABLE audit DROP COLUMN writer`,
-		`DROP TABLE chain_base`,
+		`DROP TABLE chain_base`, `DROP TABLE tool_pins`, `DROP TABLE tool_sets`, `ALTER TABLE audit DROP COLUMN scan`,
 		`ALTER TABLE audit DROP COLUMN behaviour`, `DELETE FROM schema_migrations WHERE version >= 6`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)

@@ -46,6 +46,8 @@ type row struct {
 	behaviour []byte // nil is NULL
 	// Added by migration 7; hashed only when not empty.
 	ref, writer string
+	// Added by migration 9; hashed only when not NULL.
+	scan []byte // nil is NULL
 }
 
 // formatTime renders t as stored: timeLayout, written by hand for the
@@ -139,6 +141,13 @@ func (s *Store) prepare(r mediator.ChainRecord) (row, error) {
 		}
 		w.behaviour, _ = s.redactor.value(b, 0)
 	}
+	if !r.Scan.Empty() {
+		b, err := json.Marshal(r.Scan)
+		if err != nil {
+			return row{}, fmt.Errorf("encode scan report of record %s: %w", w.id, err)
+		}
+		w.scan, _ = s.redactor.value(b, 0)
+	}
 	return w, nil
 }
 
@@ -206,7 +215,7 @@ func chainHash(buf []byte, r *row) (string, []byte) {
 // field of r except prev_hash and hash, as defined in the package
 // documentation ("Chain format"). Keys are written in byte order. The
 // fields added by migrations 4 (approval, prompt_truncated, reasoning), 5
-// (remote_addr), 6 (behaviour) and 7 (ref, writer) are written only when
+// (remote_addr), 6 (behaviour), 7 (ref, writer) and 9 (scan) are written only when
 // not empty, so that
 // records stored before them, and records that do not use them, hash
 // exactly as they always have.
@@ -246,6 +255,9 @@ func appendHashInput(b []byte, r *row) []byte {
 		b = appendStrField(b, ',', "ref", r.ref)
 	}
 	b = appendRawField(b, "result", r.result)
+	if r.scan != nil {
+		b = appendRawField(b, "scan", r.scan)
+	}
 	b = appendIntField(b, "seq", r.seq)
 	b = appendStrField(b, ',', "server", r.server)
 	b = appendStrField(b, ',', "session_id", r.sessionID)
@@ -320,6 +332,12 @@ func (r *row) record() (mediator.ChainRecord, error) {
 		c.Behaviour = new(mediator.Behaviour)
 		if err := json.Unmarshal(r.behaviour, c.Behaviour); err != nil {
 			return mediator.ChainRecord{}, fmt.Errorf("record seq %d: decode behaviour: %w", r.seq, err)
+		}
+	}
+	if r.scan != nil {
+		c.Scan = new(mediator.ScanReport)
+		if err := json.Unmarshal(r.scan, c.Scan); err != nil {
+			return mediator.ChainRecord{}, fmt.Errorf("record seq %d: decode scan report: %w", r.seq, err)
 		}
 	}
 	return c, nil

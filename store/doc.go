@@ -60,8 +60,9 @@
 //	 "decision_policy_version":S,"decision_reason":S,"decision_rule":S,
 //	 "decision_shadow":B,"duration_us":N,"error":S,"id":S,"intent":J,"kind":S,
 //	 "method":S,"name":S,"outcome":S,"prompt":S,"prompt_truncated":true?,
-//	 "reasoning":S?,"remote_addr":S?,"result":J,"seq":N,"server":S,"session_id":S,"task_id":S,
-//	 "time":S,"tool_hash":S,"transport":S,"truncated":B,"upstream_us":N}
+//	 "reasoning":S?,"ref":S?,"remote_addr":S?,"result":J,"scan":J?,"seq":N,"server":S,
+//	 "session_id":S,"task_id":S,"time":S,"tool_hash":S,"transport":S,"truncated":B,
+//	 "upstream_us":N,"writer":S?}
 //
 // (shown on several lines here, one line in fact). S is a string encoded
 // as CanonicalJSON encodes strings, empty strings included, never omitted;
@@ -80,8 +81,13 @@
 // version 5 and is written likewise only when not empty. "behaviour" (J,
 // the canonical JSON of a mediator.Behaviour: the call's deviation score,
 // reasons and the trust it was decided at) came with schema version 6 and
-// is written only when the column is not NULL. Every other key is always
-// present.
+// is written only when the column is not NULL. "ref" and "writer" (S, the
+// write-ahead link and the process that wrote a forwarding record) came
+// with schema version 7 and are written only when not empty. "scan" (J, the
+// canonical JSON of a mediator.ScanReport: secrets found in the arguments
+// and result, injection markers, and what was done) came with schema
+// version 9 and is written only when the column is not NULL. Every other
+// key is always present.
 //
 // time is the stored text: RFC 3339 in UTC with exactly nine fractional
 // digits, e.g. "2025-01-02T03:04:05.000000006Z" (it parses as

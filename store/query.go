@@ -17,23 +17,24 @@ import (
 const columns = `seq, id, time, session_id, transport, agent_id, task_id, method, kind, server,
 	name, tool_hash, prompt, arguments, intent, decision_effect, decision_rule, decision_reason,
 	decision_policy_version, decision_shadow, outcome, error, result, truncated, duration_us,
-	upstream_us, prev_hash, hash, reasoning, prompt_truncated, approval, remote_addr, behaviour, ref, writer`
+	upstream_us, prev_hash, hash, reasoning, prompt_truncated, approval, remote_addr, behaviour, ref, writer, scan`
 
 // scanRow reads one row selected with columns.
 func scanRow(rows *sql.Rows) (row, error) {
 	var r row
-	var args, intent, result, approval, beh sql.RawBytes
+	var args, intent, result, approval, beh, scan sql.RawBytes
 	err := rows.Scan(&r.seq, &r.id, &r.time, &r.sessionID, &r.transport, &r.agentID, &r.taskID,
 		&r.method, &r.kind, &r.server, &r.name, &r.toolHash, &r.prompt, &args, &intent,
 		&r.effect, &r.rule, &r.reason, &r.policyVersion, &r.shadow, &r.outcome, &r.errText,
 		&result, &r.truncated, &r.durationUS, &r.upstreamUS, &r.prevHash, &r.hash,
-		&r.reasoning, &r.promptTruncated, &approval, &r.remoteAddr, &beh, &r.ref, &r.writer)
+		&r.reasoning, &r.promptTruncated, &approval, &r.remoteAddr, &beh, &r.ref, &r.writer, &scan)
 	if err != nil {
 		return row{}, fmt.Errorf("scan audit row: %w", err)
 	}
 	r.arguments, r.intent, r.result = cloneBytes(args), cloneBytes(intent), cloneBytes(result)
 	r.approval = cloneBytes(approval)
 	r.behaviour = cloneBytes(beh)
+	r.scan = cloneBytes(scan)
 	return r, nil
 }
 

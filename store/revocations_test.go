@@ -199,7 +199,7 @@ func TestMigrationFromVersion1(t *testing.T) {
 		`ALTER TABLE audit DROP COLUMN remote_addr`, `ALTER TABLE audit DROP COLUMN behaviour`,
 		`DROP TABLE behaviour_profiles`, `DROP TABLE agent_trust`,
 		`DROP INDEX audit_ref`, `DROP INDEX audit_forwarding`, `ALTER TABLE audit DROP COLUMN ref`, `ALTER TABLE audit DROP COLUMN writer`,
-		`DROP TABLE chain_base`,
+		`DROP TABLE chain_base`, `DROP TABLE tool_pins`, `DROP TABLE tool_sets`, `ALTER TABLE audit DROP COLUMN scan`,
 		`DELETE FROM schema_migrations WHERE version >= 2`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)

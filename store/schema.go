@@ -125,6 +125,10 @@ func migrations() []migration {
 				archived_at TEXT NOT NULL
 			)`,
 		},
+	}, {
+		version: 9,
+		name:    "tool-supply pins and tool-set hashes; scan reports in the audit chain",
+		stmts:   pinsSchema,
 	}}
 }
 

@@ -31,12 +31,12 @@ const rowsPerInsert = 16
 
 // insertSQL returns the statement that appends n rows.
 func insertSQL(n int) string {
-	const one = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+	const one = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 	return `INSERT INTO audit (seq, id, time, session_id, transport, agent_id, task_id,
 	method, kind, server, name, tool_hash, prompt, arguments, intent, decision_effect,
 	decision_rule, decision_reason, decision_policy_version, decision_shadow, outcome,
 	error, result, truncated, duration_us, upstream_us, prev_hash, hash,
-	reasoning, prompt_truncated, approval, remote_addr, behaviour, ref, writer) VALUES ` +
+	reasoning, prompt_truncated, approval, remote_addr, behaviour, ref, writer, scan) VALUES ` +
 		strings.TrimSuffix(strings.Repeat(one+",", n), ",")
 }
 
@@ -417,7 +417,7 @@ func (w *writer) insertRows() error {
 }
 
 // rowColumns is the number of columns insertSQL binds per row.
-const rowColumns = 35
+const rowColumns = 36
 
 // appendArgs appends r's column values in insertSQL order.
 func appendArgs(args []driver.NamedValue, r *row) []driver.NamedValue {
@@ -425,7 +425,7 @@ func appendArgs(args []driver.NamedValue, r *row) []driver.NamedValue {
 		r.taskID, r.method, r.kind, r.server, r.name, r.toolHash, r.prompt, nullText(r.arguments),
 		nullText(r.intent), r.effect, r.rule, r.reason, r.policyVersion, r.shadow, r.outcome,
 		r.errText, nullText(r.result), r.truncated, r.durationUS, r.upstreamUS, r.prevHash, r.hash,
-		r.reasoning, r.promptTruncated, nullText(r.approval), r.remoteAddr, nullText(r.behaviour), r.ref, r.writer} {
+		r.reasoning, r.promptTruncated, nullText(r.approval), r.remoteAddr, nullText(r.behaviour), r.ref, r.writer, nullText(r.scan)} {
 		args = append(args, driver.NamedValue{Ordinal: len(args) + 1, Value: v})
 	}
 	return args

@@ -1,0 +1,133 @@
+package scan
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/mcp-mediator/mediator/mediator"
+)
+
+// corpusEntry is one labelled definition of testdata/corpus.jsonl.
+type corpusEntry struct {
+	ID     string          `json:"id"`
+	Label  string          `json:"label"` // poisoned, benign, hard_benign
+	Family string          `json:"family"`
+	Note   string          `json:"note"`
+	Tool   json.RawMessage `json:"tool"`
+}
+
+func loadCorpus(t testing.TB) []corpusEntry {
+	t.Helper()
+	f, err := os.Open("testdata/corpus.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []corpusEntry
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		var e corpusEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("corpus line %d: %v", len(out)+1, err)
+		}
+		out = append(out, e)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// corpusOthers stands for the tools of the other servers in a catalog.
+var corpusOthers = []string{"send_email", "github__create_issue", "create_issue", "read_file", "write_file",
+	"execute_command", "slack__post_message", "post_message", "transfer_funds", "list_directory", "query_database"}
+
+// quarantines reports whether the scanner would quarantine the tool on
+// first sight: a high finding.
+func quarantines(def json.RawMessage) ([]mediator.Finding, bool) {
+	var head struct {
+		Name string `json:"name"`
+	}
+	_ = json.Unmarshal(def, &head)
+	fs := Definition(def, Context{Own: []string{head.Name}, Others: corpusOthers})
+	return fs, Highest(fs) == mediator.SeverityHigh
+}
+
+// TestCorpus measures the description scanner on the labelled corpus:
+// recall on poisoned definitions (per family) and false positives on
+// benign and hard-benign ones. Targets: recall ≥ 0.9, false positives on
+// hard benign ≤ 0.05. The table is printed with -v.
+func TestCorpus(t *testing.T) {
+	corpus := loadCorpus(t)
+	type tally struct{ n, hit int }
+	families := map[string]*tally{}
+	labels := map[string]*tally{}
+	rules := map[string]int{}
+	for _, e := range corpus {
+		fs, q := quarantines(e.Tool)
+		key := e.Label
+		if e.Label == "poisoned" {
+			key = "poisoned/" + e.Family
+		}
+		for _, kv := range [][2]string{{"f", key}, {"l", e.Label}} {
+			m := families
+			if kv[0] == "l" {
+				m = labels
+			}
+			if m[kv[1]] == nil {
+				m[kv[1]] = &tally{}
+			}
+			m[kv[1]].n++
+			if q {
+				m[kv[1]].hit++
+			}
+		}
+		for _, f := range fs {
+			if f.Severity == mediator.SeverityHigh {
+				rules[e.Label+" "+f.Family]++
+			}
+		}
+		switch {
+		case e.Label == "poisoned" && !q:
+			t.Logf("missed %s (%s): %s findings=%v", e.ID, e.Family, e.Note, fs)
+		case e.Label != "poisoned" && q:
+			t.Logf("false positive %s (%s): %v", e.ID, e.Label, fs)
+		}
+	}
+	keys := make([]string, 0, len(families))
+	for k := range families {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%-32s %5s %9s %6s\n", "set", "n", "flagged", "rate")
+	for _, k := range keys {
+		f := families[k]
+		fmt.Fprintf(&b, "%-32s %5d %9d %6.3f\n", k, f.n, f.hit, float64(f.hit)/float64(f.n))
+	}
+	t.Log(b.String())
+	for _, l := range []string{"poisoned", "benign", "hard_benign"} {
+		if labels[l] == nil || labels[l].n < 20 {
+			t.Fatalf("corpus has fewer than 20 %s definitions", l)
+		}
+	}
+	recall := float64(labels["poisoned"].hit) / float64(labels["poisoned"].n)
+	fpHard := float64(labels["hard_benign"].hit) / float64(labels["hard_benign"].n)
+	fpBenign := float64(labels["benign"].hit) / float64(labels["benign"].n)
+	t.Logf("recall %.3f, false positives: benign %.3f, hard benign %.3f", recall, fpBenign, fpHard)
+	if recall < 0.9 {
+		t.Errorf("recall %.3f < 0.9", recall)
+	}
+	if fpHard > 0.05 || fpBenign > 0.05 {
+		t.Errorf("false positives: benign %.3f, hard benign %.3f; want ≤ 0.05", fpBenign, fpHard)
+	}
+}

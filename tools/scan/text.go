@@ -1,0 +1,281 @@
+package scan
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/mcp-mediator/mediator/mediator"
+)
+
+// maxMatch bounds the matched text kept in a finding.
+const maxMatch = 120
+
+// finding builds a finding with its match quoted (escaped, so invisible
+// characters show) and cut.
+func finding(rule, family string, sev mediator.Severity, path, match string) mediator.Finding {
+	if len(match) > maxMatch {
+		cut := maxMatch
+		for cut > 0 && !utf8.RuneStart(match[cut]) {
+			cut--
+		}
+		match = match[:cut] + "…"
+	}
+	return mediator.Finding{Rule: rule, Family: family, Severity: sev, Path: path, Match: fmt.Sprintf("%+q", match)}
+}
+
+// invisible classifies a rune the model reads but a person does not see.
+// It returns the rule id, or "".
+func invisible(r rune) string {
+	switch {
+	case r >= 0xE0000 && r <= 0xE007F:
+		return "unicode.tag"
+	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r == 0x200E, r == 0x200F, r == 0x061C:
+		return "unicode.bidi"
+	case r == 0x200B, r == 0x200C, r == 0x200D, r >= 0x2060 && r <= 0x2064, r == 0xFEFF, r == 0x180E,
+		r == 0x00AD, r == 0x034F, r == 0x115F, r == 0x1160, r == 0x3164, r == 0xFFA0:
+		return "unicode.invisible"
+	case r >= 0xFFF9 && r <= 0xFFFB:
+		return "unicode.invisible"
+	case unicode.Is(unicode.Co, r):
+		return "unicode.private_use"
+	}
+	return ""
+}
+
+// pictographic reports whether r is an emoji-like symbol, which a zero-width
+// joiner or variation selector may legitimately follow.
+func pictographic(r rune) bool {
+	return unicode.Is(unicode.So, r) || (r >= 0x1F000 && r <= 0x1FAFF) || (r >= 0x2600 && r <= 0x27BF)
+}
+
+// scanInvisible reports hidden characters in s. A zero-width joiner
+// between two pictographs (an emoji sequence) is not hidden.
+func scanInvisible(path, s string, out []mediator.Finding) []mediator.Finding {
+	seen := map[string]bool{}
+	var prev rune
+	inFlag := false // inside an emoji tag sequence: 🏴 then tag letters, then cancel tag
+	for i, r := range s {
+		rule := invisible(r)
+		if rule == "unicode.tag" && (prev == 0x1F3F4 || inFlag) && (r >= 0xE0061 && r <= 0xE007A || r >= 0xE0030 && r <= 0xE0039 || r == 0xE007F) {
+			inFlag = r != 0xE007F
+			prev = r
+			continue
+		}
+		inFlag = false
+		if rule == "unicode.invisible" && r == 0x200D && pictographic(prev) {
+			next, _ := utf8.DecodeRuneInString(s[i+utf8.RuneLen(r):])
+			if pictographic(next) {
+				rule = ""
+			}
+		}
+		prev = r
+		if rule == "" || seen[rule] {
+			continue
+		}
+		seen[rule] = true
+		start := max(0, i-20)
+		for start > 0 && !utf8.RuneStart(s[start]) {
+			start--
+		}
+		out = append(out, finding(rule, "hidden_chars", mediator.SeverityHigh, path, s[start:min(len(s), i+40)]))
+	}
+	return out
+}
+
+// pattern is one phrase rule.
+type pattern struct {
+	rule, family string
+	sev          mediator.Severity
+	re           *regexp.Regexp
+}
+
+func pat(rule, family string, sev mediator.Severity, expr string) pattern {
+	return pattern{rule: rule, family: family, sev: sev, re: regexp.MustCompile(`(?i)` + expr)}
+}
+
+// instructionPatterns match text aimed at the model rather than at the
+// person reading a tool's description or a result.
+var instructionPatterns = []pattern{
+	pat("instruction.override", "model_instruction", mediator.SeverityHigh,
+		`\b(ignore|disregard|forget|override)\b[^.\n]{0,30}\b(previous|prior|above|earlier|all|any|other|your|system)\b[^.\n]{0,20}\b(instructions?|prompts?|rules|guidelines|directives|messages)\b`),
+	pat("instruction.secrecy", "model_instruction", mediator.SeverityHigh,
+		`\b(do ?n[o']t|never|must not|should not)\b[^.\n]{0,20}\b(tell|mention|inform|reveal|show|notify|alert|disclose|say)\b[^.\n]{0,25}\b(the )?(user|human|operator|them)\b|\bwithout (telling|informing|notifying|alerting|asking)\b[^.\n]{0,15}\b(the )?(user|human)\b|\b(user|human)\b[^.\n]{0,15}\b(must|should|need) not (know|see|be told|notice)\b|\b(keep|remain) (this )?(secret|hidden|silent|quiet)\b`),
+	pat("instruction.tag", "model_instruction", mediator.SeverityHigh,
+		`<\s*/?\s*(important|system|instructions?|secret|hidden|admin|assistant|sys)\s*>|\[\s*(system|inst|important)\s*\]|<\|im_start\|>|\bsystem (message|prompt|override)\s*:`),
+	pat("instruction.sensitive_file", "model_instruction", mediator.SeverityHigh,
+		`\b(read(s|ing)?|cat|open(s|ing)?|load(s|ing)?|include|pass|send|attach|upload|provide|get|fetch|extract|copy|contents? (of|from))\b[^\n]{0,60}(~/\.ssh|\bid[_ ](rsa|ed25519|ecdsa)\b|\bssh[_ ](private[_ ])?key|\.ssh/|\bmcp\.json\b|\.aws/credentials|\.env\b|/etc/(passwd|shadow)|\.netrc|\.git-credentials|\.kube/config|\.docker/config\.json|private[_ ]key|\bkeychain\b)`),
+	pat("instruction.coercion", "model_instruction", mediator.SeverityHigh,
+		`\b(you|the (assistant|agent|ai|model|llm))\b[^.\n]{0,15}\b(must|have to|are required to|need to)\b[^.\n]{0,15}\b(always|first|immediately|also|before)\b[^.\n]{0,40}\b(call|use|invoke|run|read|send|include|pass)\b|\bbefore (using|calling|invoking) (this|any|the) tool\b[^.\n]{0,60}\b(read|call|use|invoke|send|pass|include|fetch)\b`),
+	pat("instruction.authority", "model_instruction", mediator.SeverityHigh,
+		`\b(takes?|have|has) (precedence|priority) over\b[^.\n]{0,20}\b(the user|user's|your|all|any|other)\b|\bthis is an? (system|developer|admin(istrator)?) (message|instruction|notice)\b|\b(obey|follow|execute|carry out)\b[^.\n]{0,10}\b(any|all|the)\b[^.\n]{0,10}\binstructions\b[^.\n]{0,20}\b(contained|in (it|them|the (result|response|output))|found|returned)\b|\b(user|owner|author) (has )?(already )?(consented|approved|authori[sz]ed|agreed|does not care)\b|\bdo ?n[o']t ask\b[^.\n]{0,20}\b(confirmation|permission|the user|again)\b|\beven if the user\b[^.\n]{0,20}\b(asks|requests|says|tells)\b`),
+	pat("instruction.role", "model_instruction", mediator.SeverityMedium,
+		`\b(you are now|act as|pretend to be|new instructions?|from now on)\b`),
+}
+
+// quotedExample reports whether the match at [start,end) of s sits inside
+// quotation marks: a security tool citing a phrase it detects.
+func quotedExample(s string, start, end int) bool {
+	before, after := s[:start], s[end:]
+	for _, q := range [][2]string{{`"`, `"`}, {"“", "”"}, {"'", "'"}, {"`", "`"}, {"«", "»"}} {
+		i := strings.LastIndex(before, q[0])
+		if i >= 0 && i >= len(before)-8 && strings.Contains(after[:min(len(after), 16)], q[1]) {
+			return true
+		}
+	}
+	return false
+}
+
+// citedBefore matches words that introduce a phrase as an example of what a
+// tool detects, rather than using it.
+var citedBefore = regexp.MustCompile(`(?i)\b(such as|e\.g\.|for example|for instance|like|flags|detects?|detecting|matches|catches|phrases?|fake|examples?|patterns?|signatures?|classif(y|ies))\b[^.\n]{0,40}$`)
+
+// negatedBefore matches a negation just before a phrase: "never reads
+// ~/.ssh" describes what a tool does not do.
+var negatedBefore = regexp.MustCompile(`(?i)\b(never|not|n't|no|without|nor)\b\W*(\w+\W+){0,2}$`)
+
+// scanPatterns applies pats to s. A phrase quoted or cited as an example
+// is low.
+func scanPatterns(pats []pattern, path, s string, out []mediator.Finding) []mediator.Finding {
+	for _, p := range pats {
+		loc := p.re.FindStringIndex(s)
+		if loc == nil {
+			continue
+		}
+		sev := p.sev
+		before := s[max(0, loc[0]-60):loc[0]]
+		if quotedExample(s, loc[0], loc[1]) || citedBefore.MatchString(before) || negatedBefore.MatchString(before) {
+			sev = mediator.SeverityLow
+		}
+		out = append(out, finding(p.rule, p.family, sev, path, s[loc[0]:loc[1]]))
+	}
+	return out
+}
+
+var (
+	base64Run = regexp.MustCompile(`[A-Za-z0-9+/_-]{20,}={0,2}`)
+	hexRun    = regexp.MustCompile(`(?i)(?:\\x[0-9a-f]{2}){12,}|\b(?:0x)?(?:[0-9a-f]{2}[ :]?){16,}\b`)
+	hexClean  = strings.NewReplacer(" ", "", ":", "", `\x`, "", `\X`, "", "0x", "", "0X", "")
+	// payloadWords are what an encoded blob must decode to to be a payload.
+	payloadWords = regexp.MustCompile(`(?i)\b(curl|wget|bash|sh -c|/bin/sh|nc -e|ncat|powershell|rm -rf|chmod|eval|exec|python -c|base64 -d|socket|subprocess|pty\.spawn|iex|invoke-expression|downloadstring|invoke-webrequest|xmrig|miner)\b|/dev/tcp/|https?://|\b(ignore|instructions?|assistant|system prompt|do not tell)\b|~/\.|/etc/`)
+)
+
+// scanEncoded decodes base64 and hex runs in s (twice, for a payload
+// encoded twice) and reports those that hold commands, URLs or
+// instructions.
+func scanEncoded(path, s string, out []mediator.Finding) []mediator.Finding {
+	if dec, rule, m := decodePayload(s, 2); rule != "" {
+		return append(out, finding(rule, "encoded_payload", mediator.SeverityHigh, path, m+" → "+dec))
+	}
+	return out
+}
+
+// decodePayload returns the first encoded run of s that decodes (through
+// up to depth layers) to a payload.
+func decodePayload(s string, depth int) (decoded, rule, match string) {
+	if depth == 0 {
+		return "", "", ""
+	}
+	try := func(dec, r, m string) (string, string, string) {
+		if payloadWords.MatchString(dec) {
+			return dec, r, m
+		}
+		if d, _, _ := decodePayload(dec, depth-1); d != "" {
+			return d, r, m
+		}
+		return "", "", ""
+	}
+	for _, m := range base64Run.FindAllString(s, 8) {
+		if dec, ok := decodeBase64(m); ok {
+			if d, r, mm := try(dec, "encoded.base64", m); r != "" {
+				return d, r, mm
+			}
+		}
+	}
+	for _, m := range hexRun.FindAllString(s, 8) {
+		if b, err := hex.DecodeString(hexClean.Replace(m)); err == nil {
+			if dec, ok := text(b); ok {
+				if d, r, mm := try(dec, "encoded.hex", m); r != "" {
+					return d, r, mm
+				}
+			}
+		}
+	}
+	return "", "", ""
+}
+
+func decodeBase64(s string) (string, bool) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return text(b)
+		}
+	}
+	return "", false
+}
+
+// text returns b as text when it is mostly printable: UTF-8, or UTF-16LE
+// (what PowerShell's -EncodedCommand carries).
+func text(b []byte) (string, bool) {
+	if len(b) >= 8 && len(b)%2 == 0 {
+		zeros := 0
+		for i := 1; i < len(b); i += 2 {
+			if b[i] == 0 {
+				zeros++
+			}
+		}
+		if zeros*10 >= len(b)/2*9 {
+			u := make([]byte, 0, len(b)/2)
+			for i := 0; i < len(b); i += 2 {
+				u = append(u, b[i])
+			}
+			b = u
+		}
+	}
+	if printable(string(b)) {
+		return string(b), true
+	}
+	return "", false
+}
+
+// printable reports whether s is mostly printable UTF-8 text.
+func printable(s string) bool {
+	if !utf8.ValidString(s) || len(s) < 8 {
+		return false
+	}
+	bad := 0
+	for _, r := range s {
+		if !unicode.IsPrint(r) && r != '\n' && r != '\t' && r != '\r' {
+			bad++
+		}
+	}
+	return bad*10 < len(s)
+}
+
+var (
+	exfilHost = regexp.MustCompile(`(?i)https?://[^\s"'<>)]*(webhook\.site|requestbin|pipedream\.net|ngrok(-free)?\.(io|app)|burpcollaborator|interact\.sh|oast\.(fun|pro|live|site|me|online)|beeceptor|hookbin|canarytokens|pastebin\.com|transfer\.sh|discord(app)?\.com/api/webhooks|ipinfo\.io)`)
+	exfilImage = regexp.MustCompile(`(?i)!\[[^\]]*\]\(\s*https?://[^)\s]*[?&][^)\s]*=`)
+	exfilSend  = regexp.MustCompile(`(?i)\b(send|post|forward|upload|append|transmit|exfiltrate|report|copy|sync|mirror|log)\b[^.\n]{0,80}\b(to|at|into)\b\s+<?https?://[^\s"'<>)]+`)
+	urlData    = regexp.MustCompile(`(?i)https?://[^\s"'<>)]*[?&][a-z_]*=\{[^}]*\}`)
+	// exfilCollect asks the model to gather what it must never send out.
+	exfilCollect = regexp.MustCompile(`(?i)\b(include|put|pass|add|send|paste|provide|attach|collect|copy|gather|dump|append|forward)\b[^.\n]{0,40}\b(api[ _-]?keys?|access tokens?|credentials|passwords?|environment variables|secrets|system prompt|(full|entire|whole|complete) (user('s)? )?(prompt|conversation|chat|history|thread)|contents? of all|all open files|private (repos|repositories|files|data))\b`)
+	exfilPublic  = regexp.MustCompile(`(?i)\b(private|confidential|internal|secret)\b[^\n]{0,200}\b(public (repo|repository|gist|channel|issue|pull request|bucket)|pastebin|publicly)\b`)
+	exfilMeta    = regexp.MustCompile(`(?i)169\.254\.169\.254|metadata\.google\.internal|/latest/meta-data|/computeMetadata/`)
+)
+
+// scanExfil reports URLs an agent is told to send data to.
+func scanExfil(path, s string, out []mediator.Finding) []mediator.Finding {
+	for _, p := range []struct {
+		rule string
+		re   *regexp.Regexp
+	}{{"exfil.known_host", exfilHost}, {"exfil.markdown_image", exfilImage}, {"exfil.send_to_url", exfilSend}, {"exfil.url_template", urlData},
+		{"exfil.collect_secrets", exfilCollect}, {"exfil.private_to_public", exfilPublic}, {"exfil.cloud_metadata", exfilMeta}} {
+		if m := p.re.FindString(s); m != "" {
+			return append(out, finding(p.rule, "exfiltration", mediator.SeverityHigh, path, m))
+		}
+	}
+	return out
+}
