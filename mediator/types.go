@@ -416,8 +416,8 @@ type ChainRecord struct {
 	// Scan is what the scanners found in the call's arguments and result
 	// (nil when nothing).
 	Scan     *ScanReport `json:"scan,omitempty"`
-	PrevHash string `json:"prev_hash"`
-	Hash     string `json:"hash"`
+	PrevHash string      `json:"prev_hash"`
+	Hash     string      `json:"hash"`
 }
 
 // ApprovalRef is the human decision recorded with a call.

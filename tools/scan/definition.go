@@ -122,8 +122,8 @@ type Context struct {
 }
 
 var (
-	shadowWhen = regexp.MustCompile(`(?i)\b(when|whenever|every time|each time|any ?time|if|before|after)\b[^\n]{0,60}?\b(?:the\s+)?([\w.-]*\s*)(tools?|functions?|calls? to|servers?)\b[^.\n]{0,80}\b(always|also|must|should|instead|first|bcc|redirect|replace|change|append|add|send|include)\b`)
-	shadowOver = regexp.MustCompile(`(?i)\b(overrides?|replaces?|supersedes?|takes? precedence over|hijacks?|intercepts?)\b[^.\n]{0,40}\b(other|all|any|every|existing|the\s+(built-in\s+)?['"\x60]?[\w.-]+['"\x60]?)\s+(tools?|servers?|functions?|instructions|behaviou?r)`)
+	shadowWhen   = regexp.MustCompile(`(?i)\b(when|whenever|every time|each time|any ?time|if|before|after)\b[^\n]{0,60}?\b(?:the\s+)?([\w.-]*\s*)(tools?|functions?|calls? to|servers?)\b[^.\n]{0,80}\b(always|also|must|should|instead|first|bcc|redirect|replace|change|append|add|send|include)\b`)
+	shadowOver   = regexp.MustCompile(`(?i)\b(overrides?|replaces?|supersedes?|takes? precedence over|hijacks?|intercepts?)\b[^.\n]{0,40}\b(other|all|any|every|existing|the\s+(built-in\s+)?['"\x60]?[\w.-]+['"\x60]?)\s+(tools?|servers?|functions?|instructions|behaviou?r)`)
 	shadowPrefer = regexp.MustCompile(`(?i)\b(always )?prefer this (tool|server)\b[^.\n]{0,30}\b(over|to|instead)\b|\b(other|these|those|all other)\b[^.\n]{0,30}\b(tools|servers)\b[^.\n]{0,60}\b(deprecated|malware|malicious|broken|unsafe|insecure|compromised|must not be used)\b|\bnever (use|call|invoke)\b[^.\n]{0,15}\b(them|the built-in|other|any other)\b|\binstead of (the |any )?(other|built-in|original)\b|\bnever use the (built-in )?['"\x60]?[\w.-]+['"\x60]?( or [\w.-]+)? tools?\b`)
 )
 

@@ -256,7 +256,7 @@ func printable(s string) bool {
 }
 
 var (
-	exfilHost = regexp.MustCompile(`(?i)https?://[^\s"'<>)]*(webhook\.site|requestbin|pipedream\.net|ngrok(-free)?\.(io|app)|burpcollaborator|interact\.sh|oast\.(fun|pro|live|site|me|online)|beeceptor|hookbin|canarytokens|pastebin\.com|transfer\.sh|discord(app)?\.com/api/webhooks|ipinfo\.io)`)
+	exfilHost  = regexp.MustCompile(`(?i)https?://[^\s"'<>)]*(webhook\.site|requestbin|pipedream\.net|ngrok(-free)?\.(io|app)|burpcollaborator|interact\.sh|oast\.(fun|pro|live|site|me|online)|beeceptor|hookbin|canarytokens|pastebin\.com|transfer\.sh|discord(app)?\.com/api/webhooks|ipinfo\.io)`)
 	exfilImage = regexp.MustCompile(`(?i)!\[[^\]]*\]\(\s*https?://[^)\s]*[?&][^)\s]*=`)
 	exfilSend  = regexp.MustCompile(`(?i)\b(send|post|forward|upload|append|transmit|exfiltrate|report|copy|sync|mirror|log)\b[^.\n]{0,80}\b(to|at|into)\b\s+<?https?://[^\s"'<>)]+`)
 	urlData    = regexp.MustCompile(`(?i)https?://[^\s"'<>)]*[?&][a-z_]*=\{[^}]*\}`)
