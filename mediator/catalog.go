@@ -16,10 +16,14 @@ type Catalog struct {
 	// Servers lists the upstream names, with their state.
 	Servers []ServerState
 
-	tools     map[string]int
-	prompts   map[string]int
-	resources map[string]int
-	templates []compiledTemplate
+	// Quarantined are the tools withheld from agents until reviewed.
+	Quarantined []QuarantinedTool
+
+	tools       map[string]int
+	quarantined map[string]int
+	prompts     map[string]int
+	resources   map[string]int
+	templates   []compiledTemplate
 }
 
 // ServerState describes one upstream in a catalog snapshot.
@@ -90,6 +94,28 @@ func (c *Catalog) Tool(name string) (Tool, bool) {
 		return Tool{}, false
 	}
 	return c.Tools[i], true
+}
+
+// SetQuarantined sets the catalog's withheld tools; call it once, before
+// the catalog is published.
+func (c *Catalog) SetQuarantined(qs []QuarantinedTool) {
+	c.Quarantined = qs
+	c.quarantined = make(map[string]int, len(qs))
+	for i, q := range qs {
+		c.quarantined[q.Tool.Name] = i
+	}
+}
+
+// Quarantine returns the withheld tool with the given catalog name.
+func (c *Catalog) Quarantine(name string) (QuarantinedTool, bool) {
+	if c == nil {
+		return QuarantinedTool{}, false
+	}
+	i, ok := c.quarantined[name]
+	if !ok {
+		return QuarantinedTool{}, false
+	}
+	return c.Quarantined[i], true
 }
 
 // Prompt returns the prompt with the given catalog name.

@@ -12,6 +12,9 @@ func Resolve(cat *Catalog, c *Call) (Target, error) {
 	switch c.Method {
 	case "tools/call":
 		t, ok := cat.Tool(c.Name)
+		if q, held := cat.Quarantine(c.Name); !ok && held {
+			return Target{}, fmt.Errorf("%w: %s", ErrToolQuarantined, q.Reason)
+		}
 		if !ok {
 			return Target{}, fmt.Errorf("%w %q: call tools/list to see the tools you may use", ErrUnknownTool, trimForError(c.Name, 128))
 		}

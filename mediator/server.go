@@ -158,6 +158,12 @@ func (s *Server) syncCatalog(cat *Catalog) {
 		}
 		tools = append(tools, server.ServerTool{Tool: mt, Handler: s.handleTool})
 	}
+	for _, q := range cat.Quarantined {
+		// Registered so that a call reaches the pipeline and is refused
+		// with the reason; never listed (filterTools keeps catalog tools).
+		tools = append(tools, server.ServerTool{Tool: mcp.Tool{Name: q.Tool.Name,
+			InputSchema: mcp.ToolInputSchema{Type: "object"}}, Handler: s.handleTool})
+	}
 	s.mcp.SetTools(tools...)
 	s.syncPrompts(cat)
 	s.syncResources(cat)

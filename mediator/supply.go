@@ -90,6 +90,10 @@ type PinStore interface {
 	ReviewToolPin(ctx context.Context, server, tool, seenHash string, approve bool, reviewer, note string) (ToolPin, error)
 }
 
+// SupplyMethod is the method of the audit record of a tool-supply event: a
+// tool set pinned on first sight, a tool quarantined, a review.
+const SupplyMethod = "mediator/supply"
+
 // ErrReviewStale is returned when a review names a definition that is no
 // longer the one offered.
 var ErrReviewStale = errors.New("the definition changed since it was shown")
@@ -116,6 +120,9 @@ type ScanReport struct {
 	ArgSecrets    []Finding `json:"arg_secrets,omitempty"`
 	ResultSecrets []Finding `json:"result_secrets,omitempty"`
 	Injections    []Finding `json:"injections,omitempty"`
+	// Definition holds the findings on a tool definition, in the record
+	// of a supply event (method SupplyMethod).
+	Definition []Finding `json:"definition,omitempty"`
 	// Action is what was done with the result's secrets: redacted,
 	// blocked or flagged.
 	Action string `json:"action,omitempty"`
@@ -123,7 +130,8 @@ type ScanReport struct {
 
 // Empty reports whether nothing was found.
 func (s *ScanReport) Empty() bool {
-	return s == nil || (len(s.ArgSecrets) == 0 && len(s.ResultSecrets) == 0 && len(s.Injections) == 0)
+	return s == nil || (len(s.ArgSecrets) == 0 && len(s.ResultSecrets) == 0 && len(s.Injections) == 0 &&
+		len(s.Definition) == 0 && s.Action == "")
 }
 
 // SessionFlow is what a session has touched so far: policy reads it as

@@ -30,10 +30,14 @@ const (
 
 // listing is what one upstream offers, already in catalog form.
 type listing struct {
-	tools     []mediator.Tool
-	resources []mediator.Resource
-	templates []mediator.ResourceTemplate
-	prompts   []mediator.Prompt
+	// offered are the tools the upstream lists; tools are those its
+	// supply guard lets through, quarantined the rest.
+	offered     []mediator.Tool
+	quarantined []mediator.QuarantinedTool
+	tools       []mediator.Tool
+	resources   []mediator.Resource
+	templates   []mediator.ResourceTemplate
+	prompts     []mediator.Prompt
 }
 
 // rewriteName returns def, a JSON object, with the value of every "name"
@@ -213,6 +217,7 @@ func buildListing(cfg *Config, prefix string, raw rawListing, log *slog.Logger) 
 		l.tools = append(l.tools, t)
 	}
 	warnUnknownOverrides(cfg, l.tools, log)
+	l.offered = l.tools
 	seen = map[string]bool{}
 	for _, def := range raw.prompts {
 		p, err := buildPrompt(prefix, cfg.Name, def)

@@ -88,6 +88,41 @@ type Config struct {
 	// "enforce" (the default when empty) or "shadow" (calls are forwarded
 	// and the would-be decision is only recorded).
 	Mode string `yaml:"mode,omitempty" json:"mode,omitempty"`
+
+	// Pinning is how changes to the upstream's tool definitions are
+	// treated: "strict" (the default when empty: a changed or new tool, and
+	// one whose definition the scanner finds poisoned, is withheld until an
+	// administrator reviews it), "warn" (served, but recorded and logged)
+	// or "off" (neither pinned nor scanned).
+	Pinning string `yaml:"pinning,omitempty" json:"pinning,omitempty"`
+	// Secrets is what is done with a secret found in a tool result:
+	// "redact" (the default when empty: replaced before the agent or the
+	// store sees it), "block" (the result is withheld) or "flag" (passed to
+	// the agent, redacted in the store).
+	Secrets string `yaml:"secrets,omitempty" json:"secrets,omitempty"`
+}
+
+// The pinning modes of Config.Pinning.
+const (
+	PinningStrict = "strict"
+	PinningWarn   = "warn"
+	PinningOff    = "off"
+)
+
+// EffectivePinning is the pinning mode, strict when unset.
+func (c *Config) EffectivePinning() string {
+	if c.Pinning == "" {
+		return PinningStrict
+	}
+	return c.Pinning
+}
+
+// EffectiveSecrets is the secret action for results, redact when unset.
+func (c *Config) EffectiveSecrets() string {
+	if c.Secrets == "" {
+		return "redact"
+	}
+	return c.Secrets
 }
 
 // ToolOverride sets what the registry would otherwise take from the tool's
@@ -309,6 +344,16 @@ func (c *Config) validate(w string) error {
 	}
 	if c.User != "" && (strings.TrimSpace(c.User) != c.User || strings.Count(c.User, ":") > 1 || strings.HasPrefix(c.User, ":") || strings.HasSuffix(c.User, ":")) {
 		p.addf("user %q: use a user name or uid, optionally with :group (e.g. mcp-files or 1001:1001)", c.User)
+	}
+	switch c.Pinning {
+	case "", PinningStrict, PinningWarn, PinningOff:
+	default:
+		p.addf("pinning %q is not known: use strict, warn or off (or leave it out for strict)", c.Pinning)
+	}
+	switch c.Secrets {
+	case "", "redact", "block", "flag":
+	default:
+		p.addf("secrets %q is not known: use redact, block or flag (or leave it out to redact)", c.Secrets)
 	}
 	if c.Mode != "" && c.Mode != "enforce" && c.Mode != "shadow" {
 		p.addf("mode %q is not known: use enforce or shadow (or leave it out to enforce)", c.Mode)

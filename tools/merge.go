@@ -65,12 +65,13 @@ func (c *claims) take(name, server string) bool {
 // earlier upstream wins a contested name.
 func merge(snaps []snapshot) (*mediator.Catalog, []collision) {
 	var (
-		found     []collision
-		tools     []mediator.Tool
-		prompts   []mediator.Prompt
-		resources []mediator.Resource
-		templates []mediator.ResourceTemplate
-		servers   = make([]mediator.ServerState, 0, len(snaps))
+		found       []collision
+		tools       []mediator.Tool
+		prompts     []mediator.Prompt
+		resources   []mediator.Resource
+		templates   []mediator.ResourceTemplate
+		quarantined []mediator.QuarantinedTool
+		servers     = make([]mediator.ServerState, 0, len(snaps))
 	)
 	toolNames, promptNames := newClaims("tool", &found), newClaims("prompt", &found)
 	uris, tmpls := newClaims("resource", &found), newClaims("resource template", &found)
@@ -83,6 +84,11 @@ func merge(snaps []snapshot) (*mediator.Catalog, []collision) {
 		for _, t := range s.listing.tools {
 			if toolNames.take(t.Name, server) {
 				tools = append(tools, t)
+			}
+		}
+		for _, q := range s.listing.quarantined {
+			if toolNames.take(q.Tool.Name, server) {
+				quarantined = append(quarantined, q)
 			}
 		}
 		for _, p := range s.listing.prompts {
@@ -101,7 +107,9 @@ func merge(snaps []snapshot) (*mediator.Catalog, []collision) {
 			}
 		}
 	}
-	return mediator.NewCatalog(tools, resources, templates, prompts, servers), found
+	cat := mediator.NewCatalog(tools, resources, templates, prompts, servers)
+	cat.SetQuarantined(quarantined)
+	return cat, found
 }
 
 // collisionsError joins the collisions as errors, or returns nil.

@@ -55,6 +55,62 @@ type Registry struct {
 	routes   map[string]*route
 
 	ids atomic.Int64 // JSON-RPC request ids and progress tokens
+
+	guard SupplyGuard
+}
+
+// SupplyGuard decides which of an upstream's tools are served: pinned
+// definitions are, changed and new ones may be withheld (see package
+// tools/scan). mode is the upstream's Config.Pinning; others are the tool
+// names the other upstreams serve.
+type SupplyGuard interface {
+	Vet(ctx context.Context, server, mode string, offered []mediator.Tool, others []string) mediator.Vetted
+}
+
+// WithSupplyGuard makes g decide which tools of each listing are served.
+// Without it every tool listed is served.
+func WithSupplyGuard(g SupplyGuard) Option {
+	return func(r *Registry) { r.guard = g }
+}
+
+// vet applies the supply guard to l in place.
+func (r *Registry) vet(ctx context.Context, cfg *Config, l *listing) {
+	if r.guard == nil || l == nil {
+		return
+	}
+	var others []string
+	for _, t := range r.Catalog().Tools {
+		if t.Server != cfg.Name {
+			others = append(others, t.Name, t.Original)
+		}
+	}
+	v := r.guard.Vet(ctx, cfg.Name, cfg.EffectivePinning(), l.offered, others)
+	l.tools, l.quarantined = v.Serve, v.Quarantined
+}
+
+// Revet applies the supply guard again to the named upstream's last
+// listing (after a review changed its pins) and publishes the catalog;
+// agents are told with list_changed.
+func (r *Registry) Revet(ctx context.Context, name string) error {
+	u, err := r.lookup(name)
+	if err != nil {
+		return err
+	}
+	u.mu.Lock()
+	old := u.listing
+	u.mu.Unlock()
+	if old == nil {
+		return nil
+	}
+	l := *old
+	r.vet(ctx, &u.cfg, &l)
+	u.mu.Lock()
+	if u.listing == old {
+		u.listing = &l
+	}
+	u.mu.Unlock()
+	r.rebuild()
+	return nil
 }
 
 // Option configures a Registry.

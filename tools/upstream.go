@@ -114,6 +114,7 @@ func (u *upstream) connect() (*conn, *listing, error) {
 		c.close()
 		return nil, nil, fmt.Errorf("list: %w", c.explain(err))
 	}
+	u.r.vet(u.ctx, &u.cfg, l)
 	return c, l, nil
 }
 
@@ -148,6 +149,7 @@ func (u *upstream) refresh(c *conn) {
 		u.log.Warn("re-listing after list_changed failed; keeping the previous listing", "err", c.explain(err))
 		return
 	}
+	u.r.vet(u.ctx, &u.cfg, l)
 	u.mu.Lock()
 	logChangedDefinitions(u.listing, l, u.log)
 	u.listing = l

@@ -89,6 +89,10 @@ type adminServer struct {
 	// stores in.
 	behave      *behaviour.Engine
 	behaveStore *store.Store
+	// pins are the tool-supply pins; revet re-applies them to a running
+	// upstream after a review (nil in tests that do not use them).
+	pins  pinStore
+	revet func(ctx context.Context, upstream string) error
 	// reload reloads the policy files now; nil when there is nothing to
 	// reload (the embedded policy).
 	reload func() (changed bool, version string, err error)
@@ -146,6 +150,8 @@ func (s *adminServer) handler() http.Handler {
 	mux.HandleFunc("GET "+adminPrefix+"/upstreams", s.admin("upstream.list", s.listUpstreams))
 	mux.HandleFunc("POST "+adminPrefix+"/upstreams", s.admin("upstream.add", s.addUpstream))
 	mux.HandleFunc("DELETE "+adminPrefix+"/upstreams/{name}", s.admin("upstream.remove", s.removeUpstream))
+	mux.HandleFunc("GET "+adminPrefix+"/upstreams/{name}/pins", s.admin("upstream.pins", s.listPins))
+	mux.HandleFunc("POST "+adminPrefix+"/upstreams/{name}/pins/{tool}/review", s.admin("upstream.review", s.reviewPin))
 	mux.HandleFunc("GET "+adminPrefix+"/tasks", s.admin("task.list", s.listTasks))
 	mux.HandleFunc("POST "+adminPrefix+"/tasks", s.admin("task.start", s.startTask))
 	mux.HandleFunc("GET "+adminPrefix+"/tasks/{id}", s.admin("task.show", s.showTask))
@@ -529,6 +535,10 @@ type toolView struct {
 	DataClass mediator.DataClass `json:"data_class,omitempty"`
 	Hints     mediator.Hints     `json:"hints"`
 	Hash      string             `json:"hash"`
+	// State is the tool's pin state: pinned, or new / changed / rejected
+	// for a tool withheld until reviewed (Reason says why).
+	State  mediator.PinState `json:"state,omitempty"`
+	Reason string            `json:"reason,omitempty"`
 }
 
 func (s *adminServer) listUpstreams(*http.Request, *slog.Logger) (int, any, error) {
@@ -552,7 +562,13 @@ func (s *adminServer) view(server string) upstreamList {
 	for _, t := range cat.Tools {
 		if server == "" || t.Server == server {
 			out.Tools = append(out.Tools, toolView{Name: t.Name, Server: t.Server, Original: t.Original,
-				Risk: t.Risk, DataClass: t.DataClass, Hints: t.Hints, Hash: t.Hash})
+				Risk: t.Risk, DataClass: t.DataClass, Hints: t.Hints, Hash: t.Hash, State: mediator.PinPinned})
+		}
+	}
+	for _, q := range cat.Quarantined {
+		if t := q.Tool; server == "" || t.Server == server {
+			out.Tools = append(out.Tools, toolView{Name: t.Name, Server: t.Server, Original: t.Original,
+				Risk: t.Risk, DataClass: t.DataClass, Hints: t.Hints, Hash: t.Hash, State: q.State, Reason: q.Reason})
 		}
 	}
 	return out
@@ -770,6 +786,7 @@ func (a *app) newAdminServer(e env) (*adminServer, error) {
 	}
 	s := &adminServer{log: a.log, auth: v, allow: a.cfg.Admin, audit: a.store, ups: a.reg, regs: a.store, settings: a.store, alert: a.pol.alert,
 		tasks: a.store, intent: a.intent, behave: a.behave, behaveStore: a.store,
+		pins: a.store, revet: a.reg.Revet,
 		now: timeNow, configured: a.cfg.Upstreams, registered: map[string]*registration{},
 		prepare: func(c tools.Config) (tools.Config, error) {
 			if c.Command == SelfCommand {

@@ -18,6 +18,7 @@ import (
 	"github.com/mcp-mediator/mediator/policy/intent"
 	"github.com/mcp-mediator/mediator/store"
 	"github.com/mcp-mediator/mediator/tools"
+	"github.com/mcp-mediator/mediator/tools/scan"
 )
 
 // app is a wired mediator: store, upstreams, policy, server.
@@ -91,7 +92,8 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 	a.reg = tools.New(cfg.resolveUpstreams(e.self),
 		tools.WithLogger(a.log), tools.WithMaxMessageBytes(cfg.Limits.MaxMessageBytes),
 		tools.WithBaseEnv(baseEnv(e.lookup)),
-		tools.WithClientInfo("mcp-mediator", version))
+		tools.WithClientInfo("mcp-mediator", version),
+		tools.WithSupplyGuard(&scan.Guard{Pins: a.store, Recorder: a.store, Log: a.log.With("component", "supply")}))
 	if err = a.reg.Start(ctx); err != nil {
 		if !errors.Is(err, tools.ErrNameCollision) {
 			return a, fmt.Errorf("upstreams: %w", err)

@@ -157,7 +157,9 @@ func TestApprovalRefusalsAreRecorded(t *testing.T) {
 // definition hash: after the change, the identical call asks again.
 func TestE2EApprovalDoesNotSurviveARugPull(t *testing.T) {
 	t.Parallel()
-	p := startServe(t, approvalConfigHold(t, "100ms"))
+	// Pinning warn serves the changed tool, so that the approval key is
+	// what stops it (strict withholds it first: TestE2ERugPullIsQuarantined).
+	p := startServe(t, strings.Replace(approvalConfigHold(t, "100ms"), "  - name: fake\n", "  - name: fake\n    pinning: warn\n", 1))
 	if out, err := approverCLI(t, p.DB, testPassword+"\n", "add", "bob", "--role", "approver"); err != nil {
 		t.Fatalf("approver add: %v\n%s", err, out)
 	}

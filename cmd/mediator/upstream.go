@@ -31,6 +31,9 @@ const upstreamUsage = `Usage:
       reference is stored.
   mediator upstream remove NAME [--server URL] [--config FILE]
       stop a registered upstream after its calls in flight finish, and forget it
+  mediator upstream review NAME [--tool T] [--approve | --reject] [--note TEXT] [--json]
+      show the tools withheld because their definition is new or changed since it was pinned,
+      with a diff and the scanner's findings, and approve or reject them
 `
 
 func cmdUpstream(ctx context.Context, args []string, e env) error {
@@ -42,13 +45,15 @@ func cmdUpstream(ctx context.Context, args []string, e env) error {
 			return upstreamAdd(ctx, args[1:], e)
 		case "remove":
 			return upstreamRemove(ctx, args[1:], e)
+		case "review":
+			return upstreamReview(ctx, args[1:], e)
 		case "-h", "--help", "help":
 			fmt.Fprint(e.stdout, upstreamUsage)
 			return errHelp
 		}
 	}
 	fmt.Fprint(e.stderr, upstreamUsage)
-	return &exitError{code: 2, err: errors.New("upstream: want list, add or remove")}
+	return &exitError{code: 2, err: errors.New("upstream: want list, add, remove or review")}
 }
 
 func upstreamListCmd(ctx context.Context, args []string, e env) error {
@@ -83,11 +88,16 @@ func upstreamListCmd(ctx context.Context, args []string, e env) error {
 // connected on stderr.
 func printTools(e env, list upstreamList) {
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOOL\tSERVER\tRISK\tDATA CLASS\tHASH")
+	fmt.Fprintln(tw, "TOOL\tSERVER\tSTATE\tRISK\tDATA CLASS\tHASH")
 	for _, t := range list.Tools {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, t.Server, orDash(string(t.Risk)), orDash(string(t.DataClass)), short(t.Hash))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Server, orDash(string(t.State)), orDash(string(t.Risk)), orDash(string(t.DataClass)), short(t.Hash))
 	}
 	_ = tw.Flush()
+	for _, t := range list.Tools {
+		if t.Reason != "" {
+			fmt.Fprintf(e.stderr, "withheld: %s\n", t.Reason)
+		}
+	}
 	for _, s := range list.Servers {
 		if !s.Connected {
 			fmt.Fprintf(e.stderr, "upstream %s not connected: %s\n", s.Name, s.Error)

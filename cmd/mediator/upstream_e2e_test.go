@@ -158,10 +158,12 @@ upstreams:
 	}, "the upstream never saw the agent's cancellation")
 }
 
-// An upstream's tools/list_changed refreshes the catalog and reaches agents.
+// An upstream's tools/list_changed refreshes the catalog and reaches agents
+// (pinning warn: a new tool is served; strict withholds it, see
+// TestE2ERugPullIsQuarantined).
 func TestE2EListChanged(t *testing.T) {
 	t.Parallel()
-	p := startServe(t, fakeConfig(t, ""))
+	p := startServe(t, fakeConfig(t, "    pinning: warn\n"))
 	// A GET stream (continuous listening) lets the server push the
 	// notification outside any call.
 	tr, err := transport.NewStreamableHTTP(p.URL, transport.WithContinuousListening()) //lint:ignore SA1019 the legacy GET stream is what 2025-11-25 clients use
