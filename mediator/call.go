@@ -45,6 +45,15 @@ type Call struct {
 	UpstreamUS int64
 	// ForwardID is the id of the call's write-ahead record, once committed.
 	ForwardID string
+	// Scan is what the inspector found in the arguments and the result.
+	Scan *ScanReport
+	// Flow is what the call's session had touched before it.
+	Flow SessionFlow
+	// RecordArguments and RecordResult, when set, are what the record
+	// holds instead of the arguments and result (the inspector's redacted
+	// copies).
+	RecordArguments json.RawMessage
+	RecordResult    json.RawMessage
 
 	// Request is the agent's original request object, forwarded upstream
 	// (one of the mcp request types).

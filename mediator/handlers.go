@@ -149,7 +149,7 @@ func ErrorCode(err error) string {
 	}{
 		{ErrApprovalPending, "approval_pending"}, {ErrApprovalUnavailable, "approval_unavailable"},
 		{ErrDenied, "denied"}, {ErrPolicy, "policy_error"}, {ErrUnauthenticated, "unauthenticated"},
-		{ErrUnknownTool, "unknown_tool"}, {ErrToolQuarantined, "tool_quarantined"}, {ErrUnknownPrompt, "unknown_prompt"}, {ErrUnknownResource, "unknown_resource"},
+		{ErrUnknownTool, "unknown_tool"}, {ErrToolQuarantined, "tool_quarantined"}, {ErrResultBlocked, "result_blocked"}, {ErrUnknownPrompt, "unknown_prompt"}, {ErrUnknownResource, "unknown_resource"},
 		{ErrMethodNotAllowed, "method_not_allowed"}, {ErrInvalidRequest, "invalid_request"},
 		{ErrUpstreamTimeout, "upstream_timeout"}, {ErrUpstreamUnavailable, "upstream_unavailable"},
 		{ErrUpstream, "upstream_error"}, {ErrAudit, "audit_unavailable"}, {context.Canceled, "cancelled"},

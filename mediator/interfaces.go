@@ -87,6 +87,11 @@ type AuthzRequest struct {
 	Listing bool
 	// RemoteIP is the client's address ("" for stdio).
 	RemoteIP string
+	// ArgSecrets is how many secrets the scanner found in Arguments.
+	ArgSecrets int
+	// Session is what the call's session has touched so far (zero for
+	// listings).
+	Session SessionFlow
 }
 
 // Approver asks a human. Await blocks until the request is decided, the

@@ -30,6 +30,11 @@ type Deps struct {
 	Authorizer Authorizer
 	Approver   Approver
 	Recorder   Recorder
+	// Inspector scans arguments and results (nil: off).
+	Inspector Inspector
+	// Flows remembers what each session touched, for r.session (nil:
+	// policy sees an empty session).
+	Flows *FlowTracker
 	Logger     *slog.Logger
 	// Caps bounds what is recorded and forwarded.
 	Caps Caps
@@ -303,13 +308,16 @@ func (p *pipeline) authorize(next Handler) Handler {
 			}
 			return next(ctx, c)
 		}
+		argSecrets := p.inspectArguments(c)
 		d, err := p.d.Authorizer.Decide(ctx, AuthzRequest{
-			Agent:     *c.Agent,
-			Target:    *c.Target,
-			Arguments: c.Arguments,
-			Intent:    c.Intent,
-			Behaviour: c.Behaviour,
-			RemoteIP:  c.Credentials.RemoteIP,
+			Agent:      *c.Agent,
+			Target:     *c.Target,
+			Arguments:  c.Arguments,
+			Intent:     c.Intent,
+			Behaviour:  c.Behaviour,
+			RemoteIP:   c.Credentials.RemoteIP,
+			ArgSecrets: argSecrets,
+			Session:    c.Flow,
 		})
 		if ae, ok := errors.AsType[*ArgumentError](err); ok {
 			// The agent's mistake: an argument a rule reads is missing or
@@ -409,7 +417,63 @@ func (p *pipeline) forward(ctx context.Context, c *Call) error {
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("%w: %w", context.Cause(ctx), err)
 	}
+	if err != nil {
+		return err
+	}
+	return p.inspectResult(ctx, c)
+}
+
+// inspectArguments scans the call's arguments for secrets and reads what
+// its session touched before; it returns the number of secrets found.
+func (p *pipeline) inspectArguments(c *Call) int {
+	c.Flow = p.d.Flows.Get(flowKey(c))
+	if p.d.Inspector == nil || len(c.Arguments) == 0 {
+		return 0
+	}
+	found := p.d.Inspector.Arguments(c)
+	if len(found) > 0 {
+		if c.Scan == nil {
+			c.Scan = &ScanReport{}
+		}
+		c.Scan.ArgSecrets = found
+	}
+	return len(found)
+}
+
+// inspectResult scans the result for secrets and injection markers, and
+// adds what the call touched to its session's flow. An inspector error
+// withholds the result.
+func (p *pipeline) inspectResult(ctx context.Context, c *Call) error {
+	var err error
+	if p.d.Inspector != nil && c.Result != nil {
+		err = p.d.Inspector.Result(ctx, c)
+	}
+	touched := SessionFlow{}
+	if c.Target != nil && c.Target.Kind != KindProtocol {
+		touched.MaxDataClass = c.Target.DataClass
+	}
+	if s := c.Scan; s != nil {
+		touched.SecretsSeen = len(s.ResultSecrets) > 0
+		for _, f := range s.Injections {
+			touched.Tainted = touched.Tainted || f.Severity == SeverityHigh
+		}
+	}
+	p.d.Flows.Add(flowKey(c), touched)
 	return err
+}
+
+// flowKey names the session whose flow a call adds to: its session key,
+// or, for a request with neither an MCP session nor a token (stateless
+// HTTP with anonymous identity), its agent, so that what one request
+// touched still counts for the next.
+func flowKey(c *Call) string {
+	if c.Session.Key != "" {
+		return c.Session.Key
+	}
+	if c.Agent != nil && c.Agent.ID != "" {
+		return "agent-" + c.Agent.ID
+	}
+	return ""
 }
 
 // writeAhead commits the forwarding record of a call that may change

@@ -51,16 +51,23 @@ func NewRecord(c *Call, callErr error, end time.Time) ChainRecord {
 		}
 		r.Behaviour = c.Behaviour
 	}
-	if c.Arguments != nil {
+	if c.RecordArguments != nil {
+		r.Arguments = c.RecordArguments
+	} else if c.Arguments != nil {
 		if b, err := CanonicalValue(c.Arguments); err == nil {
 			r.Arguments = b
 		}
+	}
+	if !c.Scan.Empty() {
+		r.Scan = c.Scan
 	}
 	if callErr != nil {
 		r.Error = callErr.Error()
 		if r.Decision.Effect == "" || r.Decision.Effect == EffectAllow && r.Outcome == OutcomeDenied {
 			r.Decision.Effect = EffectDeny
 		}
+	} else if c.RecordResult != nil {
+		r.Result = c.RecordResult
 	} else {
 		r.Result = c.ResultJSON()
 	}

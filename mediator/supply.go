@@ -94,6 +94,10 @@ type PinStore interface {
 // tool set pinned on first sight, a tool quarantined, a review.
 const SupplyMethod = "mediator/supply"
 
+// ErrResultBlocked is wrapped by the error of a call whose result held a
+// secret, from an upstream configured to block such results.
+var ErrResultBlocked = errors.New("result blocked")
+
 // ErrReviewStale is returned when a review names a definition that is no
 // longer the one offered.
 var ErrReviewStale = errors.New("the definition changed since it was shown")
@@ -117,8 +121,11 @@ type Vetted struct {
 // ScanReport is what the scanners found in one call: secrets in its
 // arguments and result, and injection markers in its result.
 type ScanReport struct {
-	ArgSecrets    []Finding `json:"arg_secrets,omitempty"`
-	ResultSecrets []Finding `json:"result_secrets,omitempty"`
+	// ArgSecrets and ResultSecrets are the secrets found in the arguments
+	// and the result (stored as "in_arguments" and "in_result": the
+	// store hides the values of members whose names say secret).
+	ArgSecrets    []Finding `json:"in_arguments,omitempty"`
+	ResultSecrets []Finding `json:"in_result,omitempty"`
 	Injections    []Finding `json:"injections,omitempty"`
 	// Definition holds the findings on a tool definition, in the record
 	// of a supply event (method SupplyMethod).

@@ -46,6 +46,12 @@ var getters = map[string]getter{
 	"r_obj.Idempotent":    func(p condParams) (any, error) { return p.obj.Idempotent, nil },
 	"r_obj.OpenWorld":     func(p condParams) (any, error) { return p.obj.OpenWorld, nil },
 	"r_obj.Args":          func(p condParams) (any, error) { return p.obj.Args, nil },
+	"r_obj.ArgSecrets":    callGetter(func(a *Attributes) any { return a.Obj.ArgSecrets }),
+
+	"r_session.Tainted":          callGetter(func(a *Attributes) any { return a.Session.Tainted }),
+	"r_session.MaxDataClass":     callGetter(func(a *Attributes) any { return a.Session.MaxDataClass }),
+	"r_session.MaxDataClassName": callGetter(func(a *Attributes) any { return a.Session.MaxDataClassName }),
+	"r_session.SecretsSeen":      callGetter(func(a *Attributes) any { return a.Session.SecretsSeen }),
 
 	"r_env.Time":          envGetter(func(e *Env) any { return e.Time }),
 	"r_env.Zone":          envGetter(func(e *Env) any { return e.Zone }),
@@ -83,6 +89,17 @@ func trustGetter(f func(*Subject) any) getter {
 			return nil, errUndecided
 		}
 		return f(p.sub), nil
+	}
+}
+
+// callGetter reads what only a call has (its arguments' secrets, its
+// session's history): undecided in a listing.
+func callGetter(f func(*Attributes) any) getter {
+	return func(p condParams) (any, error) {
+		if p.env.listing || p.env.attrs == nil {
+			return nil, errUndecided
+		}
+		return f(p.env.attrs), nil
 	}
 }
 

@@ -53,6 +53,23 @@ type Object struct {
 	// Args are the call's arguments as JSON values: numbers are float64,
 	// objects map[string]any, arrays []any. Nil for listings.
 	Args map[string]any
+	// ArgSecrets is how many secrets (API keys, tokens, private keys: the
+	// gitleaks rules) the call's arguments hold.
+	ArgSecrets float64
+}
+
+// SessionAttrs is r.session: what the call's session has touched in the
+// calls before it, so that rules can follow data across calls.
+type SessionAttrs struct {
+	// Tainted: a result with injection markers (instructions aimed at the
+	// model, hidden characters) reached the session.
+	Tainted bool
+	// MaxDataClass is the highest data class the session has read, 0 when
+	// none (1 public .. 5 financial); MaxDataClassName its name.
+	MaxDataClass     float64
+	MaxDataClassName string
+	// SecretsSeen: a result the session received held a secret.
+	SecretsSeen bool
 }
 
 // Env is r.env: when and from where.
@@ -118,6 +135,7 @@ type Attributes struct {
 	Env       Env
 	Intent    IntentAttrs
 	Behaviour BehaviourAttrs
+	Session   SessionAttrs
 }
 
 // Situation is what a decision needs beyond the request: the time and the
@@ -139,8 +157,9 @@ func BuildAttributes(req mediator.AuthzRequest, s Situation, env *EnvConfig) (*A
 		return nil, err
 	}
 	a := &Attributes{Sub: subjectOf(req.Agent), Obj: objectOf(req.Target), Intent: intentOf(req.Intent),
-		Behaviour: behaviourOf(req.Behaviour)}
+		Behaviour: behaviourOf(req.Behaviour), Session: sessionOf(req.Session)}
 	a.Obj.Args = args
+	a.Obj.ArgSecrets = float64(req.ArgSecrets)
 	a.Env = envOf(env, s, req.RemoteIP)
 	a.Env.listing = req.Listing
 	a.Env.attrs = a
@@ -159,6 +178,14 @@ func subjectOf(ag mediator.Agent) Subject {
 	return Subject{ID: ag.ID, Version: ag.Version, Roles: roles, Owner: ag.Owner, Function: ag.BusinessFunction,
 		Confidence: ag.Confidence, Trust: float64(trust.Rank()), TrustName: string(mediator.TrustOfRank(trust.Rank())),
 		Task: ag.TaskID, Attrs: ag.Attrs}
+}
+
+func sessionOf(f mediator.SessionFlow) SessionAttrs {
+	s := SessionAttrs{Tainted: f.Tainted, SecretsSeen: f.SecretsSeen}
+	if f.MaxDataClass != mediator.DataUnknown {
+		s.MaxDataClass, s.MaxDataClassName = classLevel(f.MaxDataClass)
+	}
+	return s
 }
 
 func behaviourOf(b *mediator.Behaviour) BehaviourAttrs {

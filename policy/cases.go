@@ -81,6 +81,13 @@ type CaseIntent struct {
 	Task    string   `yaml:"task"`
 }
 
+// CaseSession is what a case's session touched before the call (r.session).
+type CaseSession struct {
+	Tainted      bool               `yaml:"tainted"`
+	MaxDataClass mediator.DataClass `yaml:"max_data_class"`
+	SecretsSeen  bool               `yaml:"secrets_seen"`
+}
+
 // CaseBehaviour is the behaviour check's result for the case.
 type CaseBehaviour struct {
 	Score    float64  `yaml:"score"`
@@ -102,11 +109,15 @@ type Case struct {
 	Env    CaseEnv    `yaml:"env"`
 	Intent CaseIntent `yaml:"intent"`
 	// Behaviour is the behaviour check's result for the case (nil: off).
-	Behaviour *CaseBehaviour  `yaml:"behaviour"`
-	Listing   bool            `yaml:"listing"`
-	Want      mediator.Effect `yaml:"want"`
-	Rule      *string         `yaml:"rule"`
-	Error     bool            `yaml:"error"`
+	Behaviour *CaseBehaviour `yaml:"behaviour"`
+	// Session is what the case's session touched before the call.
+	Session CaseSession `yaml:"session"`
+	// ArgSecrets is how many secrets the scanner found in the arguments.
+	ArgSecrets int             `yaml:"arg_secrets"`
+	Listing    bool            `yaml:"listing"`
+	Want       mediator.Effect `yaml:"want"`
+	Rule       *string         `yaml:"rule"`
+	Error      bool            `yaml:"error"`
 
 	line int
 }
@@ -226,7 +237,12 @@ func (cf *CaseFile) request(c *Case, zone *time.Location) (mediator.AuthzRequest
 		beh = &mediator.Behaviour{Score: b.Score, Reasons: b.Reasons, Novel: b.Novel, Learning: b.Learning, Calls: b.Calls,
 			Trust: mediator.TrustLevel(a.TrustLevel)}
 	}
+	if d := c.Session.MaxDataClass; d != "" && !mediator.ValidDataClass(d) {
+		return mediator.AuthzRequest{}, Situation{}, fmt.Errorf("session.max_data_class %q: use public, internal, confidential, pii or financial", d)
+	}
 	req := mediator.AuthzRequest{Behaviour: beh, Target: t, Arguments: c.Call.Arguments, Intent: in, Listing: c.Listing, RemoteIP: ip,
+		ArgSecrets: c.ArgSecrets, Session: mediator.SessionFlow{Tainted: c.Session.Tainted, MaxDataClass: c.Session.MaxDataClass,
+			SecretsSeen: c.Session.SecretsSeen},
 		Agent: mediator.Agent{ID: a.ID, Version: a.Version, Roles: a.Roles, Owner: a.Owner, BusinessFunction: a.BusinessFunction,
 			Attrs: a.Attrs, Confidence: a.Confidence, TrustLevel: a.TrustLevel, TaskID: a.Task}}
 	return req, s, nil

@@ -28,6 +28,8 @@ var requestTypes = map[string]reflect.Type{
 	// r.behaviour is read through r.env (see behaviourGetter): the matcher
 	// passes four request values, and models written before it still load.
 	"r_behaviour": reflect.TypeFor[BehaviourAttrs](),
+	// r.session likewise.
+	"r_session": reflect.TypeFor[SessionAttrs](),
 }
 
 // funcNames names functions by their code pointer: govaluate's tokens hold
@@ -93,7 +95,7 @@ func checkVariable(name string, pTokens map[string]bool) error {
 	if _, ok := requestTypes[name]; ok || pTokens[name] {
 		return nil
 	}
-	return fmt.Errorf("unknown attribute or constant %q (use r.sub.*, r.obj.*, r.env.*, r.intent.*, r.behaviour.*, or a level such as confidential, high, incident)", unescape(name))
+	return fmt.Errorf("unknown attribute or constant %q (use r.sub.*, r.obj.*, r.env.*, r.intent.*, r.behaviour.*, r.session.*, or a level such as confidential, high, incident)", unescape(name))
 }
 
 // checkPath checks an attribute path such as r_obj.Args.amount against the
@@ -102,7 +104,7 @@ func checkVariable(name string, pTokens map[string]bool) error {
 func checkPath(parts []string) error {
 	t, ok := requestTypes[parts[0]]
 	if !ok {
-		return fmt.Errorf("unknown attribute %q: attributes start with r.sub, r.obj, r.env, r.intent or r.behaviour", unescape(strings.Join(parts, ".")))
+		return fmt.Errorf("unknown attribute %q: attributes start with r.sub, r.obj, r.env, r.intent, r.behaviour or r.session", unescape(strings.Join(parts, ".")))
 	}
 	for _, p := range parts[1:] {
 		if t.Kind() == reflect.Map {

@@ -74,12 +74,14 @@ func TestGettersCoverAttributes(t *testing.T) {
 	}
 	a := &Attributes{Sub: Subject{ID: "x", Attrs: map[string]string{"k": "v"}, Trust: 2, TrustName: "medium"},
 		Obj:       Object{Args: map[string]any{"a": map[string]any{"b": 1.0}}},
-		Behaviour: BehaviourAttrs{Score: 0.7, Reasons: []any{"r"}, Novel: true, Calls: 12, On: true}}
+		Behaviour: BehaviourAttrs{Score: 0.7, Reasons: []any{"r"}, Novel: true, Calls: 12, On: true},
+		Session:   SessionAttrs{Tainted: true, MaxDataClass: 4, MaxDataClassName: "pii", SecretsSeen: true}}
+	a.Obj.ArgSecrets = 2
 	a.Env.attrs = a
 	for name, g := range getters {
 		parts := strings.Split(name, ".")
 		rv := reflect.ValueOf(a).Elem().FieldByName(map[string]string{"r_sub": "Sub", "r_obj": "Obj", "r_env": "Env",
-			"r_intent": "Intent", "r_behaviour": "Behaviour"}[parts[0]])
+			"r_intent": "Intent", "r_behaviour": "Behaviour", "r_session": "Session"}[parts[0]])
 		got, err := g(paramsOf(a))
 		if err != nil || !reflect.DeepEqual(got, rv.FieldByName(parts[1]).Interface()) {
 			t.Errorf("getter %s returns %v, %v; the field holds %v", name, got, err, rv.FieldByName(parts[1]))

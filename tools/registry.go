@@ -88,6 +88,17 @@ func (r *Registry) vet(ctx context.Context, cfg *Config, l *listing) {
 	l.tools, l.quarantined = v.Serve, v.Quarantined
 }
 
+// SecretAction returns what is done with a secret in a result of the named
+// upstream (Config.Secrets: redact, block or flag); redact for an unknown
+// upstream.
+func (r *Registry) SecretAction(name string) string {
+	u, err := r.lookup(name)
+	if err != nil {
+		return "redact"
+	}
+	return u.cfg.EffectiveSecrets()
+}
+
 // Revet applies the supply guard again to the named upstream's last
 // listing (after a review changed its pins) and publishes the catalog;
 // agents are told with list_changed.

@@ -105,6 +105,10 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 	if a.intent, err = a.newIntentService(e.lookup); err != nil {
 		return a, err
 	}
+	inspector, err := scan.NewInspector(a.reg.SecretAction)
+	if err != nil {
+		return a, fmt.Errorf("secret scanner: %w", err)
+	}
 	var monitor mediator.BehaviourMonitor
 	if a.behave, err = a.newBehaviour(bg); err != nil {
 		return a, err
@@ -119,6 +123,8 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 		Authorizer:    a.policy,
 		Approver:      a.queue,
 		Recorder:      a.store,
+		Inspector:     inspector,
+		Flows:         mediator.NewFlowTracker(0),
 		Logger:        a.log,
 		Caps:          mediator.Caps{PromptBytes: cfg.Limits.PromptBytes},
 	}, mediator.WithImplementation("mcp-mediator", version), mediator.WithMaxRequestBytes(cfg.Limits.MaxRequestBytes),

@@ -21,9 +21,11 @@ type corpusEntry struct {
 	Tool   json.RawMessage `json:"tool"`
 }
 
-func loadCorpus(t testing.TB) []corpusEntry {
+func loadCorpus(t testing.TB) []corpusEntry { return loadCorpusFile(t, "testdata/corpus.jsonl") }
+
+func loadCorpusFile(t testing.TB, name string) []corpusEntry {
 	t.Helper()
-	f, err := os.Open("testdata/corpus.jsonl")
+	f, err := os.Open(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +49,12 @@ func loadCorpus(t testing.TB) []corpusEntry {
 	return out
 }
 
+// The held-out corpus's figures when it was added (see TestCorpus).
+const (
+	heldOutRecall         = 0.83
+	heldOutFalsePositives = 0.05
+)
+
 // corpusOthers stands for the tools of the other servers in a catalog.
 var corpusOthers = []string{"send_email", "github__create_issue", "create_issue", "read_file", "write_file",
 	"execute_command", "slack__post_message", "post_message", "transfer_funds", "list_directory", "query_database"}
@@ -67,7 +75,18 @@ func quarantines(def json.RawMessage) ([]mediator.Finding, bool) {
 // benign and hard-benign ones. Targets: recall ≥ 0.9, false positives on
 // hard benign ≤ 0.05. The table is printed with -v.
 func TestCorpus(t *testing.T) {
-	corpus := loadCorpus(t)
+	t.Run("tuned", func(t *testing.T) { measureCorpus(t, "testdata/corpus.jsonl", 0.9, 0.05) })
+	// The held-out set was written by someone who never saw the rules.
+	// Measured blind when it was added: recall 0.771, false positives on
+	// hard benign 0.04. Two general fixes it showed were needed followed
+	// (emoji sequences with skin tones and U+FE0F; schema defaults that
+	// pre-fill where data goes), giving 0.833 and 0; the set is no longer
+	// blind, and its floor keeps a change from losing ground on it.
+	t.Run("held out", func(t *testing.T) { measureCorpus(t, "testdata/holdout.jsonl", heldOutRecall, heldOutFalsePositives) })
+}
+
+func measureCorpus(t *testing.T, file string, minRecall, maxFP float64) {
+	corpus := loadCorpusFile(t, file)
 	type tally struct{ n, hit int }
 	families := map[string]*tally{}
 	labels := map[string]*tally{}
@@ -124,10 +143,10 @@ func TestCorpus(t *testing.T) {
 	fpHard := float64(labels["hard_benign"].hit) / float64(labels["hard_benign"].n)
 	fpBenign := float64(labels["benign"].hit) / float64(labels["benign"].n)
 	t.Logf("recall %.3f, false positives: benign %.3f, hard benign %.3f", recall, fpBenign, fpHard)
-	if recall < 0.9 {
-		t.Errorf("recall %.3f < 0.9", recall)
+	if recall < minRecall {
+		t.Errorf("recall %.3f < %.3f", recall, minRecall)
 	}
-	if fpHard > 0.05 || fpBenign > 0.05 {
-		t.Errorf("false positives: benign %.3f, hard benign %.3f; want ≤ 0.05", fpBenign, fpHard)
+	if fpHard > maxFP || fpBenign > maxFP {
+		t.Errorf("false positives: benign %.3f, hard benign %.3f; want ≤ %.3f", fpBenign, fpHard, maxFP)
 	}
 }

@@ -162,7 +162,31 @@ func scanText(path, s string, ctx Context, out []mediator.Finding) []mediator.Fi
 	out = scanPatterns(instructionPatterns, path, s, out)
 	out = scanShadowing(path, s, ctx, out)
 	out = scanEncoded(path, s, out)
+	out = scanDefaultDestination(path, s, out)
 	return scanExfil(path, s, out)
+}
+
+var (
+	// destinationParam names a parameter that says where data goes.
+	destinationParam = regexp.MustCompile(`(?i)(^|[._ -])(to|cc|bcc|recipients?|forward(_?to)?|archive(_?to)?|callback|webhook|endpoint|upload(_?url)?|report(_?url)?|telemetry|mirror|relay|notify(_?url)?|sink|destination|target_url|post_?url)($|[._ -])`)
+	addressOrURL     = regexp.MustCompile(`(?i)^\s*(https?://\S+|[\w.+-]+@[\w-]+(\.[\w-]+)+)\s*$`)
+)
+
+// scanDefaultDestination reports a schema default (or const) that fills in
+// where a parameter sends data: a tool that pre-addresses its output to
+// someone the user never named.
+func scanDefaultDestination(path, s string, out []mediator.Finding) []mediator.Finding {
+	prop, ok := strings.CutSuffix(path, ".default")
+	if !ok {
+		prop, ok = strings.CutSuffix(path, ".const")
+	}
+	if !ok || !addressOrURL.MatchString(s) {
+		return out
+	}
+	if name := prop[strings.LastIndexByte(prop, '.')+1:]; destinationParam.MatchString(name) {
+		out = append(out, finding("exfil.default_destination", "exfiltration", mediator.SeverityHigh, path, name+" = "+s))
+	}
+	return out
 }
 
 // scanShadowing reports text that tells the model how to use other tools.

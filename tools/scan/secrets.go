@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -78,10 +79,22 @@ func compileSecrets(toml string) (*Secrets, error) {
 		s.rules = append(s.rules, secretRule{id: r.RuleID, re: r.Regex, keywords: kw, entropy: r.Entropy,
 			group: r.SecretGroup, allow: r.Allowlists})
 	}
+	// Specific rules first: a GitHub token is named as one, not as the
+	// generic key the catch-all rule also matches.
+	slices.SortStableFunc(s.rules, func(a, b secretRule) int {
+		return boolInt(strings.HasPrefix(a.id, "generic")) - boolInt(strings.HasPrefix(b.id, "generic"))
+	})
 	if len(s.rules) == 0 {
 		return nil, fmt.Errorf("secret rules: the gitleaks config holds no content rules")
 	}
 	return s, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Rules returns how many rules the scanner applies.

@@ -50,7 +50,8 @@ func invisible(r rune) string {
 // pictographic reports whether r is an emoji-like symbol, which a zero-width
 // joiner or variation selector may legitimately follow.
 func pictographic(r rune) bool {
-	return unicode.Is(unicode.So, r) || (r >= 0x1F000 && r <= 0x1FAFF) || (r >= 0x2600 && r <= 0x27BF)
+	return unicode.Is(unicode.So, r) || (r >= 0x1F000 && r <= 0x1FAFF) || (r >= 0x2600 && r <= 0x27BF) ||
+		r == 0xFE0F || (r >= 0x1F3FB && r <= 0x1F3FF) // emoji presentation selector, skin tones
 }
 
 // scanInvisible reports hidden characters in s. A zero-width joiner
