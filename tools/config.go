@@ -97,8 +97,9 @@ type Config struct {
 	Pinning string `yaml:"pinning,omitempty" json:"pinning,omitempty"`
 	// Secrets is what is done with a secret found in a tool result:
 	// "redact" (the default when empty: replaced before the agent or the
-	// store sees it), "block" (the result is withheld) or "flag" (passed to
-	// the agent, redacted in the store).
+	// store sees it), "block" (the result is withheld), "flag" (passed to
+	// the agent, redacted in the store) or "off" (neither results nor
+	// arguments are scanned: no r.obj.ArgSecrets, no session taint).
 	Secrets string `yaml:"secrets,omitempty" json:"secrets,omitempty"`
 }
 
@@ -351,9 +352,9 @@ func (c *Config) validate(w string) error {
 		p.addf("pinning %q is not known: use strict, warn or off (or leave it out for strict)", c.Pinning)
 	}
 	switch c.Secrets {
-	case "", "redact", "block", "flag":
+	case "", "redact", "block", "flag", "off":
 	default:
-		p.addf("secrets %q is not known: use redact, block or flag (or leave it out to redact)", c.Secrets)
+		p.addf("secrets %q is not known: use redact, block, flag or off (or leave it out to redact)", c.Secrets)
 	}
 	if c.Mode != "" && c.Mode != "enforce" && c.Mode != "shadow" {
 		p.addf("mode %q is not known: use enforce or shadow (or leave it out to enforce)", c.Mode)

@@ -165,10 +165,10 @@ func (g *Guard) decide(t mediator.Tool, pin mediator.ToolPin, known, firstSight 
 		p.Findings, p.Updated = findings, now
 	}
 	if !known && firstSight && !high {
-		p.State, p.Hash, p.Definition = mediator.PinPinned, t.Hash, t.Definition
+		p.State, p.Hash, p.Definition = mediator.PinPinned, t.Hash, storable(t.Definition)
 		return decision{update: &p}
 	}
-	p.SeenHash, p.SeenDefinition = t.Hash, t.Definition
+	p.SeenHash, p.SeenDefinition = t.Hash, storable(t.Definition)
 	switch {
 	case known && pin.Hash != "":
 		p.State = mediator.PinChanged
@@ -178,6 +178,16 @@ func (g *Guard) decide(t mediator.Tool, pin mediator.ToolPin, known, firstSight 
 	reason := withheldReason(t, p)
 	return decision{state: p.State, reason: reason, update: &p,
 		event: supplyEvent(t, mediator.EffectDeny, "supply.quarantined", reason, findings)}
+}
+
+// storable is a definition as a pin keeps it: one over the scanner's limit
+// (itself a high finding) is replaced by a note of its size, so that one
+// huge tool cannot make the pins of its whole upstream unwritable.
+func storable(def []byte) []byte {
+	if len(def) <= MaxDefinitionBytes {
+		return def
+	}
+	return fmt.Appendf(nil, `{"withheld":"a definition of %d bytes, over the %d-byte limit"}`, len(def), MaxDefinitionBytes)
 }
 
 // withheldReason says why a tool is withheld and who must act.

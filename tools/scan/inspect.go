@@ -17,6 +17,7 @@ const (
 	ActionRedact = "redact"
 	ActionBlock  = "block"
 	ActionFlag   = "flag"
+	ActionOff    = "off"
 )
 
 // MaxScanBytes bounds the text of one result the inspector reads. A larger
@@ -53,6 +54,9 @@ func NewInspector(action func(server string) string) (*Inspector, error) {
 // Arguments reports the secrets in the call's arguments and sets the
 // record's copy of the arguments with them redacted.
 func (in *Inspector) Arguments(c *mediator.Call) []mediator.Finding {
+	if in.action(c) == ActionOff {
+		return nil
+	}
 	var found []mediator.Finding
 	redacted, changed := in.redactValue("arguments", c.Arguments, &found)
 	if changed {
@@ -61,6 +65,16 @@ func (in *Inspector) Arguments(c *mediator.Call) []mediator.Finding {
 		}
 	}
 	return found
+}
+
+// action is the secret action of the call's upstream.
+func (in *Inspector) action(c *mediator.Call) string {
+	if in.Action != nil && c.Target != nil {
+		if a := in.Action(c.Target.Server); a != "" {
+			return a
+		}
+	}
+	return ActionRedact
 }
 
 // redactValue returns v with secrets in its strings redacted, appending a
@@ -107,15 +121,13 @@ type textRef struct {
 // the texts joined (a secret split across two content blocks), and
 // redacted in every block they touch.
 func (in *Inspector) Result(_ context.Context, c *mediator.Call) error {
+	action := in.action(c)
+	if action == ActionOff {
+		return nil
+	}
 	refs := resultTexts(c.Result)
 	if len(refs) == 0 {
 		return nil
-	}
-	action := ActionRedact
-	if in.Action != nil && c.Target != nil {
-		if a := in.Action(c.Target.Server); a != "" {
-			action = a
-		}
 	}
 	var joined strings.Builder
 	starts := make([]int, len(refs))

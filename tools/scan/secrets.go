@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	ahocorasick "github.com/BobuSumisu/aho-corasick"
 	"github.com/spf13/viper"
 	"github.com/zricethezav/gitleaks/v8/config"
 
@@ -23,6 +24,10 @@ import (
 type Secrets struct {
 	rules  []secretRule
 	global []*config.Allowlist
+	// keywords finds every rule keyword in one pass over the text;
+	// kwRules maps a keyword (its pattern number) to the rules it enables.
+	keywords *ahocorasick.Trie
+	kwRules  [][]int
 }
 
 type secretRule struct {
@@ -87,6 +92,21 @@ func compileSecrets(toml string) (*Secrets, error) {
 	if len(s.rules) == 0 {
 		return nil, fmt.Errorf("secret rules: the gitleaks config holds no content rules")
 	}
+	index := map[string]int{}
+	var words []string
+	for i, r := range s.rules {
+		for _, k := range r.keywords {
+			n, ok := index[k]
+			if !ok {
+				n = len(words)
+				index[k] = n
+				words = append(words, k)
+				s.kwRules = append(s.kwRules, nil)
+			}
+			s.kwRules[n] = append(s.kwRules[n], i)
+		}
+	}
+	s.keywords = ahocorasick.NewTrieBuilder().AddStrings(words).Build()
 	return s, nil
 }
 
@@ -106,11 +126,11 @@ func (s *Secrets) Find(text string, limit int) []SecretMatch {
 	if len(text) < 8 {
 		return nil
 	}
-	lower := strings.ToLower(text)
+	wanted := s.wanted(text)
 	var out []SecretMatch
 	for i := range s.rules {
 		r := &s.rules[i]
-		if !r.wanted(lower) {
+		if !wanted[i] && len(r.keywords) > 0 {
 			continue
 		}
 		for _, m := range r.re.FindAllStringSubmatchIndex(text, 16) {
@@ -134,16 +154,29 @@ func (s *Secrets) Find(text string, limit int) []SecretMatch {
 	return findURLCredentials(text, out)
 }
 
-func (r *secretRule) wanted(lower string) bool {
-	if len(r.keywords) == 0 {
+// wanted marks the rules one of whose keywords text holds (case
+// insensitively), found in one pass.
+func (s *Secrets) wanted(text string) []bool {
+	out := make([]bool, len(s.rules))
+	s.keywords.Walk(asciiLower(text), func(_, _, pattern int64) bool {
+		for _, i := range s.kwRules[pattern] {
+			out[i] = true
+		}
 		return true
-	}
-	for _, k := range r.keywords {
-		if strings.Contains(lower, k) {
-			return true
+	})
+	return out
+}
+
+// asciiLower lower-cases ASCII letters (the keywords are ASCII), keeping
+// every byte offset.
+func asciiLower(s string) []byte {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
 		}
 	}
-	return false
+	return b
 }
 
 // secretSpan picks the secret out of a match: the rule's group, else the

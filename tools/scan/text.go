@@ -88,33 +88,46 @@ func scanInvisible(path, s string, out []mediator.Finding) []mediator.Finding {
 	return out
 }
 
-// pattern is one phrase rule.
+// pattern is one phrase rule. anchors are lower-case words one of which
+// every match contains: the expression runs only when the text has one
+// (a regular expression with gaps costs far more than a substring test).
 type pattern struct {
 	rule, family string
 	sev          mediator.Severity
 	re           *regexp.Regexp
+	anchors      []string
 }
 
-func pat(rule, family string, sev mediator.Severity, expr string) pattern {
-	return pattern{rule: rule, family: family, sev: sev, re: regexp.MustCompile(`(?i)` + expr)}
+func pat(rule, family string, sev mediator.Severity, anchors, expr string) pattern {
+	return pattern{rule: rule, family: family, sev: sev, re: regexp.MustCompile(`(?i)` + expr), anchors: strings.Split(anchors, "|")}
+}
+
+// anchored reports whether lower holds one of p's anchors.
+func (p *pattern) anchored(lower string) bool {
+	for _, a := range p.anchors {
+		if strings.Contains(lower, a) {
+			return true
+		}
+	}
+	return false
 }
 
 // instructionPatterns match text aimed at the model rather than at the
 // person reading a tool's description or a result.
 var instructionPatterns = []pattern{
-	pat("instruction.override", "model_instruction", mediator.SeverityHigh,
+	pat("instruction.override", "model_instruction", mediator.SeverityHigh, "ignore|disregard|forget|override",
 		`\b(ignore|disregard|forget|override)\b[^.\n]{0,30}\b(previous|prior|above|earlier|all|any|other|your|system)\b[^.\n]{0,20}\b(instructions?|prompts?|rules|guidelines|directives|messages)\b`),
-	pat("instruction.secrecy", "model_instruction", mediator.SeverityHigh,
+	pat("instruction.secrecy", "model_instruction", mediator.SeverityHigh, "n't|not|never|without|keep|remain",
 		`\b(do ?n[o']t|never|must not|should not)\b[^.\n]{0,20}\b(tell|mention|inform|reveal|show|notify|alert|disclose|say)\b[^.\n]{0,25}\b(the )?(user|human|operator|them)\b|\bwithout (telling|informing|notifying|alerting|asking)\b[^.\n]{0,15}\b(the )?(user|human)\b|\b(user|human)\b[^.\n]{0,15}\b(must|should|need) not (know|see|be told|notice)\b|\b(keep|remain) (this )?(secret|hidden|silent|quiet)\b`),
-	pat("instruction.tag", "model_instruction", mediator.SeverityHigh,
+	pat("instruction.tag", "model_instruction", mediator.SeverityHigh, "<|[|system",
 		`<\s*/?\s*(important|system|instructions?|secret|hidden|admin|assistant|sys)\s*>|\[\s*(system|inst|important)\s*\]|<\|im_start\|>|\bsystem (message|prompt|override)\s*:`),
-	pat("instruction.sensitive_file", "model_instruction", mediator.SeverityHigh,
+	pat("instruction.sensitive_file", "model_instruction", mediator.SeverityHigh, ".ssh|ssh|id_|id |mcp.json|.aws|.env|/etc/|.netrc|.git-cred|.kube|.docker|private|keychain",
 		`\b(read(s|ing)?|cat|open(s|ing)?|load(s|ing)?|include|pass|send|attach|upload|provide|get|fetch|extract|copy|contents? (of|from))\b[^\n]{0,60}(~/\.ssh|\bid[_ ](rsa|ed25519|ecdsa)\b|\bssh[_ ](private[_ ])?key|\.ssh/|\bmcp\.json\b|\.aws/credentials|\.env\b|/etc/(passwd|shadow)|\.netrc|\.git-credentials|\.kube/config|\.docker/config\.json|private[_ ]key|\bkeychain\b)`),
-	pat("instruction.coercion", "model_instruction", mediator.SeverityHigh,
+	pat("instruction.coercion", "model_instruction", mediator.SeverityHigh, "must|have to|required to|need to|before",
 		`\b(you|the (assistant|agent|ai|model|llm))\b[^.\n]{0,15}\b(must|have to|are required to|need to)\b[^.\n]{0,15}\b(always|first|immediately|also|before)\b[^.\n]{0,40}\b(call|use|invoke|run|read|send|include|pass)\b|\bbefore (using|calling|invoking) (this|any|the) tool\b[^.\n]{0,60}\b(read|call|use|invoke|send|pass|include|fetch)\b`),
-	pat("instruction.authority", "model_instruction", mediator.SeverityHigh,
+	pat("instruction.authority", "model_instruction", mediator.SeverityHigh, "precedence|priority|message|instruction|notice|consented|approved|authori|agreed|care|ask|even if",
 		`\b(takes?|have|has) (precedence|priority) over\b[^.\n]{0,20}\b(the user|user's|your|all|any|other)\b|\bthis is an? (system|developer|admin(istrator)?) (message|instruction|notice)\b|\b(obey|follow|execute|carry out)\b[^.\n]{0,10}\b(any|all|the)\b[^.\n]{0,10}\binstructions\b[^.\n]{0,20}\b(contained|in (it|them|the (result|response|output))|found|returned)\b|\b(user|owner|author) (has )?(already )?(consented|approved|authori[sz]ed|agreed|does not care)\b|\bdo ?n[o']t ask\b[^.\n]{0,20}\b(confirmation|permission|the user|again)\b|\beven if the user\b[^.\n]{0,20}\b(asks|requests|says|tells)\b`),
-	pat("instruction.role", "model_instruction", mediator.SeverityMedium,
+	pat("instruction.role", "model_instruction", mediator.SeverityMedium, "you are now|act as|pretend|new instruction|from now on",
 		`\b(you are now|act as|pretend to be|new instructions?|from now on)\b`),
 }
 
@@ -142,7 +155,11 @@ var negatedBefore = regexp.MustCompile(`(?i)\b(never|not|n't|no|without|nor)\b\W
 // scanPatterns applies pats to s. A phrase quoted or cited as an example
 // is low.
 func scanPatterns(pats []pattern, path, s string, out []mediator.Finding) []mediator.Finding {
+	lower := strings.ToLower(s)
 	for _, p := range pats {
+		if !p.anchored(lower) {
+			continue
+		}
 		loc := p.re.FindStringIndex(s)
 		if loc == nil {
 			continue
