@@ -34,8 +34,8 @@ type Deps struct {
 	Inspector Inspector
 	// Flows remembers what each session touched, for r.session (nil:
 	// policy sees an empty session).
-	Flows *FlowTracker
-	Logger     *slog.Logger
+	Flows  *FlowTracker
+	Logger *slog.Logger
 	// Caps bounds what is recorded and forwarded.
 	Caps Caps
 	// Now is the clock (tests); time.Now when nil.
