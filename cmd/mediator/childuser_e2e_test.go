@@ -55,7 +55,9 @@ upstreams:
 			t.Errorf("%s has mode %s; want readable by its owner only", f, fi.Mode().Perm())
 		}
 	}
-	if res := callTool(t, c, "shared__cat", map[string]any{"path": key}); res.IsError || !strings.Contains(resultText(res), "PRIVATE KEY") {
+	// The child reads it; the result scanner redacts it before the agent
+	// sees it (secrets: redact), which is also the proof it was read.
+	if res := callTool(t, c, "shared__cat", map[string]any{"path": key}); res.IsError || !strings.Contains(resultText(res), "[REDACTED:private-key]") {
 		t.Fatalf("a child of a root mediator without user: should still read the key (the documented risk): %s", resultText(res))
 	}
 	for _, f := range []string{key, db} {

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -26,7 +27,7 @@ func BenchmarkDefinition(b *testing.B) {
 // (secrets and injection markers); b.SetBytes gives the rate.
 func BenchmarkResultPerKiB(b *testing.B) {
 	for _, size := range []int{1 << 10, 64 << 10} {
-		b.Run(strings.ReplaceAll(mediatorSize(size), " ", ""), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
 			in, err := NewInspector(nil)
 			if err != nil {
 				b.Fatal(err)
@@ -54,20 +55,4 @@ func BenchmarkArguments(b *testing.B) {
 	for b.Loop() {
 		in.Arguments(&mediator.Call{Arguments: args})
 	}
-}
-
-func mediatorSize(n int) string {
-	if n >= 1<<10 {
-		return strings.TrimSuffix(strings.TrimSuffix(itoa(n>>10), ""), "") + "KiB"
-	}
-	return itoa(n) + "B"
-}
-
-func itoa(n int) string {
-	var b []byte
-	for n > 0 || len(b) == 0 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-		n /= 10
-	}
-	return string(b)
 }
