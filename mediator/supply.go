@@ -84,6 +84,9 @@ type PinStore interface {
 	// PutToolPins inserts or replaces pins of server and records the hash
 	// of the server's whole tool set.
 	PutToolPins(ctx context.Context, server, setHash string, pins []ToolPin) error
+	// ToolSetHash returns the hash of server's tool set as last recorded,
+	// "" when its tools were never seen (first sight).
+	ToolSetHash(ctx context.Context, server string) (string, error)
 	// ReviewToolPin approves or rejects the definition with hash seenHash
 	// offered for server's tool; a definition that has changed since the
 	// reviewer saw it is refused (ErrReviewStale).

@@ -162,12 +162,18 @@ func rawOrNull(b json.RawMessage) any {
 
 // ToolSetHash returns the stored hash of server's tool set ("" when none).
 func (s *Store) ToolSetHash(ctx context.Context, server string) (string, error) {
+	if s.isClosed() {
+		return "", s.errClosed()
+	}
 	var h string
 	err := s.rdb.QueryRowContext(ctx, `SELECT set_hash FROM tool_sets WHERE server = ?`, server).Scan(&h)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
-	return h, err
+	if err != nil {
+		return "", fmt.Errorf("read the tool set of %q: %w", server, err)
+	}
+	return h, nil
 }
 
 // ReviewToolPin approves or rejects the definition of server's tool that

@@ -119,21 +119,7 @@ func (w *fanWindow) touch(h uint64, n int64) bool {
 
 // classIndex and riskIndex place a target's data class and risk in the
 // baseline's arrays (0 is unknown).
-func classIndex(d mediator.DataClass) int {
-	switch d {
-	case mediator.DataPublic:
-		return 1
-	case mediator.DataInternal:
-		return 2
-	case mediator.DataConfidential:
-		return 3
-	case mediator.DataPII:
-		return 4
-	case mediator.DataFinancial:
-		return 5
-	}
-	return 0
-}
+func classIndex(d mediator.DataClass) int { return mediator.ClassRank(d) }
 
 func riskIndex(r mediator.Risk) int {
 	switch r {

@@ -93,7 +93,14 @@ func (g *Guard) Vet(ctx context.Context, server, mode string, offered []mediator
 	for _, p := range pins {
 		byName[p.Tool] = p
 	}
-	firstSight := len(pins) == 0
+	// First sight is of the upstream, not of a non-empty tool set: one
+	// that listed no tools at first does not get its later tools pinned
+	// unreviewed.
+	setHash, err := g.Pins.ToolSetHash(ctx, server)
+	if err != nil {
+		return g.failClosed(ctx, server, offered, fmt.Errorf("the tool set could not be read: %w", err))
+	}
+	firstSight := len(pins) == 0 && setHash == ""
 	own := make([]string, 0, len(offered))
 	for _, t := range offered {
 		own = append(own, t.Original, t.Name)
@@ -121,8 +128,8 @@ func (g *Guard) Vet(ctx context.Context, server, mode string, offered []mediator
 		}
 		out.Quarantined = append(out.Quarantined, mediator.QuarantinedTool{Tool: t, State: d.state, Reason: d.reason})
 	}
-	if len(changed) > 0 || firstSight {
-		if err := g.Pins.PutToolPins(ctx, server, SetHash(offered), changed); err != nil {
+	if newSet := SetHash(offered); len(changed) > 0 || newSet != setHash {
+		if err := g.Pins.PutToolPins(ctx, server, newSet, changed); err != nil {
 			return g.failClosed(ctx, server, offered, fmt.Errorf("the tool pins could not be written: %w", err))
 		}
 	}

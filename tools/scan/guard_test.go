@@ -17,7 +17,14 @@ import (
 type memPins struct {
 	mu   sync.Mutex
 	pins map[string]mediator.ToolPin
+	set  string
 	err  error
+}
+
+func (m *memPins) ToolSetHash(context.Context, string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.set, m.err
 }
 
 func (m *memPins) ToolPins(_ context.Context, server string) ([]mediator.ToolPin, error) {
@@ -35,9 +42,12 @@ func (m *memPins) ToolPins(_ context.Context, server string) ([]mediator.ToolPin
 	return out, nil
 }
 
-func (m *memPins) PutToolPins(_ context.Context, _, _ string, pins []mediator.ToolPin) error {
+func (m *memPins) PutToolPins(_ context.Context, _, set string, pins []mediator.ToolPin) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if set != "" {
+		m.set = set
+	}
 	if m.pins == nil {
 		m.pins = map[string]mediator.ToolPin{}
 	}
@@ -112,6 +122,19 @@ func TestGuardVet(t *testing.T) {
 	}
 	if rules["supply.first_sight"] != 1 || rules["supply.quarantined"] < 3 || rules["supply.restored"] != 1 {
 		t.Fatalf("supply records %v", rules)
+	}
+}
+
+// An upstream that listed no tools when first seen does not get the tools
+// it lists later pinned unreviewed.
+func TestGuardEmptyFirstSight(t *testing.T) {
+	t.Parallel()
+	g := &Guard{Pins: &memPins{}}
+	if got := served(g.Vet(t.Context(), "up", ModeStrict, nil, nil)); got != "" {
+		t.Fatalf("empty listing: %q", got)
+	}
+	if got := served(g.Vet(t.Context(), "up", ModeStrict, []mediator.Tool{tool("late", "Says hello.")}, nil)); got != "!late(new)" {
+		t.Fatalf("tools after an empty first sight: %q", got)
 	}
 }
 
