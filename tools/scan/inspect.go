@@ -150,8 +150,8 @@ func (in *Inspector) Result(_ context.Context, c *mediator.Call) error {
 		report.ResultSecrets = append(report.ResultSecrets, secretFindings(refs[i].path, text, []SecretMatch{m})...)
 	}
 	for i, r := range refs {
-		if len(report.Injections) >= maxFindings {
-			break
+		if len(report.Injections) >= maxFindings || starts[i] >= len(text) {
+			break // the rest lies beyond what is read (flag only)
 		}
 		report.Injections = append(report.Injections, injectionFindings(r.path, text[starts[i]:min(len(text), starts[i]+len(r.get()))])...)
 	}
