@@ -160,6 +160,27 @@ func rawOrNull(b json.RawMessage) any {
 	return string(b)
 }
 
+// PinnedServers returns the upstreams that have tool pins, sorted.
+func (s *Store) PinnedServers(ctx context.Context) ([]string, error) {
+	if s.isClosed() {
+		return nil, s.errClosed()
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT DISTINCT server FROM tool_pins ORDER BY server`)
+	if err != nil {
+		return nil, fmt.Errorf("list pinned upstreams: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("list pinned upstreams: %w", err)
+		}
+		out = append(out, name)
+	}
+	return out, rows.Err()
+}
+
 // ToolSetHash returns the stored hash of server's tool set ("" when none).
 func (s *Store) ToolSetHash(ctx context.Context, server string) (string, error) {
 	if s.isClosed() {

@@ -57,7 +57,9 @@ type Config struct {
 	Queue    *approvals.Queue
 	Accounts mediator.ApproverDirectory
 	History  HistoryFunc
-	SSO      *SSO
+	// Tools lists and decides tool-definition changes (nil: no view).
+	Tools ToolReviews
+	SSO   *SSO
 	// SecureCookies marks cookies Secure even on plain HTTP (set it when
 	// a TLS-terminating proxy fronts the mediator). Over TLS they always are.
 	SecureCookies bool
@@ -124,6 +126,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST "+Prefix+"/a/{id}/decide", h.authed(h.decide))
 	m.HandleFunc("GET "+Prefix+"/history", h.authed(h.historyPage))
 	m.HandleFunc("GET "+Prefix+"/session", h.authed(h.sessionPage))
+	m.HandleFunc("GET "+Prefix+"/tools", h.authed(h.toolsPage))
+	m.HandleFunc("POST "+Prefix+"/tools/review", h.authed(h.reviewTool))
 	m.HandleFunc("GET "+Prefix, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix+"/", http.StatusSeeOther)
 	})

@@ -171,7 +171,8 @@ func (a *app) mountApprovals(ctx context.Context, mux *http.ServeMux) error {
 	if err != nil {
 		return err
 	}
-	h, err := web.New(web.Config{Queue: a.queue, Accounts: a.store, History: history(a.store), SSO: sso, PublicURL: a.cfg.Approvals.URL,
+	tr := &toolReviewer{pins: a.store, audit: a.store, revet: a.reg.Revet, log: a.log}
+	h, err := web.New(web.Config{Queue: a.queue, Accounts: a.store, History: history(a.store), Tools: tr, SSO: sso, PublicURL: a.cfg.Approvals.URL,
 		SecureCookies: a.cfg.Approvals.SecureCookies, Logger: a.log, Done: ctx.Done()})
 	if err != nil {
 		return fmt.Errorf("approval page: %w", err)

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/mcp-mediator/mediator/approvals/web"
 	"github.com/mcp-mediator/mediator/mediator"
 	"github.com/mcp-mediator/mediator/tools/scan"
 )
@@ -31,6 +32,7 @@ const reviewUsage = `Usage:
 type pinStore interface {
 	ToolPins(ctx context.Context, server string) ([]mediator.ToolPin, error)
 	ReviewToolPin(ctx context.Context, server, tool, seenHash string, approve bool, reviewer, note string) (mediator.ToolPin, error)
+	PinnedServers(ctx context.Context) ([]string, error)
 }
 
 // pinView is one tool's review state as the admin API shows it.
@@ -84,7 +86,8 @@ func (s *adminServer) reviewPin(r *http.Request, log *slog.Logger) (int, any, er
 		return 0, nil, err
 	}
 	server, tool := r.PathValue("name"), r.PathValue("tool")
-	p, err := s.pins.ReviewToolPin(r.Context(), server, tool, req.SeenHash, req.Approve, adminName(r), req.Note)
+	rv := &toolReviewer{pins: s.pins, audit: s.audit, revet: s.revet, log: log}
+	p, err := rv.review(r.Context(), server, tool, req.SeenHash, req.Approve, adminName(r), req.Note)
 	switch {
 	case errors.Is(err, mediator.ErrPinNotFound):
 		return 0, nil, apiErr(http.StatusNotFound, err, "review")
@@ -93,27 +96,98 @@ func (s *adminServer) reviewPin(r *http.Request, log *slog.Logger) (int, any, er
 	case err != nil:
 		return 0, nil, apiErr(http.StatusInternalServerError, err, "review")
 	}
-	verdict := "rejected"
-	effect := mediator.EffectDeny
-	if req.Approve {
+	return http.StatusOK, p, nil
+}
+
+// toolReviewer decides on a tool change for the admin API and the approval
+// page alike: the store's review, a supply record, and a re-vet of the
+// running upstream so that agents see the result at once.
+type toolReviewer struct {
+	pins  pinStore
+	audit interface {
+		Record(ctx context.Context, r mediator.ChainRecord) error
+	}
+	revet func(ctx context.Context, upstream string) error
+	log   *slog.Logger
+}
+
+func (t *toolReviewer) review(ctx context.Context, server, tool, hash string, approve bool, reviewer, note string) (mediator.ToolPin, error) {
+	p, err := t.pins.ReviewToolPin(ctx, server, tool, hash, approve, reviewer, note)
+	if err != nil {
+		return p, err
+	}
+	verdict, effect := "rejected", mediator.EffectDeny
+	if approve {
 		verdict, effect = "approved", mediator.EffectAllow
 	}
-	if s.audit != nil {
+	if t.audit != nil {
 		rec := mediator.ChainRecord{Time: time.Now(), Method: mediator.SupplyMethod, Kind: mediator.KindTool, Server: server,
-			Name: tool, ToolHash: req.SeenHash, AgentID: adminName(r), Outcome: mediator.OutcomeOK,
+			Name: tool, ToolHash: hash, AgentID: reviewer, Outcome: mediator.OutcomeOK,
 			Decision: mediator.Decision{Effect: effect, Rule: "supply.review",
-				Reason: fmt.Sprintf("%s %s tool %q of upstream %s (definition %s): %s", adminName(r), verdict, tool, server, short(req.SeenHash), oneLine(req.Note, 200))}}
-		if err := s.audit.Record(r.Context(), rec); err != nil {
-			log.Error("admin: review not recorded", "err", err)
+				Reason: fmt.Sprintf("%s %s tool %q of upstream %s (definition %s): %s", reviewer, verdict, tool, server, short(hash), oneLine(note, 200))}}
+		if err := t.audit.Record(ctx, rec); err != nil {
+			t.log.Error("tool review not recorded", "err", err)
 		}
 	}
-	if s.revet != nil {
-		if err := s.revet(r.Context(), server); err != nil {
-			log.Warn("admin: review stored, but the upstream is not running here", "upstream", server, "err", err)
+	if t.revet != nil {
+		if err := t.revet(ctx, server); err != nil {
+			t.log.Warn("tool review stored, but the upstream is not running here", "upstream", server, "err", err)
 		}
 	}
-	log.Info("admin: tool "+verdict, "upstream", server, "tool", tool, "hash", req.SeenHash)
-	return http.StatusOK, p, nil
+	t.log.Info("tool "+verdict, "upstream", server, "tool", tool, "hash", hash, "by", reviewer)
+	return p, nil
+}
+
+// Pending lists every upstream's tools that wait for review (the approval
+// page's "Tool changes").
+func (t *toolReviewer) Pending(ctx context.Context) ([]web.ToolChange, error) {
+	servers, err := t.servers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []web.ToolChange
+	for _, server := range servers {
+		pins, err := t.pins.ToolPins(ctx, server)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range pins {
+			if !p.Pending() && p.State != mediator.PinRejected {
+				continue
+			}
+			c := web.ToolChange{Server: p.Server, Tool: p.Tool, State: p.State, OfferedHash: offeredHash(p), PinnedHash: p.Hash, Findings: p.Findings}
+			if p.Definition != nil && p.SeenDefinition != nil {
+				ch, _ := scan.Diff(p.Definition, p.SeenDefinition)
+				for _, d := range ch {
+					c.Changes = append(c.Changes, web.DefinitionChange{Path: d.Path, Kind: d.Kind(), Before: jsonText(d.Before), After: jsonText(d.After)})
+				}
+			} else if p.SeenDefinition != nil {
+				c.Definition = oneLine(string(p.SeenDefinition), 4000)
+			}
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// Review implements web.ToolReviews.
+func (t *toolReviewer) Review(ctx context.Context, server, tool, hash string, approve bool, reviewer, note string) error {
+	_, err := t.review(ctx, server, tool, hash, approve, "approver "+reviewer, note)
+	return err
+}
+
+// servers lists the upstreams that have pins.
+func (t *toolReviewer) servers(ctx context.Context) ([]string, error) {
+	return t.pins.PinnedServers(ctx)
+}
+
+// jsonText shows a diff value: a string as its text, anything else as JSON.
+func jsonText(v string) string {
+	var s string
+	if json.Unmarshal([]byte(v), &s) == nil {
+		return s
+	}
+	return v
 }
 
 func upstreamReview(ctx context.Context, args []string, e env) error {
