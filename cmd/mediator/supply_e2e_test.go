@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -210,4 +212,36 @@ func TestBrowserToolChanges(t *testing.T) {
 	}
 	submit(t, ctx, ".tool-change form.approve button", ".notice")
 	waitFor(t, 10*time.Second, func() bool { return contains(toolNames(t, c), "fake__echo") }, "the approved tool is not served")
+}
+
+// Only an admin decides tool changes on the page: an approver reads the
+// view, and a review it posts (with a valid token) is refused and changes
+// nothing.
+func TestToolChangesNeedAnAdmin(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, fakeConfig(t, ""))
+	if out, err := approverCLI(t, p.DB, testPassword+"\n", "add", "bob", "--role", "approver"); err != nil {
+		t.Fatalf("approver add: %v\n%s", err, out)
+	}
+	c := httpClient(t, p.URL)
+	if res := callTool(t, c, "fake__add_tool", map[string]any{"name": "late_tool"}); res.IsError {
+		t.Fatalf("add tool: %s", resultText(res))
+	}
+	waitFor(t, 20*time.Second, func() bool { return toolStates(t, p)["fake__late_tool"] == "new" }, "the new tool was not withheld")
+	bob := newBrowser(t, p.Base)
+	if code := bob.login("bob", testPassword); code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", code)
+	}
+	code, page := bob.do("GET", "/approvals/tools", nil)
+	if code != http.StatusOK || !strings.Contains(page, "late_tool") || !strings.Contains(page, "Only an admin") {
+		t.Fatalf("view: %d\n%s", code, page)
+	}
+	code, body := bob.do("POST", "/approvals/tools/review", url.Values{"csrf": {csrfOf(t, page)}, "server": {"fake"},
+		"tool": {"late_tool"}, "hash": {"x"}, "decision": {"approve"}})
+	if code != http.StatusForbidden || !strings.Contains(body, "Only an admin") {
+		t.Fatalf("review by an approver: %d\n%s", code, body)
+	}
+	if toolStates(t, p)["fake__late_tool"] != "new" {
+		t.Fatal("the approver's review changed the tool's state")
+	}
 }
