@@ -458,7 +458,9 @@ func (p *pipeline) inspectResult(ctx context.Context, c *Call) error {
 			touched.Tainted = touched.Tainted || f.Severity == SeverityHigh
 		}
 	}
-	p.d.Flows.Add(flowKey(c), touched)
+	if touched != (SessionFlow{}) {
+		p.d.Flows.Add(flowKey(c), touched) // nothing touched: no entry
+	}
 	return err
 }
 

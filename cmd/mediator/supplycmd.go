@@ -319,9 +319,5 @@ func displayText(s string) string {
 // displayValue shows a JSON value of a diff: a string as its text (quoted
 // when it holds hidden characters), anything else as compact JSON.
 func displayValue(v string) string {
-	var s string
-	if json.Unmarshal([]byte(v), &s) == nil {
-		return displayText(oneLine(s, 400))
-	}
-	return displayText(oneLine(v, 400))
+	return displayText(oneLine(jsonText(v), 400))
 }

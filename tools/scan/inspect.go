@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -91,21 +93,31 @@ func (in *Inspector) redactValue(path string, v any, found *[]mediator.Finding) 
 		}
 		return Redact(x, m), true
 	case map[string]any:
-		out := make(map[string]any, len(x))
-		changed := false
+		// A copy only once something in it is redacted: most arguments
+		// hold no secret, and the call's own map must stay as sent.
+		var out map[string]any
 		for k, e := range x {
 			r, ch := in.redactValue(join(path, k), e, found)
-			out[k], changed = r, changed || ch
+			if ch && out == nil {
+				out = maps.Clone(x)
+			}
+			if ch {
+				out[k] = r
+			}
 		}
-		return out, changed
+		return out, out != nil
 	case []any:
-		out := make([]any, len(x))
-		changed := false
+		var out []any
 		for i, e := range x {
-			r, ch := in.redactValue(fmt.Sprintf("%s.%d", path, i), e, found)
-			out[i], changed = r, changed || ch
+			r, ch := in.redactValue(path+"."+strconv.Itoa(i), e, found)
+			if ch && out == nil {
+				out = slices.Clone(x)
+			}
+			if ch {
+				out[i] = r
+			}
 		}
-		return out, changed
+		return out, out != nil
 	}
 	return v, false
 }
