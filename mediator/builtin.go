@@ -41,8 +41,12 @@ func (s *Server) declarer() IntentDeclarer {
 
 // builtinTools are the mcp-go registrations of the mediator's own tools.
 func (s *Server) builtinTools() []server.ServerTool {
+	var out []server.ServerTool
+	if s.deps.AgentTools != nil {
+		out = append(out, server.ServerTool{Tool: permissionPromptTool(), Handler: s.handlePermissionPrompt})
+	}
 	if s.declarer() == nil {
-		return nil
+		return out
 	}
 	declare := mcp.NewTool(ToolDeclareIntent,
 		mcp.WithDescription("Declare what you are doing before you call other tools: the user's purpose and, "+
@@ -66,10 +70,9 @@ func (s *Server) builtinTools() []server.ServerTool {
 		mcp.WithDestructiveHintAnnotation(false),
 		mcp.WithOpenWorldHintAnnotation(false),
 	)
-	return []server.ServerTool{
-		{Tool: declare, Handler: s.handleBuiltin},
-		{Tool: complete, Handler: s.handleBuiltin},
-	}
+	return append(out,
+		server.ServerTool{Tool: declare, Handler: s.handleBuiltin},
+		server.ServerTool{Tool: complete, Handler: s.handleBuiltin})
 }
 
 // handleBuiltin runs one of the mediator's own tools through the short

@@ -28,6 +28,10 @@ type Call struct {
 	// Started is when the request entered the pipeline.
 	Started time.Time
 
+	// Workspace is the project directory of an agent tool use (absolute;
+	// "" for MCP calls).
+	Workspace string
+
 	// Session describes the agent's session.
 	Session SessionInfo
 	// Credentials are what the transport saw (never recorded).

@@ -92,6 +92,8 @@ type AuthzRequest struct {
 	// Session is what the call's session has touched so far (zero for
 	// listings).
 	Session SessionFlow
+	// Workspace is the project directory of an agent tool use.
+	Workspace string
 }
 
 // Approver asks a human. Await blocks until the request is decided, the

@@ -34,8 +34,11 @@ type Deps struct {
 	Inspector Inspector
 	// Flows remembers what each session touched, for r.session (nil:
 	// policy sees an empty session).
-	Flows  *FlowTracker
-	Logger *slog.Logger
+	Flows *FlowTracker
+	// AgentTools are the agent tools (Claude Code's Bash, Edit, ...)
+	// decided as object kind builtin (nil: none).
+	AgentTools AgentTools
+	Logger     *slog.Logger
 	// Caps bounds what is recorded and forwarded.
 	Caps Caps
 	// Now is the clock (tests); time.Now when nil.
@@ -192,7 +195,7 @@ func (p *pipeline) write(ctx context.Context, c *Call, callErr error) error {
 // outside the recover step, so a panic in it is caught here: the call's
 // record is written whatever the monitor does.
 func (p *pipeline) observe(ctx context.Context, c *Call, rec ChainRecord) {
-	if p.d.Behaviour == nil || c.Agent == nil || c.Target == nil || c.Target.Kind == KindProtocol {
+	if p.d.Behaviour == nil || c.Agent == nil || c.Target == nil || c.Target.Kind == KindProtocol || c.Method == MethodToolOutcome {
 		return
 	}
 	defer func() {
@@ -241,7 +244,13 @@ func (p *pipeline) authenticate(next Handler) Handler {
 // resolve maps the requested name to an upstream object.
 func (p *pipeline) resolve(next Handler) Handler {
 	return func(ctx context.Context, c *Call) error {
-		t, err := Resolve(p.d.Upstreams.Catalog(), c)
+		var t Target
+		var err error
+		if c.Method == MethodToolUse {
+			t, err = resolveToolUse(p.d.AgentTools, c)
+		} else {
+			t, err = Resolve(p.d.Upstreams.Catalog(), c)
+		}
 		if err != nil {
 			return err
 		}
@@ -318,6 +327,7 @@ func (p *pipeline) authorize(next Handler) Handler {
 			RemoteIP:   c.Credentials.RemoteIP,
 			ArgSecrets: argSecrets,
 			Session:    c.Flow,
+			Workspace:  c.Workspace,
 		})
 		if ae, ok := errors.AsType[*ArgumentError](err); ok {
 			// The agent's mistake: an argument a rule reads is missing or
@@ -388,6 +398,8 @@ func (p *pipeline) forward(ctx context.Context, c *Call) error {
 			return fmt.Errorf("%w: nothing to forward for %s", ErrInternal, c.Method)
 		}
 		return nil
+	case *ToolUseRequest:
+		return nil // the agent's client runs the tool: the decision is the answer
 	case *mcp.CallToolRequest:
 		t, ok := p.d.Upstreams.Catalog().Tool(c.Target.Name)
 		if !ok {

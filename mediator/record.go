@@ -66,7 +66,10 @@ func NewRecord(c *Call, callErr error, end time.Time) ChainRecord {
 		if r.Decision.Effect == "" || r.Decision.Effect == EffectAllow && r.Outcome == OutcomeDenied {
 			r.Decision.Effect = EffectDeny
 		}
-	} else if c.RecordResult != nil {
+	}
+	if c.Method == MethodToolUse {
+		r.Result = toolUseAnswer(c, callErr)
+	} else if callErr == nil && c.RecordResult != nil {
 		r.Result = c.RecordResult
 	} else {
 		r.Result = c.ResultJSON()
@@ -99,6 +102,8 @@ func OutcomeOf(c *Call, err error) Outcome {
 	switch {
 	case err == nil && c.IsToolError():
 		return OutcomeToolError
+	case err == nil && c.Method == MethodToolUse:
+		return OutcomeAllowed
 	case err == nil:
 		return OutcomeOK
 	case errors.Is(err, context.Canceled):

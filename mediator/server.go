@@ -19,6 +19,8 @@ type Server struct {
 	deps    Deps
 	chain   Handler
 	builtin Handler
+	// outcome records what an agent tool did (RecordToolOutcome).
+	outcome Handler
 	// stdioKey names this process's stdio session in records.
 	stdioKey string
 	reject   func(ctx context.Context, c *Call, cause error) error
@@ -95,6 +97,7 @@ func NewServer(deps Deps, opts ...Option) (*Server, error) {
 	}
 	s := &Server{deps: deps, chain: BuildChain(deps), reject: RecordRejection(deps), log: deps.Logger, opts: o}
 	s.builtin = BuildBuiltinChain(deps, s.runBuiltin)
+	s.outcome = BuildBuiltinChain(deps, s.runToolOutcome)
 	s.stdioKey = "stdio-" + randomHex(8)
 	mcpOpts := []server.ServerOption{
 		server.WithToolCapabilities(true),

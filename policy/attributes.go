@@ -56,6 +56,20 @@ type Object struct {
 	// ArgSecrets is how many secrets (API keys, tokens, private keys: the
 	// gitleaks rules) the call's arguments hold.
 	ArgSecrets float64
+
+	// For agent tools (kind builtin; see builtin.go):
+	// Workspace is the agent's project directory ("" when unknown).
+	Workspace string
+	// Paths are the paths the use names (file_path, path, notebook_path,
+	// and the shell command's path-like words), normalised.
+	Paths []any
+	// Writes are the paths it changes.
+	Writes []any
+	// WritesOutside: it changes a path outside Workspace (or the
+	// workspace is unknown).
+	WritesOutside bool
+	// Shell is the command of a shell tool as a shell reads it.
+	Shell ShellAttrs
 }
 
 // SessionAttrs is r.session: what the call's session has touched in the
@@ -160,6 +174,9 @@ func BuildAttributes(req mediator.AuthzRequest, s Situation, env *EnvConfig) (*A
 		Behaviour: behaviourOf(req.Behaviour), Session: sessionOf(req.Session)}
 	a.Obj.Args = args
 	a.Obj.ArgSecrets = float64(req.ArgSecrets)
+	if isBuiltin(req.Target) {
+		builtinAttrs(&a.Obj, req.Arguments, req.Workspace)
+	}
 	a.Env = envOf(env, s, req.RemoteIP)
 	a.Env.listing = req.Listing
 	a.Env.attrs = a

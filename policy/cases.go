@@ -49,7 +49,11 @@ type CaseCall struct {
 	Tool       string         `yaml:"tool"`
 	Resource   string         `yaml:"resource"`
 	Prompt     string         `yaml:"prompt"`
-	Arguments  map[string]any `yaml:"arguments"`
+	// Builtin names an agent tool (claude__Bash), kind builtin.
+	Builtin   string         `yaml:"builtin"`
+	Arguments map[string]any `yaml:"arguments"`
+	// Workspace is the project directory of an agent tool use.
+	Workspace string `yaml:"workspace"`
 }
 
 // CaseAgent is the calling agent, as its credential would describe it.
@@ -241,6 +245,7 @@ func (cf *CaseFile) request(c *Case, zone *time.Location) (mediator.AuthzRequest
 		return mediator.AuthzRequest{}, Situation{}, fmt.Errorf("session.max_data_class %q: use public, internal, confidential, pii or financial", d)
 	}
 	req := mediator.AuthzRequest{Behaviour: beh, Target: t, Arguments: c.Call.Arguments, Intent: in, Listing: c.Listing, RemoteIP: ip,
+		Workspace: c.Call.Workspace,
 		ArgSecrets: c.ArgSecrets, Session: mediator.SessionFlow{Tainted: c.Session.Tainted, MaxDataClass: c.Session.MaxDataClass,
 			SecretsSeen: c.Session.SecretsSeen},
 		Agent: mediator.Agent{ID: a.ID, Version: a.Version, Roles: a.Roles, Owner: a.Owner, BusinessFunction: a.BusinessFunction,
@@ -258,8 +263,8 @@ func (cf *CaseFile) target(c *Case) (mediator.Target, error) {
 	if o.Kind != "" {
 		kind = mediator.Kind(o.Kind)
 	}
-	if kind != mediator.KindTool && kind != mediator.KindResource && kind != mediator.KindPrompt {
-		return mediator.Target{}, fmt.Errorf("call kind %q: use tool, resource or prompt", kind)
+	if kind != mediator.KindTool && kind != mediator.KindResource && kind != mediator.KindPrompt && kind != mediator.KindBuiltin {
+		return mediator.Target{}, fmt.Errorf("call kind %q: use tool, resource, prompt or builtin", kind)
 	}
 	if o.Risk != "" && !mediator.ValidRisk(o.Risk) {
 		return mediator.Target{}, fmt.Errorf("risk %q: use low, medium, high or critical", o.Risk)
@@ -277,7 +282,8 @@ func (c *CaseCall) kindName() (mediator.Kind, string, error) {
 	for _, v := range []struct {
 		k mediator.Kind
 		n string
-	}{{"", c.Name}, {mediator.KindTool, c.Tool}, {mediator.KindResource, c.Resource}, {mediator.KindPrompt, c.Prompt}} {
+	}{{"", c.Name}, {mediator.KindTool, c.Tool}, {mediator.KindResource, c.Resource}, {mediator.KindPrompt, c.Prompt},
+		{mediator.KindBuiltin, c.Builtin}} {
 		if v.n != "" {
 			set++
 			name = v.n
@@ -287,7 +293,7 @@ func (c *CaseCall) kindName() (mediator.Kind, string, error) {
 		}
 	}
 	if set != 1 {
-		return "", "", errors.New("call: give exactly one of name, tool, resource or prompt")
+		return "", "", errors.New("call: give exactly one of name, tool, resource, prompt or builtin")
 	}
 	return kind, name, nil
 }

@@ -67,6 +67,14 @@ func TestGettersCoverAttributes(t *testing.T) {
 			if !f.IsExported() {
 				continue
 			}
+			if f.Type.Kind() == reflect.Struct { // r.obj.Shell: a getter per field
+				for j := range f.Type.NumField() {
+					if _, ok := getters[prefix+"."+f.Name+"."+f.Type.Field(j).Name]; !ok {
+						t.Errorf("no getter for %s.%s.%s", prefix, f.Name, f.Type.Field(j).Name)
+					}
+				}
+				continue
+			}
 			if _, ok := getters[prefix+"."+f.Name]; !ok {
 				t.Errorf("no getter for %s.%s", prefix, f.Name)
 			}
@@ -77,14 +85,20 @@ func TestGettersCoverAttributes(t *testing.T) {
 		Behaviour: BehaviourAttrs{Score: 0.7, Reasons: []any{"r"}, Novel: true, Calls: 12, On: true},
 		Session:   SessionAttrs{Tainted: true, MaxDataClass: 4, MaxDataClassName: "pii", SecretsSeen: true}}
 	a.Obj.ArgSecrets = 2
+	a.Obj.Shell = ShellAttrs{Parsed: true, Error: "e", Words: []any{"w"}, Programs: []any{"rm"}, Commands: 2, Compound: true,
+		Substitution: true, Heredoc: true, Dynamic: true, PipeToShell: true, Network: true, FetchToShell: true, Destructive: true, Sudo: true}
+	a.Obj.Workspace, a.Obj.Paths, a.Obj.Writes, a.Obj.WritesOutside = "/w", []any{"/w/a"}, []any{"/w/b"}, true
 	a.Env.attrs = a
 	for name, g := range getters {
 		parts := strings.Split(name, ".")
 		rv := reflect.ValueOf(a).Elem().FieldByName(map[string]string{"r_sub": "Sub", "r_obj": "Obj", "r_env": "Env",
 			"r_intent": "Intent", "r_behaviour": "Behaviour", "r_session": "Session"}[parts[0]])
+		for _, p := range parts[1:] {
+			rv = rv.FieldByName(p)
+		}
 		got, err := g(paramsOf(a))
-		if err != nil || !reflect.DeepEqual(got, rv.FieldByName(parts[1]).Interface()) {
-			t.Errorf("getter %s returns %v, %v; the field holds %v", name, got, err, rv.FieldByName(parts[1]))
+		if err != nil || !reflect.DeepEqual(got, rv.Interface()) {
+			t.Errorf("getter %s returns %v, %v; the field holds %v", name, got, err, rv)
 		}
 	}
 }

@@ -113,8 +113,9 @@ func (r *Rule) check() error {
 	switch {
 	case !validSubject(r.Sub):
 		return fmt.Errorf("subject %q: use \"*\", \"agent:<id>\" or \"role:<role>\"", r.Sub)
-	case r.Kind != "*" && r.Kind != string(mediator.KindTool) && r.Kind != string(mediator.KindResource) && r.Kind != string(mediator.KindPrompt):
-		return fmt.Errorf("kind %q: use tool, resource, prompt or *", r.Kind)
+	case r.Kind != "*" && r.Kind != string(mediator.KindTool) && r.Kind != string(mediator.KindResource) &&
+		r.Kind != string(mediator.KindPrompt) && r.Kind != string(mediator.KindBuiltin):
+		return fmt.Errorf("kind %q: use tool, resource, prompt, builtin or *", r.Kind)
 	case r.Obj == "" || !doublestar.ValidatePattern(r.Obj):
 		return fmt.Errorf("object %q is not a valid glob (e.g. demo__*, demo://**)", r.Obj)
 	case r.Decision != mediator.EffectAllow && r.Decision != mediator.EffectDeny && r.Decision != mediator.EffectApprove:

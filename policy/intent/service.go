@@ -42,6 +42,9 @@ type Config struct {
 	// Catalog returns the current catalog (to check that a declaration
 	// does not widen its task's tools).
 	Catalog func() *mediator.Catalog
+	// AgentTools are the agent tools (object kind builtin), whose
+	// definitions say which arguments hold paths and URLs.
+	AgentTools mediator.AgentTools
 	// Judge is the optional LLM judge.
 	Judge *judge.Judge
 	// DriftThreshold out-of-scope calls within DriftWindow suspend the
@@ -317,7 +320,7 @@ func (s *Service) Check(ctx context.Context, c *mediator.Call) (mediator.Intent,
 			in.Reasons = append(in.Reasons, fmt.Sprintf("task %s expired at %s", t.ID, t.Expires.UTC().Format(time.RFC3339)))
 		}
 	}
-	if c.Target != nil && c.Target.Kind == mediator.KindTool {
+	if c.Target != nil && (c.Target.Kind == mediator.KindTool || c.Target.Kind == mediator.KindBuiltin) {
 		tool := mediator.Tool{Name: c.Target.Name, Server: c.Target.Server, Risk: c.Target.Risk, DataClass: c.Target.DataClass}
 		ta := s.toolArgs(c.Target)
 		in.Reasons = append(in.Reasons, b.base.scope.CheckArgs(tool, c.Arguments, ta)...)
@@ -760,11 +763,13 @@ func objectReasons(s mediator.Scope, t mediator.Target) []string {
 // same definition hash; nil (nothing known: every constraint applies) when
 // there is none. They are cached by definition hash.
 func (s *Service) toolArgs(t *mediator.Target) *ToolArgs {
-	cat := s.catalog()
-	if cat == nil {
-		return nil
+	var tool mediator.Tool
+	found := false
+	if t.Kind == mediator.KindBuiltin && s.cfg.AgentTools != nil {
+		tool, found = s.cfg.AgentTools.AgentTool(t.Name)
+	} else if cat := s.catalog(); cat != nil {
+		tool, found = cat.Tool(t.Name)
 	}
-	tool, found := cat.Tool(t.Name)
 	if !found || tool.Hash != t.Hash {
 		return nil
 	}
