@@ -325,3 +325,25 @@ func permissionAnswer(v ToolUseVerdict, input map[string]any) *mcp.CallToolResul
 	b, _ := json.Marshal(answer)
 	return &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent(string(b))}}
 }
+
+// RefuseToolUse records a tool use refused before it could be decided (a
+// malformed or oversized hook event, a request the transport refused) and
+// returns the error to answer with.
+func (s *Server) RefuseToolUse(ctx context.Context, creds Credentials, u ToolUse, cause error) error {
+	c := s.toolUseCall(ctx, creds, MethodToolUse, u)
+	c.Arguments = nil // not read: what was sent is not what would run
+	s.identify(ctx, c)
+	if err := s.reject(ctx, c, cause); err != nil && !errors.Is(err, cause) {
+		return err
+	}
+	return cause
+}
+
+// AgentToolName maps a client's own tool name to its catalog name
+// ("Bash" → "claude__Bash").
+func (s *Server) AgentToolName(client, name string) string {
+	if s.deps.AgentTools == nil {
+		return name
+	}
+	return s.deps.AgentTools.AgentToolName(client, name)
+}

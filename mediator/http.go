@@ -333,3 +333,9 @@ func writeJSONRPCError(w http.ResponseWriter, status, code int, msg string) {
 		"error": map[string]any{"code": code, "message": msg},
 	})
 }
+
+// HTTPCredentials are the credentials an HTTP request presents: its
+// bearer token and the client's address.
+func HTTPCredentials(r *http.Request) Credentials {
+	return Credentials{Transport: "http", Bearer: bearerToken(r), RemoteIP: remoteIP(r)}
+}

@@ -154,65 +154,42 @@ func anyList(ss []string) []any {
 }
 
 // fnAnyGlob reports whether some string of a list matches a glob:
-// anyGlob(r.obj.Writes, '**/.github/workflows/**').
+// anyGlob('**/.github/workflows/**', r.obj.Writes). The glob comes first:
+// the expression language spreads a list argument into the arguments
+// that follow.
 func fnAnyGlob(args ...any) (any, error) {
-	list, pat, err := listArgs("anyGlob", args)
-	if err != nil {
-		return nil, err
+	if len(args) == 0 {
+		return nil, fmt.Errorf("anyGlob: want a glob and a list, got no arguments")
 	}
-	for _, v := range list {
-		s, ok := v.(string)
-		if !ok {
-			return nil, fmt.Errorf("anyGlob: the list holds %T, not strings", v)
+	pat, ok := args[0].(string)
+	if !ok {
+		return nil, fmt.Errorf("anyGlob: argument 1 is %T, not a glob string", args[0])
+	}
+	var match func(v any) (bool, error)
+	match = func(v any) (bool, error) {
+		switch x := v.(type) {
+		case string:
+			return doublestar.Match(pat, x)
+		case []any:
+			for _, y := range x {
+				if ok, err := match(y); ok || err != nil {
+					return ok, err
+				}
+			}
+			return false, nil
 		}
-		if ok, err := doublestar.Match(pat, s); err != nil {
+		return false, fmt.Errorf("the list holds %T, not strings", v)
+	}
+	for _, v := range args[1:] {
+		ok, err := match(v)
+		if err != nil {
 			return nil, fmt.Errorf("anyGlob: %w", err)
-		} else if ok {
+		}
+		if ok {
 			return true, nil
 		}
 	}
 	return false, nil
-}
-
-// fnAnyIn reports whether some string of a list is one of the values of
-// another: anyIn(r.obj.Shell.Programs, ('rm', 'dd')).
-func fnAnyIn(args ...any) (any, error) {
-	if len(args) < 2 {
-		return nil, fmt.Errorf("anyIn: want a list and values, got %d arguments", len(args))
-	}
-	list, ok := args[0].([]any)
-	if !ok {
-		return nil, fmt.Errorf("anyIn: argument 1 is %T, not a list", args[0])
-	}
-	values := args[1:]
-	if len(values) == 1 {
-		if l, ok := values[0].([]any); ok {
-			values = l
-		}
-	}
-	for _, v := range list {
-		for _, w := range values {
-			if v == w {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
-}
-
-func listArgs(name string, args []any) ([]any, string, error) {
-	if len(args) != 2 {
-		return nil, "", fmt.Errorf("%s: want 2 arguments, got %d", name, len(args))
-	}
-	list, ok := args[0].([]any)
-	if !ok {
-		return nil, "", fmt.Errorf("%s: argument 1 is %T, not a list", name, args[0])
-	}
-	pat, ok := args[1].(string)
-	if !ok {
-		return nil, "", fmt.Errorf("%s: argument 2 is %T, not a string", name, args[1])
-	}
-	return list, pat, nil
 }
 
 // builtinGetters read the agent-tool attributes.
@@ -246,9 +223,6 @@ func init() {
 	for k, g := range builtinGetters {
 		getters[k] = g
 	}
-	condFunctions["anyGlob"] = fnAnyGlob
-	condFunctions["anyIn"] = fnAnyIn
-	patternArg["anyGlob"] = validateGlob
 }
 
 // isBuiltin reports whether t is an agent tool.

@@ -45,10 +45,10 @@ type CaseObject struct {
 // those in CaseFile.Objects.
 type CaseCall struct {
 	CaseObject `yaml:",inline"`
-	Name       string         `yaml:"name"`
-	Tool       string         `yaml:"tool"`
-	Resource   string         `yaml:"resource"`
-	Prompt     string         `yaml:"prompt"`
+	Name       string `yaml:"name"`
+	Tool       string `yaml:"tool"`
+	Resource   string `yaml:"resource"`
+	Prompt     string `yaml:"prompt"`
 	// Builtin names an agent tool (claude__Bash), kind builtin.
 	Builtin   string         `yaml:"builtin"`
 	Arguments map[string]any `yaml:"arguments"`
@@ -245,7 +245,7 @@ func (cf *CaseFile) request(c *Case, zone *time.Location) (mediator.AuthzRequest
 		return mediator.AuthzRequest{}, Situation{}, fmt.Errorf("session.max_data_class %q: use public, internal, confidential, pii or financial", d)
 	}
 	req := mediator.AuthzRequest{Behaviour: beh, Target: t, Arguments: c.Call.Arguments, Intent: in, Listing: c.Listing, RemoteIP: ip,
-		Workspace: c.Call.Workspace,
+		Workspace:  c.Call.Workspace,
 		ArgSecrets: c.ArgSecrets, Session: mediator.SessionFlow{Tainted: c.Session.Tainted, MaxDataClass: c.Session.MaxDataClass,
 			SecretsSeen: c.Session.SecretsSeen},
 		Agent: mediator.Agent{ID: a.ID, Version: a.Version, Roles: a.Roles, Owner: a.Owner, BusinessFunction: a.BusinessFunction,

@@ -153,7 +153,10 @@ func checkPatternLiteral(tokens []govaluate.ExpressionToken, i int) error {
 	if !ok {
 		return nil
 	}
-	depth, arg := 0, 0
+	depth, arg, want := 0, 0, 1
+	if patternFirst[name] {
+		want = 0
+	}
 	for _, tk := range tokens[i+1:] {
 		switch {
 		case tk.Kind == govaluate.CLAUSE:
@@ -165,7 +168,7 @@ func checkPatternLiteral(tokens []govaluate.ExpressionToken, i int) error {
 			}
 		case tk.Kind == govaluate.SEPARATOR && depth == 1:
 			arg++
-		case tk.Kind == govaluate.STRING && depth == 1 && arg == 1:
+		case tk.Kind == govaluate.STRING && depth == 1 && arg == want:
 			if err := validate(tk.Value.(string)); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}

@@ -22,6 +22,7 @@ var condFunctions = map[string]govaluate.ExpressionFunction{
 	"globMatch":  fnGlobMatch,
 	"regexMatch": fnRegexMatch,
 	"has":        fnHas,
+	"anyGlob":    fnAnyGlob,
 }
 
 // patternArg names the functions whose second argument is a pattern that
@@ -29,7 +30,12 @@ var condFunctions = map[string]govaluate.ExpressionFunction{
 var patternArg = map[string]func(string) error{
 	"globMatch":  validateGlob,
 	"regexMatch": func(s string) error { _, err := regexp.Compile(s); return err },
+	"anyGlob":    validateGlob,
 }
+
+// patternFirst names the pattern functions whose pattern is their first
+// argument.
+var patternFirst = map[string]bool{"anyGlob": true}
 
 func validateGlob(s string) error {
 	if !doublestar.ValidatePattern(s) {

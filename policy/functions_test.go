@@ -137,3 +137,34 @@ func TestAttributePaths(t *testing.T) {
 		})
 	}
 }
+
+func TestAnyGlob(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		args []any
+		want any
+		err  string
+	}{
+		{"match in spread list", []any{"**/.github/workflows/**", "/p/main.go", "/p/.github/workflows/ci.yml"}, true, ""},
+		{"match in nested list", []any{"**/*.pem", []any{"/p/a.go", "/p/k.pem"}}, true, ""},
+		{"no match", []any{"**/*.pem", "/p/a.go"}, false, ""},
+		{"empty list", []any{"**/*.pem"}, false, ""},
+		{"non-string element", []any{"**", 1.0}, nil, "not strings"},
+		{"pattern not a string", []any{1.0, "a"}, nil, "not a glob"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := fnAnyGlob(tc.args...)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}

@@ -122,3 +122,20 @@ func (s *Store) UnknownOutcomes(ctx context.Context) ([]mediator.ChainRecord, er
 	}
 	return s.queryRecords(ctx, "outcome-unknown records", "SELECT "+columns+` FROM audit WHERE outcome = 'unknown' ORDER BY seq`)
 }
+
+// FindToolUse returns the newest tool_use record (an agent tool's
+// decision) of the session whose recorded answer names the client's use
+// id, so that the tool's outcome can be recorded against it
+// (mediator.ToolUseFinder).
+func (s *Store) FindToolUse(ctx context.Context, session, useID string) (mediator.ChainRecord, bool, error) {
+	if s.isClosed() {
+		return mediator.ChainRecord{}, false, s.errClosed()
+	}
+	list, err := s.queryRecords(ctx, "tool use", "SELECT "+columns+` FROM audit WHERE session_id = ? AND method = ?
+		AND json_valid(result) AND json_extract(result, '$.tool_use_id') = ? ORDER BY seq DESC LIMIT 1`,
+		session, mediator.MethodToolUse, useID)
+	if err != nil || len(list) == 0 {
+		return mediator.ChainRecord{}, false, err
+	}
+	return list[0], true, nil
+}

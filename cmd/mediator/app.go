@@ -32,6 +32,7 @@ type app struct {
 	pol      *policyRuntime // policy watcher and alert level (config_policy.go)
 	auth     authenticator
 	srv      *mediator.Server
+	builtins agentTools         // builtins: (config_builtins.go); empty when off
 	queue    *approvals.Queue   // human approvals (approvers.go)
 	intent   *intent.Service    // tasks, declared intent, drift, judge (config_intent.go)
 	behave   *behaviour.Engine  // baselines and trust (config_behaviour.go); nil when off
@@ -61,7 +62,7 @@ func newLogger(cfg LogConfig, stderr io.Writer) (*slog.Logger, func() error, err
 
 // openApp wires everything; the caller must call close.
 func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
-	a = &app{cfg: cfg}
+	a = &app{cfg: cfg, builtins: newAgentTools(cfg.Builtins)}
 	if a.log, a.logClose, err = newLogger(cfg.Log, e.stderr); err != nil {
 		return nil, err
 	}
@@ -125,12 +126,21 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 		Recorder:      a.store,
 		Inspector:     inspector,
 		Flows:         mediator.NewFlowTracker(0),
+		AgentTools:    a.agentTools(),
 		Logger:        a.log,
 		Caps:          mediator.Caps{PromptBytes: cfg.Limits.PromptBytes},
 	}, mediator.WithImplementation("mcp-mediator", version), mediator.WithMaxRequestBytes(cfg.Limits.MaxRequestBytes),
 		mediator.WithMaxHeaderBytes(cfg.Limits.MaxHeaderBytes), mediator.WithReadTimeout(cfg.Limits.ReadTimeout),
 		mediator.WithSessionLimits(cfg.Limits.SessionIdleTimeout, cfg.Limits.SessionsPerAgent))
 	return a, err
+}
+
+// agentTools are the agent tools of builtins: (nil when off).
+func (a *app) agentTools() mediator.AgentTools {
+	if len(a.builtins) == 0 {
+		return nil
+	}
+	return a.builtins
 }
 
 // close stops upstreams first (no more results), then flushes the audit log.

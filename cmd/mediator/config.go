@@ -49,6 +49,8 @@ type Config struct {
 	// Behaviour configures per-agent baselines and trust levels
 	// (config_behaviour.go).
 	Behaviour BehaviourConfig `yaml:"behaviour"`
+	// Builtins are the agent tools (Claude Code's Bash, Edit, ...).
+	Builtins BuiltinsConfig `yaml:"builtins"`
 
 	dir string // directory of the config file
 }
@@ -235,6 +237,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Admin.validate()...)
 	errs = append(errs, c.Intent.validate()...)
 	errs = append(errs, c.Behaviour.validate()...)
+	errs = append(errs, c.Builtins.validate()...)
 	errs = append(errs, c.Audit.Checkpoints.validate()...)
 	errs = append(errs, c.Audit.Ship.Syslog.validate()...)
 	for i, p := range c.Audit.Redact {

@@ -156,6 +156,7 @@ func (a *app) newIntentService(lookup func(string) (string, bool)) (*intent.Serv
 		Tasks:          a.store,
 		Revoke:         revoke,
 		Catalog:        a.reg.Catalog,
+		AgentTools:     a.agentTools(),
 		Judge:          jd,
 		DriftThreshold: a.cfg.Intent.Drift.Threshold,
 		DriftWindow:    a.cfg.Intent.Drift.Window,

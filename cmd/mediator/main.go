@@ -21,6 +21,8 @@
 //	mediator policy  explain --agent ID --tool NAME [--args JSON] [--at TIME] [--config FILE]
 //	mediator policy  reload [--server URL] [--config FILE]
 //	mediator alert   set normal|elevated|incident [--config FILE] [--db FILE]
+//	mediator claude-code setup [--project DIR] [--config FILE] [--url URL] [--http] [--print]
+//	mediator hook claude-code [--url URL] [--config FILE] [--timeout 60s]
 //	mediator version
 //
 // Run "mediator help" or "mediator COMMAND --help" for details.
@@ -137,6 +139,11 @@ Usage:
                                                                   set an agent's trust (high, medium, low, none)
   mediator agent baseline reset|freeze|unfreeze ID --reason TEXT  re-learn, freeze or resume an agent's baseline
   mediator behaviour eval [--seed N] [--agents N]                 replay the seeded drift simulator through the engine
+  mediator claude-code setup [--project DIR] [--config FILE] [--url URL] [--http] [--print]
+                                                                  write the project's Claude Code hooks: Bash, Edit,
+                                                                  Write, WebFetch, ... decided by the mediator
+  mediator hook claude-code [--url URL] [--config FILE] [--timeout 60s]
+                                                                  Claude Code's PreToolUse/PostToolUse hook (stdin → stdout)
   mediator version                                                print the version
 
 Without --config the embedded default runs: the demo upstream over ./sandbox,
@@ -184,6 +191,10 @@ func Run(ctx context.Context, args []string, e env) error {
 		return cmdAgent(ctx, args[1:], e)
 	case "behaviour", "behavior":
 		return cmdBehaviour(ctx, args[1:], e)
+	case "hook":
+		return cmdHook(ctx, args[1:], e)
+	case "claude-code":
+		return cmdClaudeCode(ctx, args[1:], e)
 	case "version", "--version":
 		fmt.Fprintln(e.stdout, "mediator", version)
 		return nil

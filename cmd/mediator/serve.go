@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/mcp-mediator/mediator/mediator/claudecode"
 	"io"
 	"net"
 	"net/http"
@@ -110,6 +111,7 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 func (a *app) serveHTTP(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", a.srv.HTTPHandler("/mcp"))
+	mux.Handle(claudeHookPath, claudecode.Handler(a.srv))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})

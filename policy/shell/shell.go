@@ -759,7 +759,7 @@ var (
 		"sudo": " -u -g -h -p -C -D -r -t -U ", "doas": " -u -C ", "su": " -c -s -g ", "pkexec": " --user ",
 		"runuser": " -u -g ", "env": " -u -C -S ", "nice": " -n ", "ionice": " -c -n -p ", "nohup": "",
 		"time": " -f -o ", "timeout": " -s -k --signal --kill-after ", "command": "", "exec": " -a ", "builtin": "",
-		"xargs": " -a -d -E -I -i -L -l -n -P -s --arg-file --delimiter --max-args --max-procs ",
+		"xargs":  " -a -d -E -I -i -L -l -n -P -s --arg-file --delimiter --max-args --max-procs ",
 		"stdbuf": " -i -o -e ", "setsid": "", "chrt": "", "taskset": "", "unbuffer": "", "caffeinate": "",
 		"watch": " -n -d ", "strace": " -e -o -p ", "ltrace": " -e -o -p ", "flock": " -w ", "chroot": "",
 	}
