@@ -342,7 +342,7 @@ func (s *Server) RefuseToolUse(ctx context.Context, creds Credentials, u ToolUse
 // AgentToolName maps a client's own tool name to its catalog name
 // ("Bash" → "claude__Bash").
 func (s *Server) AgentToolName(client, name string) string {
-	if s.deps.AgentTools == nil {
+	if s.deps.AgentTools == nil || name == "" {
 		return name
 	}
 	return s.deps.AgentTools.AgentToolName(client, name)

@@ -31,7 +31,17 @@ const maxPurposeBytes = 4 << 10
 
 // IsBuiltinTool reports whether name is one of the mediator's own tools.
 func IsBuiltinTool(name string) bool {
-	return name == ToolDeclareIntent || name == ToolCompleteTask
+	return name == ToolDeclareIntent || name == ToolCompleteTask || name == ToolPermissionPrompt
+}
+
+// ownToolListed reports whether the mediator's own tool name is offered:
+// the intent tools when intent is configured, permission_prompt when
+// agent tools are.
+func (s *Server) ownToolListed(name string) bool {
+	if name == ToolPermissionPrompt {
+		return s.deps.AgentTools != nil
+	}
+	return IsBuiltinTool(name) && s.declarer() != nil
 }
 
 func (s *Server) declarer() IntentDeclarer {

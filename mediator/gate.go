@@ -163,7 +163,7 @@ func (s *Server) filterTools(ctx context.Context, _ any, _ *mcp.ListToolsRequest
 	cat, keep := s.deps.Upstreams.Catalog(), s.listFilter(ctx)
 	kept := res.Tools[:0]
 	for _, t := range res.Tools {
-		if IsBuiltinTool(t.Name) && s.declarer() != nil || t.Name == ToolPermissionPrompt && s.deps.AgentTools != nil {
+		if s.ownToolListed(t.Name) {
 			kept = append(kept, t) // always listed
 			continue
 		}

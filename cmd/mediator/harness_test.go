@@ -309,6 +309,7 @@ func requireTool(t *testing.T, what, hint string, find func() (string, bool)) st
 func scanLines(s string) []string {
 	var out []string
 	sc := bufio.NewScanner(strings.NewReader(s))
+	sc.Buffer(nil, len(s)+1) // a record with capped arguments and result is longer than bufio's 64 KiB
 	for sc.Scan() {
 		out = append(out, sc.Text())
 	}

@@ -238,7 +238,7 @@ func (z *analyzer) call(c *syntax.CallExpr, st *syntax.Stmt, depth int) error {
 		return z.shell(prog, args, argWords, st, depth)
 	case interpreters[prog]:
 		if readsStdin(args) {
-			z.runsInput(st, argWords)
+			return z.runsInput(st, depth, false)
 		}
 	}
 	return nil
@@ -289,17 +289,32 @@ func (z *analyzer) shell(prog string, args []string, argWords []*syntax.Word, st
 			break
 		}
 	}
-	z.runsInput(st, argWords)
-	return nil
+	return z.runsInput(st, depth, true)
 }
 
 // runsInput notes a shell or interpreter that runs what it reads on its
-// standard input: from a here-document, or (see pipe) a pipe.
-func (z *analyzer) runsInput(st *syntax.Stmt, _ []*syntax.Word) {
+// standard input: from a here-document, or (see pipe) a pipe. A shell's
+// here-document is read as the script it is.
+func (z *analyzer) runsInput(st *syntax.Stmt, depth int, shellCode bool) error {
 	for _, r := range st.Redirs {
 		switch r.Op {
 		case syntax.Hdoc, syntax.DashHdoc, syntax.WordHdoc:
-			z.a.PipeToShell = true
+			z.a.PipeToShell, z.a.Compound = true, true
+			// The document is the program: read it as one.
+			body := r.Hdoc
+			if r.Op == syntax.WordHdoc {
+				body = r.Word
+			}
+			if body == nil || !shellCode {
+				continue
+			}
+			text, literal := wordText(body)
+			if !literal {
+				z.a.Dynamic = true
+			}
+			if err := z.script(text, depth+1); err != nil {
+				return err
+			}
 		case syntax.RdrIn:
 			if r.Word != nil && containsProcSubst(r.Word) {
 				z.a.PipeToShell = true
@@ -309,6 +324,7 @@ func (z *analyzer) runsInput(st *syntax.Stmt, _ []*syntax.Word) {
 			}
 		}
 	}
+	return nil
 }
 
 // pipe notes a pipeline whose later command runs its input as code.

