@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"path"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 )
 
 // Agent tools are the tools an agent's own client runs without an MCP
@@ -41,6 +44,10 @@ type AgentTools interface {
 	// AgentToolName maps a client's own tool name ("Bash") to its
 	// catalog name.
 	AgentToolName(client, name string) string
+	// Workspace is the project directory policy sees for a use whose
+	// client claims claimed (its cwd or MCP root): the configured one
+	// when the operator fixed it, else the claim.
+	Workspace(claimed string) string
 }
 
 // ToolUse is one use of an agent tool, asked about before it runs.
@@ -124,6 +131,9 @@ func (s *Server) toolUseCall(ctx context.Context, creds Credentials, method stri
 	}
 	c.Session.Key = sessionKey(c.Session, c.Agent, s.stdioKey)
 	c.Workspace = u.Workspace
+	if s.deps.AgentTools != nil {
+		c.Workspace = s.deps.AgentTools.Workspace(u.Workspace)
+	}
 	if u.Prompt != "" {
 		c.Prompt, c.PromptTruncated = capText(u.Prompt, s.promptCap())
 	}
@@ -306,14 +316,47 @@ func (s *Server) handlePermissionPrompt(ctx context.Context, req mcp.CallToolReq
 	input, _ := args["input"].(map[string]any)
 	useID, _ := args["tool_use_id"].(string)
 	creds := CredentialsFromContext(ctx)
+	workspace, ask := s.clientRoot(ctx, req)
+	if ask && name != "" && input != nil {
+		return server.NewInputRequestBuilder("").Roots(rootsInput).ToolResult(), nil
+	}
 	if name == "" || input == nil {
 		c := s.newCall(ctx, MethodToolUse, trimForError(name, 128))
 		return permissionAnswer(ToolUseVerdict{Reason: s.reject(ctx, c, fmt.Errorf(
 			"%w: permission_prompt needs tool_name (a string) and input (an object)", ErrInvalidRequest)).Error()}, nil), nil
 	}
 	v := s.DecideToolUse(ctx, creds, ToolUse{Tool: s.deps.AgentTools.AgentToolName(permissionClient, name), Input: input,
-		UseID: useID, Client: permissionClient})
+		UseID: useID, Client: permissionClient, Workspace: workspace})
 	return permissionAnswer(v, input), nil
+}
+
+// rootsInput names the roots request of the permission prompt.
+const rootsInput = "workspace"
+
+// clientRoot is the client's first file root: the project directory it
+// works in, for a permission prompt, which names none. It is asked for
+// with MCP's multi round-trip (the tool's first answer asks for the
+// client's roots; the client calls again with them; mcp-go bridges older
+// clients). ask is true when the answer must be that request; "" when the
+// client has no roots.
+func (s *Server) clientRoot(ctx context.Context, req mcp.CallToolRequest) (root string, ask bool) {
+	if res := server.RootsResponse(req.Params.InputResponses, rootsInput); res != nil {
+		for _, r := range res.Roots {
+			u, err := url.Parse(r.URI)
+			if err == nil && u.Scheme == "file" && path.IsAbs(u.Path) {
+				return path.Clean(u.Path), false
+			}
+		}
+		return "", false
+	}
+	if _, answered := req.Params.InputResponses[rootsInput]; answered {
+		return "", false
+	}
+	cs, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo)
+	if !ok || cs.GetClientCapabilities().Roots == nil {
+		return "", false
+	}
+	return "", true
 }
 
 // permissionAnswer is the permission_prompt tool's result for v.

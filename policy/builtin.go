@@ -107,14 +107,15 @@ func clientName(name string) string {
 	return name
 }
 
-// within reports whether p lies inside dir. An unknown workspace, a path
-// relative to it or to a home directory ("~/x"), and the kernel's views of
-// other directories (/proc/N/root, /proc/N/cwd, /dev/fd) are outside.
+// within reports whether p lies inside dir. An unknown workspace, one that
+// is the root directory (no boundary at all), a path relative to it or to
+// a home directory ("~/x"), and the kernel's views of other directories
+// (/proc/N/root, /proc/N/cwd, /dev/fd) are outside.
 func within(p, dir string) bool {
-	if dir == "" || p == "" || p[0] != '/' || strings.HasPrefix(p, "/proc/") || strings.HasPrefix(p, "/dev/fd/") {
+	if dir == "" || dir == "/" || p == "" || p[0] != '/' || strings.HasPrefix(p, "/proc/") || strings.HasPrefix(p, "/dev/fd/") {
 		return false
 	}
-	return dir == "/" || p == dir || strings.HasPrefix(p, dir+"/")
+	return p == dir || strings.HasPrefix(p, dir+"/")
 }
 
 // maxLinkDepth bounds how many path elements resolveLinks walks up.

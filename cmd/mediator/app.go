@@ -32,7 +32,7 @@ type app struct {
 	pol      *policyRuntime // policy watcher and alert level (config_policy.go)
 	auth     authenticator
 	srv      *mediator.Server
-	builtins agentTools         // builtins: (config_builtins.go); empty when off
+	builtins *agentTools        // builtins: (config_builtins.go); nil when off
 	queue    *approvals.Queue   // human approvals (approvers.go)
 	intent   *intent.Service    // tasks, declared intent, drift, judge (config_intent.go)
 	behave   *behaviour.Engine  // baselines and trust (config_behaviour.go); nil when off
@@ -137,8 +137,8 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 
 // agentTools are the agent tools of builtins: (nil when off).
 func (a *app) agentTools() mediator.AgentTools {
-	if len(a.builtins) == 0 {
-		return nil
+	if a.builtins == nil {
+		return nil // a nil *agentTools in the interface would not be nil
 	}
 	return a.builtins
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -23,6 +24,10 @@ type BuiltinsConfig struct {
 	// Tools are overrides and additions, by Claude Code's tool name,
 	// over the defaults (defaultBuiltins).
 	Tools map[string]BuiltinTool `yaml:"tools"`
+	// Workspace fixes the project directory policy sees (r.obj.Workspace)
+	// instead of the one Claude Code reports (its cwd, its MCP root),
+	// which the agent's own client chooses.
+	Workspace string `yaml:"workspace"`
 }
 
 // BuiltinTool describes one agent tool to policy.
@@ -76,6 +81,9 @@ var builtinName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,63}$`)
 // validate reports a bad entry of builtins.tools.
 func (b *BuiltinsConfig) validate() []error {
 	var errs []error
+	if b.Workspace != "" && (!filepath.IsAbs(b.Workspace) || filepath.Clean(b.Workspace) == "/") {
+		errs = append(errs, fmt.Errorf("builtins.workspace %q: name the project directory as an absolute path (not /)", b.Workspace))
+	}
 	for name, t := range b.Tools {
 		if !builtinName.MatchString(name) || strings.Contains(name, "__") {
 			errs = append(errs, fmt.Errorf("builtins.tools: %q is not a tool name (letters, digits, _; Claude Code's own name, e.g. Bash)", name))
@@ -91,10 +99,13 @@ func (b *BuiltinsConfig) validate() []error {
 }
 
 // agentTools is the mediator.AgentTools of builtins:.
-type agentTools map[string]mediator.Tool
+type agentTools struct {
+	tools     map[string]mediator.Tool
+	workspace string
+}
 
 // newAgentTools builds the agent tools of the config (nil when off).
-func newAgentTools(b BuiltinsConfig) agentTools {
+func newAgentTools(b BuiltinsConfig) *agentTools {
 	if b.Off {
 		return nil
 	}
@@ -119,9 +130,12 @@ func newAgentTools(b BuiltinsConfig) agentTools {
 		}
 		all[name] = t
 	}
-	out := make(agentTools, len(all))
+	out := &agentTools{tools: make(map[string]mediator.Tool, len(all)), workspace: b.Workspace}
+	if out.workspace != "" {
+		out.workspace = filepath.Clean(out.workspace)
+	}
 	for name, t := range all {
-		out[builtinClient+"__"+name] = builtinTool(name, t)
+		out.tools[builtinClient+"__"+name] = builtinTool(name, t)
 	}
 	return out
 }
@@ -158,20 +172,31 @@ func builtinTool(name string, t BuiltinTool) mediator.Tool {
 }
 
 // AgentTool implements mediator.AgentTools.
-func (a agentTools) AgentTool(name string) (mediator.Tool, bool) {
-	t, ok := a[name]
+func (a *agentTools) AgentTool(name string) (mediator.Tool, bool) {
+	t, ok := a.tools[name]
 	return t, ok
+}
+
+// Workspace implements mediator.AgentTools.
+func (a *agentTools) Workspace(claimed string) string {
+	if a.workspace != "" {
+		return a.workspace
+	}
+	return claimed
 }
 
 // AgentToolName implements mediator.AgentTools: Claude Code's "Bash" is
 // "claude__Bash".
-func (a agentTools) AgentToolName(_, name string) string { return builtinClient + "__" + name }
+func (a *agentTools) AgentToolName(_, name string) string { return builtinClient + "__" + name }
 
 // names are the Claude Code names of the agent tools, sorted.
-func (a agentTools) names() []string {
+func (a *agentTools) names() []string {
+	if a == nil {
+		return nil
+	}
 	var out []string
-	for _, k := range slices.Sorted(maps.Keys(a)) {
-		out = append(out, a[k].Original)
+	for _, k := range slices.Sorted(maps.Keys(a.tools)) {
+		out = append(out, a.tools[k].Original)
 	}
 	return out
 }
