@@ -155,7 +155,14 @@ func (e *Engine) Run(ctx context.Context) {
 			cancel()
 			return
 		case l := <-e.loads:
-			e.loadProfile(ctx, l[0], l[1])
+			lctx, cancel := ctx, context.CancelFunc(func() {})
+			if ctx.Err() != nil {
+				// Stopping (select picked the load over ctx.Done): read it
+				// for the final write, not with the cancelled context.
+				lctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			}
+			e.loadProfile(lctx, l[0], l[1])
+			cancel()
 		case <-t.C:
 			e.Sync(ctx)
 		}
