@@ -303,6 +303,13 @@ func permissionPromptTool() mcp.Tool {
 	)
 }
 
+// PermissionServerName is the name Claude Code knows the mediator by
+// (claude mcp add mediator ...): the permission prompt lets the
+// mediator's own tools (mcp__mediator__<tool>) through, since each call of
+// them is decided when it arrives. A tool of any other MCP server is an
+// agent tool like Bash, unknown unless builtins: names it.
+const PermissionServerName = "mediator"
+
 // permissionClient is the client the permission_prompt tool speaks for.
 const permissionClient = "claude-code"
 
@@ -319,6 +326,13 @@ func (s *Server) handlePermissionPrompt(ctx context.Context, req mcp.CallToolReq
 	workspace, ask := s.clientRoot(ctx, req)
 	if ask && name != "" && input != nil {
 		return server.NewInputRequestBuilder("").Roots(rootsInput).ToolResult(), nil
+	}
+	if rest, ok := strings.CutPrefix(name, "mcp__"+PermissionServerName+"__"); ok && input != nil {
+		if _, listed := s.deps.Upstreams.Catalog().Tool(rest); listed || IsBuiltinTool(rest) {
+			// A tool of this mediator: the call is decided (and recorded)
+			// by the chain when it arrives.
+			return permissionAnswer(ToolUseVerdict{Allow: true}, input), nil
+		}
 	}
 	if name == "" || input == nil {
 		c := s.newCall(ctx, MethodToolUse, trimForError(name, 128))

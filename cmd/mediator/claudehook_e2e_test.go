@@ -43,10 +43,17 @@ func hookEvent(t testing.TB, event, tool string, input map[string]any, cwd, useI
 // its decision.
 func runHook(t testing.TB, dir, stdin string, args ...string) hookAnswer {
 	t.Helper()
+	return runHookEnv(t, dir, nil, stdin, args...)
+}
+
+// runHookEnv is runHook with extra environment variables.
+func runHookEnv(t testing.TB, dir string, env []string, stdin string, args ...string) hookAnswer {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary(t), append([]string{"hook", "claude-code"}, args...)...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -282,6 +289,42 @@ func TestHookAttachedToServe(t *testing.T) {
 	}
 }
 
+// A task's scope lists agent tools and constrains their arguments like any
+// other: with the task's token in $MEDIATOR_TOKEN, a Read inside the
+// constrained path runs, one outside it is out of scope and refused, and
+// a tool the scope does not list is refused too.
+func TestHookTaskScope(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, "auth: {anonymous: {id: local-agent, roles: [writer, support]}}\nbehaviour: {enabled: false}\n")
+	dir, proj := hookProject(t)
+	task := startTaskCLI(t, p, "--agent", "claude-dev", "--role", "writer", "--purpose", "fix the parser",
+		"--tools", "claude__Read", "--tools", "claude__Edit", "--constraint", "file_path:prefix="+proj)
+	tokenEnv := []string{"MEDIATOR_TOKEN=" + task.Token}
+	read := func(path string) hookAnswer {
+		return runHookEnv(t, dir, tokenEnv, hookEvent(t, "PreToolUse", "Read", map[string]any{"file_path": path}, proj, "toolu_r"), "--url", p.Base)
+	}
+	if a := read(proj + "/parser.go"); a.decision() != "allow" {
+		t.Errorf("in scope: %s", a.raw)
+	}
+	if a := read("/etc/hostname"); a.decision() != "deny" || !strings.Contains(a.reason(), "out of scope") && !strings.Contains(a.reason(), "outside constraint") {
+		t.Errorf("outside the constraint: %s", a.raw)
+	}
+	bash := hookEvent(t, "PreToolUse", "Bash", map[string]any{"command": "make"}, proj, "toolu_b")
+	if a := runHookEnv(t, dir, tokenEnv, bash, "--url", p.Base); a.decision() != "deny" {
+		t.Errorf("a tool the scope does not list: %s", a.raw)
+	}
+	var tasks []string
+	for _, r := range exportRecords(t, p.Dir, p.DB) {
+		if r.Method == mediator.MethodToolUse {
+			tasks = append(tasks, r.AgentID+"/"+r.TaskID+"/"+string(r.Intent.Verdict))
+		}
+	}
+	want := []string{"claude-dev/" + task.Task.ID + "/in_scope", "claude-dev/" + task.Task.ID + "/out_of_scope", "claude-dev/" + task.Task.ID + "/out_of_scope"}
+	if !slices.Equal(tasks, want) {
+		t.Errorf("recorded %v, want %v", tasks, want)
+	}
+}
+
 // An approval holds the tool use; decided on the page, the identical use
 // asked again runs.
 func TestHookApprovalOnThePage(t *testing.T) {
@@ -356,6 +399,15 @@ func TestPermissionPromptTool(t *testing.T) {
 	got := call(map[string]any{"tool_name": "Read", "input": map[string]any{"file_path": "/etc/hostname"}})
 	if got["behavior"] != "allow" || got["updatedInput"].(map[string]any)["file_path"] != "/etc/hostname" {
 		t.Errorf("allow: %v", got)
+	}
+	// The mediator's own tools are decided when they are called; another
+	// server's tool is not one the mediator knows.
+	if got := call(map[string]any{"tool_name": "mcp__mediator__demo__echo", "input": map[string]any{"message": "x"}}); got["behavior"] != "allow" {
+		t.Errorf("the mediator's own tool: %v", got)
+	}
+	if got := call(map[string]any{"tool_name": "mcp__other__demo__echo", "input": map[string]any{"message": "x"}}); got["behavior"] != "deny" ||
+		!strings.Contains(got["message"].(string), "knows no agent tool") {
+		t.Errorf("another server's tool: %v", got)
 	}
 	if got := call(map[string]any{"tool_name": "Bash"}); got["behavior"] != "deny" || !strings.Contains(got["message"].(string), "needs tool_name") {
 		t.Errorf("no input: %v", got)
