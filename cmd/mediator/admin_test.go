@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -603,5 +605,42 @@ func TestAdminAPITasks(t *testing.T) {
 	}
 	if code, _ = f.do(t, http.MethodGet, adminPrefix+"/tasks?status=weird", f.admin, ""); code != http.StatusBadRequest {
 		t.Fatalf("bad status filter: %d", code)
+	}
+}
+
+// --db names the database a command acts on: it never goes to whichever
+// mediator answers at the config's admin address (which may serve another
+// database), while --server still goes there.
+func TestDBFlagActsOnThatDatabase(t *testing.T) {
+	t.Parallel()
+	var asked atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		http.Error(w, "not this one", http.StatusTeapot)
+	}))
+	defer ts.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "mediator.yaml")
+	if err := os.WriteFile(cfg, []byte("admin: {listen: \""+strings.TrimPrefix(ts.URL, "http://")+"\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "staging.db")
+	for _, args := range [][]string{
+		{"alert", "set", "incident", "--config", cfg, "--db", db},
+		{"token", "revoke", "j1", "--config", cfg, "--db", db},
+		{"task", "list", "--config", cfg, "--db", db},
+	} {
+		if _, stderr, err := runCLI(t, args...); err != nil {
+			t.Errorf("%v: %v %s", args, err, stderr)
+		}
+	}
+	if n := asked.Load(); n != 0 {
+		t.Fatalf("the server at admin.listen was asked %d times, though --db named the database", n)
+	}
+	if out, _, err := runCLI(t, "alert", "show", "--config", cfg, "--db", db); err != nil || !strings.Contains(out, "incident") {
+		t.Errorf("alert show --db: %v %q", err, out)
+	}
+	if _, _, err := runCLI(t, "alert", "set", "normal", "--config", cfg, "--db", db, "--server", ts.URL); err == nil || asked.Load() == 0 {
+		t.Errorf("--server with --db did not go to the server: %v", err)
 	}
 }

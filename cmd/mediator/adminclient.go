@@ -184,9 +184,14 @@ func noServerHint(err error) error {
 // viaAdmin runs call against the admin API of the server that flags and
 // cfg name. It reports false, with nil error, when no server answers (or
 // the config turns the API off), so that the caller can act directly;
-// what it will do is said on stderr with fallback.
+// what it will do is said on stderr with fallback. A --db without
+// --server means that database: no server is asked, whichever answers at
+// the config's admin address (it may serve another database).
 func viaAdmin(ctx context.Context, cfg *Config, server string, e env, fallback string,
 	call func(*adminClient) error) (bool, error) {
+	if server == "" && cfg.dbGiven {
+		return false, nil
+	}
 	c, err := newAdminClient(ctx, cfg, server, e)
 	if errors.Is(err, errAdminOff) {
 		return false, nil

@@ -344,7 +344,7 @@ func TestE2EBehaviourPassportCeiling(t *testing.T) {
 	if !res.IsError || !strings.Contains(resultText(res), "approval pending") {
 		t.Fatalf("a write above the passport's ceiling ran alone: %s", resultText(res))
 	}
-	if _, errOut, code := runMediator(t, p.Dir, "token", "mint", "--config", cfg, "--agent", "x", "--trust-ceiling", "supreme"); code == 0 ||
+	if _, errOut, code := runMediator(t, p.Dir, "token", "mint", "--config", cfg, "--server", noServer(t), "--agent", "x", "--trust-ceiling", "supreme"); code == 0 ||
 		!strings.Contains(errOut, "use high, medium, low or none") {
 		t.Errorf("mint with --trust-ceiling supreme: exit %d: %s", code, errOut)
 	}

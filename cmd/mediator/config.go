@@ -53,6 +53,9 @@ type Config struct {
 	Builtins BuiltinsConfig `yaml:"builtins"`
 
 	dir string // directory of the config file
+	// dbGiven: --db named the database on the command line, so commands
+	// act on it rather than on a server's (viaAdmin).
+	dbGiven bool
 }
 
 // AgentConfig is a configured agent identity.

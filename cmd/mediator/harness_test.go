@@ -119,6 +119,15 @@ func freeAddr(t testing.TB) string {
 	return ""
 }
 
+// noServer is an admin API address where nothing listens, for CLI calls
+// that must act on the key file or database directly: a test never leaves
+// a command to find the config's default admin port (127.0.0.1:8081),
+// where a developer's own mediator may run.
+func noServer(t testing.TB) string {
+	t.Helper()
+	return "http://" + freeAddr(t)
+}
+
 var (
 	usedAddrsMu sync.Mutex
 	usedAddrs   = map[string]bool{}

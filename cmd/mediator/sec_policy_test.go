@@ -107,9 +107,9 @@ func TestE2EMintRefusesLookalikeIdentities(t *testing.T) {
 		{"--agent", "bot\u202e"},
 		{"--owner", "ali\u00adce"}, // soft hyphen
 	} {
-		out, stderr, code := runMediator(t, p.Dir, "token", "mint", "--agent", "bot", tc.flag, tc.value, "--config", cfg)
+		out, stderr, code := runMediator(t, p.Dir, "token", "mint", "--agent", "bot", tc.flag, tc.value, "--config", cfg, "--server", noServer(t))
 		if tc.flag == "--agent" {
-			out, stderr, code = runMediator(t, p.Dir, "token", "mint", "--agent", tc.value, "--config", cfg)
+			out, stderr, code = runMediator(t, p.Dir, "token", "mint", "--agent", tc.value, "--config", cfg, "--server", noServer(t))
 		}
 		if code == 0 || out != "" || !strings.Contains(stderr, "identity") {
 			t.Errorf("token mint %s %q: exit %d, stdout %q, stderr %s", tc.flag, tc.value, code, out, stderr)

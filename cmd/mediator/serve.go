@@ -57,6 +57,7 @@ func (c *commonFlags) load(e env) (*Config, error) {
 	}
 	if c.db != "" {
 		cfg.Database = c.db
+		cfg.dbGiven = true
 	}
 	return cfg, nil
 }

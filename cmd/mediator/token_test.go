@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,7 +146,7 @@ func TestTokenMintCLIRefuses(t *testing.T) {
 	}
 	// Without --ttl, the default 15m is capped by a shorter max lifetime.
 	short := authDir(t, "")
-	if err := os.WriteFile(short, []byte("auth: {max_lifetime: 5m}\n"), 0o600); err != nil {
+	if err := os.WriteFile(short, []byte("auth: {max_lifetime: 5m}\nadmin: {listen: \"\"}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out, _, err := runCLI(t, "token", "mint", "--agent", "a", "--config", short)
@@ -302,9 +303,15 @@ func checkAuthRecords(t *testing.T, p *mediatorProc, tok string) {
 	}
 }
 
-// mintCLI runs `mediator token mint` and returns the token.
+// mintCLI runs `mediator token mint` and returns the token. It mints with
+// the key file: unless args name a --server, the command is pointed at an
+// address where nothing listens, never at the config's default admin port
+// (a developer's own mediator may answer there).
 func mintCLI(t *testing.T, dir string, args ...string) string {
 	t.Helper()
+	if !slices.Contains(args, "--server") {
+		args = append(args, "--server", noServer(t))
+	}
 	out, stderr, code := runMediator(t, dir, append([]string{"token", "mint"}, args...)...)
 	if code != 0 {
 		t.Fatalf("token mint: exit %d: %s", code, stderr)
