@@ -784,7 +784,22 @@ func (a *app) newAdminServer(e env) (*adminServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &adminServer{log: a.log, auth: v, allow: a.cfg.Admin, audit: a.store, ups: a.reg, regs: a.store, settings: a.store, alert: a.pol.alert,
+	s := a.upstreamRegistry(e)
+	s.auth = v
+	return s, nil
+}
+
+// restoreUpstreams starts the upstreams registered through the admin API
+// of any mediator on this database: `mediator stdio` serves them as
+// `serve` does. It has no admin API of its own.
+func (a *app) restoreUpstreams(ctx context.Context, e env) error {
+	return a.upstreamRegistry(e).restore(ctx)
+}
+
+// upstreamRegistry is the admin server's state without its credentials:
+// the registrations and what they act on.
+func (a *app) upstreamRegistry(e env) *adminServer {
+	s := &adminServer{log: a.log, allow: a.cfg.Admin, audit: a.store, ups: a.reg, regs: a.store, settings: a.store, alert: a.pol.alert,
 		tasks: a.store, intent: a.intent, behave: a.behave, behaveStore: a.store,
 		pins: a.store, revet: a.reg.Revet,
 		now: timeNow, configured: a.cfg.Upstreams, registered: map[string]*registration{},
@@ -800,7 +815,7 @@ func (a *app) newAdminServer(e env) (*adminServer, error) {
 			return changed, a.policy.Version(), err
 		}
 	}
-	return s, nil
+	return s
 }
 
 // startAdmin restores the upstreams registered through the admin API and

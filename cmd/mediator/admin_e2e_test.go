@@ -95,6 +95,12 @@ func TestE2EAdminAPI(t *testing.T) {
 	}
 	c = tokenClient(t, p.URL, tok)
 	mustCall(t, c, "fake__echo", "back after a restart")
+	// A stdio mediator on the same database serves the registered upstream too.
+	sc := stdioClient(t, binary(t), "stdio", "--config", cfg, "--db", p.DB)
+	if !contains(toolNames(t, sc), "fake__echo") {
+		t.Fatalf("mediator stdio on the same database does not serve the registered upstream: %v", toolNames(t, sc))
+	}
+	mustCall(t, sc, "fake__echo", "over stdio")
 
 	mustAdmin("upstream", "remove", "fake")
 	if out := mustAdmin("upstream", "list"); strings.Contains(out, "fake__") {

@@ -22,7 +22,7 @@ import (
 // Compare stdio with stdio and HTTP with HTTP; the mediated figures include
 // authentication, the method table, Casbin and a durable audit record.
 
-func stdioClient(b *testing.B, command string, args ...string) *client.Client {
+func stdioClient(b testing.TB, command string, args ...string) *client.Client {
 	b.Helper()
 	tr := transport.NewStdioWithOptions(command, nil, args,
 		transport.WithCommandFunc(func(ctx context.Context, cmd string, _ []string, args []string) (*exec.Cmd, error) {

@@ -181,6 +181,9 @@ func cmdStdio(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer a.close()
+	if err := a.restoreUpstreams(ctx, e); err != nil {
+		return err
+	}
 	stopDebug, err := startDebug(ctx, cfg.Debug, a.log, a.store)
 	if err != nil {
 		return err
