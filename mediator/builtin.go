@@ -178,7 +178,7 @@ func (s *Server) completeTask(ctx context.Context, d IntentDeclarer, c *Call) er
 	if len(summary) > maxPurposeBytes {
 		return fmt.Errorf("%w: summary is %d bytes; the limit is %d", ErrInvalidRequest, len(summary), maxPurposeBytes)
 	}
-	t, err := d.Complete(ctx, c.Agent, c.Session, strings.TrimSpace(summary))
+	t, err := d.CompleteTask(ctx, c.Agent, c.Session, strings.TrimSpace(summary))
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package mediator
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -51,6 +52,72 @@ var (
 	// CheckIdentity.
 	ErrInvalidIdentity = errors.New("invalid identity")
 )
+
+// sentinels is the one table of the sentinel errors: the stable machine
+// code an error result carries in _meta (ErrorCode), and whether the error
+// is the mediator refusing the call — recorded as denied — rather than
+// failing at it (IsDenial). The most specific come first. A test keeps
+// it in step with the Err* variables of the package.
+var sentinels = []struct {
+	err    error
+	code   string
+	denial bool
+}{
+	{ErrApprovalPending, "approval_pending", true},
+	{ErrApprovalUnavailable, "approval_unavailable", true},
+	{ErrDenied, "denied", true},
+	{ErrPolicy, "policy_error", true},
+	{ErrUnauthenticated, "unauthenticated", true},
+	{ErrInvalidIdentity, "invalid_identity", true},
+	{ErrUnknownTool, "unknown_tool", true},
+	{ErrToolQuarantined, "tool_quarantined", true},
+	{ErrUnknownPrompt, "unknown_prompt", true},
+	{ErrUnknownResource, "unknown_resource", true},
+	{ErrMethodNotAllowed, "method_not_allowed", true},
+	{ErrInvalidRequest, "invalid_request", true},
+	{ErrAudit, "audit_unavailable", true},
+	// Forwarded, and the result withheld: the upstream may have acted.
+	{ErrResultBlocked, "result_blocked", false},
+	{ErrUpstreamTimeout, "upstream_timeout", false},
+	{ErrUpstreamUnavailable, "upstream_unavailable", false},
+	{ErrUpstream, "upstream_error", false},
+	{ErrNotSupported, "not_supported", false},
+	{ErrTaskState, "task_state", false},
+	{ErrUnknownTask, "unknown_task", false},
+	{ErrInternal, "internal_error", false},
+	// Of approvers, administrators and their stores, not of agents' calls.
+	{ErrUnknownApproval, "unknown_approval", false},
+	{ErrApprovalDecided, "approval_decided", false},
+	{ErrApprovalExpired, "approval_expired", false},
+	{ErrApprovalForbidden, "approval_forbidden", false},
+	{ErrUnknownApprover, "unknown_approver", false},
+	{ErrReviewStale, "review_stale", false},
+	{ErrPinNotFound, "pin_not_found", false},
+	{context.Canceled, "cancelled", false},
+	{context.DeadlineExceeded, "timeout", false},
+}
+
+// ErrorCode is a short stable name for the sentinel an error wraps.
+func ErrorCode(err error) string {
+	for _, s := range sentinels {
+		if errors.Is(err, s.err) {
+			return s.code
+		}
+	}
+	return "internal_error"
+}
+
+// IsDenial reports whether err is the mediator refusing the call (a
+// denial, an unknown or withheld object, bad input, no audit), as opposed
+// to a failure of the upstream or of the mediator itself.
+func IsDenial(err error) bool {
+	for _, s := range sentinels {
+		if errors.Is(err, s.err) {
+			return s.denial
+		}
+	}
+	return false
+}
 
 // ArgumentError is a call whose arguments do not fit what a policy rule
 // reads: an argument the rule needs is missing, or of another type than

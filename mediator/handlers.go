@@ -141,28 +141,6 @@ func ErrorResult(err error) *mcp.CallToolResult {
 	return res
 }
 
-// ErrorCode is a short stable name for the sentinel an error wraps.
-func ErrorCode(err error) string {
-	codes := []struct {
-		err  error
-		code string
-	}{
-		{ErrApprovalPending, "approval_pending"}, {ErrApprovalUnavailable, "approval_unavailable"},
-		{ErrDenied, "denied"}, {ErrPolicy, "policy_error"}, {ErrUnauthenticated, "unauthenticated"},
-		{ErrUnknownTool, "unknown_tool"}, {ErrToolQuarantined, "tool_quarantined"}, {ErrResultBlocked, "result_blocked"}, {ErrUnknownPrompt, "unknown_prompt"}, {ErrUnknownResource, "unknown_resource"},
-		{ErrMethodNotAllowed, "method_not_allowed"}, {ErrInvalidRequest, "invalid_request"},
-		{ErrUpstreamTimeout, "upstream_timeout"}, {ErrUpstreamUnavailable, "upstream_unavailable"},
-		{ErrUpstream, "upstream_error"}, {ErrAudit, "audit_unavailable"}, {context.Canceled, "cancelled"},
-		{context.DeadlineExceeded, "timeout"}, {ErrNotSupported, "not_supported"},
-	}
-	for _, c := range codes {
-		if errors.Is(err, c.err) {
-			return c.code
-		}
-	}
-	return "internal_error"
-}
-
 func (s *Server) promptCap() int {
 	if s.deps.Caps.PromptBytes > 0 {
 		return s.deps.Caps.PromptBytes

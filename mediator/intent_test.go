@@ -32,7 +32,7 @@ func (f *fakeIntent) Declare(_ context.Context, d Declaration) (Task, error) {
 		Source: TaskSourceDeclared, Expires: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}, nil
 }
 
-func (f *fakeIntent) Complete(_ context.Context, a *Agent, s SessionInfo, reason string) (Task, error) {
+func (f *fakeIntent) CompleteTask(_ context.Context, a *Agent, s SessionInfo, reason string) (Task, error) {
 	f.complete++
 	return Task{ID: "task-d1", AgentID: a.ID, Status: TaskCompleted, Source: TaskSourceDeclared}, nil
 }

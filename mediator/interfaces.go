@@ -188,9 +188,9 @@ type IntentDeclarer interface {
 	// the task that now binds the session. A declaration that would widen
 	// the scope the agent's token is bound to is refused (ErrInvalidRequest).
 	Declare(ctx context.Context, d Declaration) (Task, error)
-	// Complete ends the task bound to the agent's session: its token
-	// stops working.
-	Complete(ctx context.Context, a *Agent, s SessionInfo, reason string) (Task, error)
+	// CompleteTask ends the task bound to the agent's session: its token
+	// stops working. (Upstreams.Complete is MCP's completion/complete.)
+	CompleteTask(ctx context.Context, a *Agent, s SessionInfo, reason string) (Task, error)
 }
 
 // Declaration is one declare_intent call.

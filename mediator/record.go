@@ -115,18 +115,6 @@ func OutcomeOf(c *Call, err error) Outcome {
 	}
 }
 
-// IsDenial reports whether err is the mediator refusing a call (as opposed
-// to failing to carry it out).
-func IsDenial(err error) bool {
-	for _, s := range []error{ErrDenied, ErrPolicy, ErrUnauthenticated, ErrApprovalPending,
-		ErrApprovalUnavailable, ErrMethodNotAllowed, ErrUnknownTool, ErrUnknownPrompt,
-		ErrUnknownResource, ErrAudit, ErrInvalidRequest} {
-		if errors.Is(err, s) {
-			return true
-		}
-	}
-	return false
-}
 
 type agentKey struct{}
 

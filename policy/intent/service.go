@@ -629,8 +629,8 @@ func (s *Service) catalogTools() []mediator.Tool {
 	return nil
 }
 
-// Complete ends the task bound to the session (complete_task).
-func (s *Service) Complete(ctx context.Context, a *mediator.Agent, sess mediator.SessionInfo, summary string) (mediator.Task, error) {
+// CompleteTask ends the task bound to the session (complete_task).
+func (s *Service) CompleteTask(ctx context.Context, a *mediator.Agent, sess mediator.SessionInfo, summary string) (mediator.Task, error) {
 	b, err := s.bind(ctx, a, sess)
 	if err != nil {
 		return mediator.Task{}, err

@@ -300,7 +300,7 @@ func TestDeclareNarrowsTokenTask(t *testing.T) {
 		t.Fatalf("read inside the declaration: %+v %v", in, err)
 	}
 	// Ending the task ends the declaration and revokes the token.
-	if _, err := f.svc.Complete(t.Context(), a, sess, "done"); err != nil {
+	if _, err := f.svc.CompleteTask(t.Context(), a, sess, "done"); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.revoked) != 1 || f.revoked[0].TaskID != task.ID {
@@ -350,7 +350,7 @@ func TestDeclareBindsSession(t *testing.T) {
 	if old, _, _ := f.tasks.Task(t.Context(), d.ID); old.Status != mediator.TaskCompleted || !strings.Contains(old.StatusReason, d2.ID) {
 		t.Fatalf("superseded declaration %+v", old)
 	}
-	if _, err := f.svc.Complete(t.Context(), a, s1, ""); err != nil {
+	if _, err := f.svc.CompleteTask(t.Context(), a, s1, ""); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.revoked) != 0 {
@@ -359,7 +359,7 @@ func TestDeclareBindsSession(t *testing.T) {
 	if in, err := f.svc.Check(t.Context(), c); err != nil || in.Verdict != mediator.IntentNone {
 		t.Fatalf("after complete: %+v %v", in, err)
 	}
-	if _, err := f.svc.Complete(t.Context(), a, s1, ""); !errors.Is(err, mediator.ErrInvalidRequest) {
+	if _, err := f.svc.CompleteTask(t.Context(), a, s1, ""); !errors.Is(err, mediator.ErrInvalidRequest) {
 		t.Fatalf("complete without a task: %v", err)
 	}
 }
