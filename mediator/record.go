@@ -115,7 +115,6 @@ func OutcomeOf(c *Call, err error) Outcome {
 	}
 }
 
-
 type agentKey struct{}
 
 // WithAgent returns a context carrying the authenticated agent.
