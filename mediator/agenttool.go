@@ -190,8 +190,7 @@ func (s *Server) runToolOutcome(ctx context.Context, c *Call) error {
 	c.Decision = Decision{Effect: EffectDeny, Rule: "agent.outcome",
 		Reason: "the client reported this tool use, but the mediator has no decision for it: the tool ran unchecked"}
 	c.Result = outcomeResult(o)
-	finder, ok := s.deps.Recorder.(ToolUseFinder)
-	if ok && o.UseID != "" {
+	if finder := s.deps.ToolUses; finder != nil && o.UseID != "" {
 		use, found, err := finder.FindToolUse(ctx, c.Session.Key, o.UseID)
 		if err != nil {
 			return fmt.Errorf("%w: the tool use's decision could not be read: %w", ErrAudit, err)

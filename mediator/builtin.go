@@ -45,8 +45,7 @@ func (s *Server) ownToolListed(name string) bool {
 }
 
 func (s *Server) declarer() IntentDeclarer {
-	d, _ := s.deps.Intent.(IntentDeclarer)
-	return d
+	return s.deps.Declarer
 }
 
 // builtinTools are the mcp-go registrations of the mediator's own tools.

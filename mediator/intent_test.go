@@ -15,13 +15,13 @@ import (
 
 // fakeIntent is an IntentChecker and IntentDeclarer with scripted answers.
 type fakeIntent struct {
-	check    func(c *Call) (Intent, error)
+	check    func(r IntentRequest) (Intent, error)
 	declared []Declaration
 	declErr  error
 	complete int
 }
 
-func (f *fakeIntent) Check(_ context.Context, c *Call) (Intent, error) { return f.check(c) }
+func (f *fakeIntent) Check(_ context.Context, r IntentRequest) (Intent, error) { return f.check(r) }
 
 func (f *fakeIntent) Declare(_ context.Context, d Declaration) (Task, error) {
 	if f.declErr != nil {
@@ -72,19 +72,19 @@ func TestChainIntent(t *testing.T) {
 	suspended := &DenyError{Decision: Decision{Effect: EffectDeny, Rule: "intent.suspended", Reason: "task t is suspended"}}
 	tests := []struct {
 		name    string
-		check   func(*Call) (Intent, error)
+		check   func(IntentRequest) (Intent, error)
 		outcome Outcome
 		rule    string
 		effect  Effect
 	}{
-		{"in scope, allowed", func(*Call) (Intent, error) { return Intent{Verdict: IntentInScope, TaskID: "t1"}, nil },
+		{"in scope, allowed", func(IntentRequest) (Intent, error) { return Intent{Verdict: IntentInScope, TaskID: "t1"}, nil },
 			OutcomeOK, "echo", EffectAllow},
-		{"suspension denies with its own rule", func(*Call) (Intent, error) {
+		{"suspension denies with its own rule", func(IntentRequest) (Intent, error) {
 			return Intent{Verdict: IntentOutOfScope, TaskID: "t1"}, suspended
 		}, OutcomeDenied, "intent.suspended", EffectDeny},
-		{"a failing check fails closed", func(*Call) (Intent, error) { return Intent{}, errors.New("db gone") },
+		{"a failing check fails closed", func(IntentRequest) (Intent, error) { return Intent{}, errors.New("db gone") },
 			OutcomeDenied, "", EffectDeny},
-		{"the judge turns allow into approve", func(*Call) (Intent, error) {
+		{"the judge turns allow into approve", func(IntentRequest) (Intent, error) {
 			return Intent{Verdict: IntentInScope, TaskID: "t1", Judge: &JudgeResult{Score: 0.1, Effect: EffectApprove}}, nil
 		}, OutcomeDenied, "intent.judge", EffectApprove},
 	}
@@ -109,9 +109,9 @@ func TestBuiltinTools(t *testing.T) {
 	t.Parallel()
 	rec := &fakeRecorder{}
 	up := &fakeUpstreams{cat: testCatalog(), callTool: echoResult}
-	fi := &fakeIntent{check: func(*Call) (Intent, error) { return Intent{Verdict: IntentNone}, nil }}
+	fi := &fakeIntent{check: func(IntentRequest) (Intent, error) { return Intent{Verdict: IntentNone}, nil }}
 	d := newTestDeps(rec, up)
-	d.Intent = fi
+	d.Intent, d.Declarer = fi, fi
 	d.Caps.PromptBytes = 32
 	srv, err := NewServer(d)
 	if err != nil {

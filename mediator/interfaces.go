@@ -63,7 +63,35 @@ type Credentials struct {
 // IntentChecker compares a call with the intent declared for its session.
 // An error is a failure to check, and callers treat it as a denial.
 type IntentChecker interface {
-	Check(ctx context.Context, c *Call) (Intent, error)
+	Check(ctx context.Context, r IntentRequest) (Intent, error)
+}
+
+// IntentRequest is what the intent check reads of a call: a copy, so that
+// the checker cannot change the call.
+type IntentRequest struct {
+	// Agent is the authenticated agent.
+	Agent *Agent
+	// Session names the call's session.
+	Session SessionInfo
+	// Target is what the call resolved to (nil before resolve).
+	Target *Target
+	// Arguments are the call's arguments (the checker must not change
+	// them; they are the call's own).
+	Arguments map[string]any
+}
+
+// IntentRequest returns the intent check's view of the call.
+func (c *Call) IntentRequest() IntentRequest {
+	r := IntentRequest{Session: c.Session, Arguments: c.Arguments}
+	if c.Agent != nil {
+		a := *c.Agent
+		r.Agent = &a
+	}
+	if c.Target != nil {
+		t := *c.Target
+		r.Target = &t
+	}
+	return r
 }
 
 // Authorizer decides a request. A Deny is a decision; an error is a failure

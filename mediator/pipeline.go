@@ -30,6 +30,18 @@ type Deps struct {
 	Authorizer Authorizer
 	Approver   Approver
 	Recorder   Recorder
+	// Health says why the recorder cannot write now (nil: off); while it
+	// cannot, calls are refused before they run.
+	Health HealthChecker
+	// Tracker is told when calls start and are about to be recorded, so
+	// that the recorder can commit them in groups (nil: off).
+	Tracker CallTracker
+	// Declarer serves the mediator's declare_intent and complete_task
+	// tools (nil: they are not offered).
+	Declarer IntentDeclarer
+	// ToolUses finds the decision an agent tool's outcome belongs to
+	// (nil: outcomes are recorded without it).
+	ToolUses ToolUseFinder
 	// Inspector scans arguments and results (nil: off).
 	Inspector Inspector
 	// Flows remembers what each session touched, for r.session (nil:
@@ -119,10 +131,10 @@ func (p *pipeline) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// healthChecker is implemented by recorders that know they cannot write.
-type healthChecker interface{ Healthy() error }
+// HealthChecker is a recorder that knows when it cannot write.
+type HealthChecker interface{ Healthy() error }
 
-// CallTracker is implemented by a Recorder that commits records in groups.
+// CallTracker is a Recorder that commits records in groups (Deps.Tracker).
 // The record step calls CallStarted when a call enters the pipeline and
 // CallEnded just before it records the call, so the recorder knows how
 // many calls are still running: with many, it may wait a moment for their
@@ -143,8 +155,8 @@ func (p *pipeline) record(next Handler) Handler {
 			c.Started = p.now()
 		}
 		var err error
-		if hc, ok := p.d.Recorder.(healthChecker); ok {
-			if herr := hc.Healthy(); herr != nil {
+		if p.d.Health != nil {
+			if herr := p.d.Health.Healthy(); herr != nil {
 				err = fmt.Errorf("%w: the audit log cannot be written, so no call is forwarded (%w); "+
 					"an operator must check the mediator's database", ErrAudit, herr)
 			}
@@ -164,8 +176,8 @@ func (p *pipeline) record(next Handler) Handler {
 // run runs the rest of the chain, telling a CallTracker recorder when the
 // call starts and when it is about to be recorded.
 func (p *pipeline) run(ctx context.Context, c *Call, next Handler) error {
-	t, ok := p.d.Recorder.(CallTracker)
-	if !ok {
+	t := p.d.Tracker
+	if t == nil {
 		return next(ctx, c)
 	}
 	t.CallStarted()
@@ -265,7 +277,7 @@ func (p *pipeline) checkIntent(next Handler) Handler {
 	return func(ctx context.Context, c *Call) error {
 		c.Intent = Intent{Verdict: IntentNone}
 		if p.d.Intent != nil && c.Target.Kind != KindProtocol {
-			in, err := p.d.Intent.Check(ctx, c)
+			in, err := p.d.Intent.Check(ctx, c.IntentRequest())
 			var deny *DenyError
 			if errors.As(err, &deny) {
 				// The intent checker refuses outright (a suspended task).

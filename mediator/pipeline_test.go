@@ -158,7 +158,9 @@ func TestChainFailsClosedOnAudit(t *testing.T) {
 			forwarded = true
 			return echoResult(ctx, tl, r)
 		}}
-		err := BuildChain(newTestDeps(rec, up))(t.Context(), toolCall("demo__echo", nil))
+		deps := newTestDeps(rec, up)
+		deps.Health = rec
+		err := BuildChain(deps)(t.Context(), toolCall("demo__echo", nil))
 		if !errors.Is(err, ErrAudit) || forwarded {
 			t.Fatalf("err=%v forwarded=%v, want ErrAudit and no forward", err, forwarded)
 		}

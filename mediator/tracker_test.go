@@ -34,7 +34,7 @@ func TestRecordStepTracksCalls(t *testing.T) {
 	for _, up := range []func(context.Context, Tool, mcp.CallToolRequest) (*mcp.CallToolResult, error){echoResult, fail, boom} {
 		rec := &trackingRecorder{}
 		deps := newTestDeps(nil, &fakeUpstreams{cat: testCatalog(), callTool: up})
-		deps.Recorder = rec
+		deps.Recorder, deps.Tracker = rec, rec
 		h := BuildChain(deps)
 		_ = h(t.Context(), toolCall("demo__echo", map[string]any{"message": "hi"}))
 		_ = h(t.Context(), toolCall("demo__nope", nil)) // refused at resolve

@@ -275,7 +275,7 @@ func (s *Service) bind(ctx context.Context, a *mediator.Agent, sess mediator.Ses
 }
 
 // Check compares the call with the intent bound to its session.
-func (s *Service) Check(ctx context.Context, c *mediator.Call) (mediator.Intent, error) {
+func (s *Service) Check(ctx context.Context, c mediator.IntentRequest) (mediator.Intent, error) {
 	b, err := s.bind(ctx, c.Agent, c.Session)
 	if err != nil {
 		return mediator.Intent{}, err
@@ -429,7 +429,7 @@ func (s *Service) recentDrift(times []time.Time, now time.Time) []time.Time {
 }
 
 // remember keeps the call among the task's recent calls for the judge.
-func (s *Service) remember(b binding, c *mediator.Call, in mediator.Intent) {
+func (s *Service) remember(b binding, c mediator.IntentRequest, in mediator.Intent) {
 	if s.cfg.Judge == nil || c.Target == nil {
 		return
 	}
@@ -451,7 +451,7 @@ func (s *Service) remember(b binding, c *mediator.Call, in mediator.Intent) {
 	s.recent[id] = r
 }
 
-func (s *Service) judgeRequest(b binding, c *mediator.Call) judge.Request {
+func (s *Service) judgeRequest(b binding, c mediator.IntentRequest) judge.Request {
 	purpose := b.base.task.Purpose
 	if b.narrow != nil {
 		purpose = b.narrow.task.Purpose + " (within the task: " + purpose + ")"

@@ -180,7 +180,7 @@ func TestCheckTokenTask(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			in, err := f.svc.Check(t.Context(), call(tc.agent, "s1", tc.tool, tc.args))
+			in, err := checkCall(t.Context(), f.svc, call(tc.agent, "s1", tc.tool, tc.args))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -199,7 +199,7 @@ func TestCheckExpiredTask(t *testing.T) {
 	f := newFixture(t, nil)
 	task := f.start(t, reportScope)
 	f.clock.add(2 * time.Hour) // also past the cache refresh
-	in, err := f.svc.Check(t.Context(), call(&mediator.Agent{ID: "analyst", TaskID: task.ID}, "s1", "files__read_file",
+	in, err := checkCall(t.Context(), f.svc, call(&mediator.Agent{ID: "analyst", TaskID: task.ID}, "s1", "files__read_file",
 		map[string]any{"path": "/srv/reports/q3.csv"}))
 	if err != nil || in.Verdict != mediator.IntentOutOfScope || !strings.Contains(in.Reasons[0], "expired") {
 		t.Fatalf("%+v %v", in, err)
@@ -213,7 +213,7 @@ func TestDriftSuspendsUntilResumed(t *testing.T) {
 	a := &mediator.Agent{ID: "analyst", TaskID: task.ID}
 	out := call(a, "s1", "files__delete_file", map[string]any{"path": "/srv/reports/x"})
 	for i := 1; i <= 3; i++ {
-		in, err := f.svc.Check(t.Context(), out)
+		in, err := checkCall(t.Context(), f.svc, out)
 		if err != nil || in.Verdict != mediator.IntentOutOfScope {
 			t.Fatalf("attempt %d: %+v %v", i, in, err)
 		}
@@ -226,7 +226,7 @@ func TestDriftSuspendsUntilResumed(t *testing.T) {
 		t.Fatalf("task after drift: %+v", stored)
 	}
 	in := call(a, "s1", "files__read_file", map[string]any{"path": "/srv/reports/q3.csv"})
-	_, err := f.svc.Check(t.Context(), in)
+	_, err := checkCall(t.Context(), f.svc, in)
 	var deny *mediator.DenyError
 	if !errors.As(err, &deny) || deny.Decision.Rule != "intent.suspended" || !strings.Contains(deny.Error(), "task resume "+task.ID) {
 		t.Fatalf("in-scope call on a suspended task: %v", err)
@@ -237,21 +237,21 @@ func TestDriftSuspendsUntilResumed(t *testing.T) {
 	if _, err := f.svc.Resume(t.Context(), task.ID, "admin", "reviewed"); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := f.svc.Check(t.Context(), in); err != nil || v.Verdict != mediator.IntentInScope {
+	if v, err := checkCall(t.Context(), f.svc, in); err != nil || v.Verdict != mediator.IntentInScope {
 		t.Fatalf("after resume: %+v %v", v, err)
 	}
 	// The count starts from zero: two more out-of-scope calls do not suspend.
 	for range 2 {
-		if _, err := f.svc.Check(t.Context(), out); err != nil {
+		if _, err := checkCall(t.Context(), f.svc, out); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if v, err := f.svc.Check(t.Context(), in); err != nil || v.Verdict != mediator.IntentInScope {
+	if v, err := checkCall(t.Context(), f.svc, in); err != nil || v.Verdict != mediator.IntentInScope {
 		t.Fatalf("after resume and two misses: %+v %v", v, err)
 	}
 	// Outside the window, old misses are forgotten.
 	f.clock.add(11 * time.Minute)
-	if _, err := f.svc.Check(t.Context(), out); err != nil {
+	if _, err := checkCall(t.Context(), f.svc, out); err != nil {
 		t.Fatal(err)
 	}
 	if s, _, _ := f.tasks.Task(t.Context(), task.ID); s.Status != mediator.TaskActive {
@@ -291,11 +291,11 @@ func TestDeclareNarrowsTokenTask(t *testing.T) {
 		t.Fatalf("declaration %+v", d)
 	}
 	// Another session of the same token is narrowed too (it is the task's).
-	in, err := f.svc.Check(t.Context(), call(a, "s2", "files__list_files", map[string]any{"path": "/srv/reports/q3"}))
+	in, err := checkCall(t.Context(), f.svc, call(a, "s2", "files__list_files", map[string]any{"path": "/srv/reports/q3"}))
 	if err != nil || in.Verdict != mediator.IntentOutOfScope || in.TaskID != d.ID {
 		t.Fatalf("list outside the declaration: %+v %v", in, err)
 	}
-	in, err = f.svc.Check(t.Context(), call(a, "s1", "files__read_file", map[string]any{"path": "/srv/reports/q3/a.csv"}))
+	in, err = checkCall(t.Context(), f.svc, call(a, "s1", "files__read_file", map[string]any{"path": "/srv/reports/q3/a.csv"}))
 	if err != nil || in.Verdict != mediator.IntentInScope {
 		t.Fatalf("read inside the declaration: %+v %v", in, err)
 	}
@@ -309,7 +309,7 @@ func TestDeclareNarrowsTokenTask(t *testing.T) {
 	if dd, _, _ := f.tasks.Task(t.Context(), d.ID); dd.Status != mediator.TaskCompleted {
 		t.Fatalf("declaration after the task ended: %s", dd.Status)
 	}
-	_, err = f.svc.Check(t.Context(), call(a, "s1", "files__read_file", map[string]any{"path": "/srv/reports/q3/a.csv"}))
+	_, err = checkCall(t.Context(), f.svc, call(a, "s1", "files__read_file", map[string]any{"path": "/srv/reports/q3/a.csv"}))
 	var deny *mediator.DenyError
 	if !errors.As(err, &deny) || deny.Decision.Rule != "intent.ended" {
 		t.Fatalf("call after complete: %v", err)
@@ -334,12 +334,12 @@ func TestDeclareBindsSession(t *testing.T) {
 	}
 	c := call(a, "stdio", "files__read_file", map[string]any{"path": "/x"})
 	c.Session = s1
-	if in, err := f.svc.Check(t.Context(), c); err != nil || in.Verdict != mediator.IntentOutOfScope || in.TaskID != d.ID {
+	if in, err := checkCall(t.Context(), f.svc, c); err != nil || in.Verdict != mediator.IntentOutOfScope || in.TaskID != d.ID {
 		t.Fatalf("%+v %v", in, err)
 	}
 	other := call(a, "stdio", "files__read_file", map[string]any{"path": "/x"})
 	other.Session.Key = "stdio-2"
-	if in, err := f.svc.Check(t.Context(), other); err != nil || in.Verdict != mediator.IntentNone {
+	if in, err := checkCall(t.Context(), f.svc, other); err != nil || in.Verdict != mediator.IntentNone {
 		t.Fatalf("another process saw the declaration: %+v %v", in, err)
 	}
 	// Re-declaring supersedes the old declaration.
@@ -356,7 +356,7 @@ func TestDeclareBindsSession(t *testing.T) {
 	if len(f.revoked) != 0 {
 		t.Fatalf("a declared task revoked credentials: %+v", f.revoked)
 	}
-	if in, err := f.svc.Check(t.Context(), c); err != nil || in.Verdict != mediator.IntentNone {
+	if in, err := checkCall(t.Context(), f.svc, c); err != nil || in.Verdict != mediator.IntentNone {
 		t.Fatalf("after complete: %+v %v", in, err)
 	}
 	if _, err := f.svc.CompleteTask(t.Context(), a, s1, ""); !errors.Is(err, mediator.ErrInvalidRequest) {
@@ -383,7 +383,7 @@ func TestDriftSurvivesRedeclaration(t *testing.T) {
 		last = d
 		c := call(a, "stdio", "files__delete_file", map[string]any{"path": "/srv/reports/x"})
 		c.Session = sess
-		in, err := f.svc.Check(t.Context(), c)
+		in, err := checkCall(t.Context(), f.svc, c)
 		if err != nil || in.Verdict != mediator.IntentOutOfScope || in.TaskID != d.ID {
 			t.Fatalf("miss %d: %+v %v", i, in, err)
 		}
@@ -404,7 +404,7 @@ func TestDriftSurvivesRedeclaration(t *testing.T) {
 	}
 	c := call(a, "stdio", "files__delete_file", map[string]any{"path": "/x"})
 	c.Session = other
-	if in, err := f.svc.Check(t.Context(), c); err != nil || strings.Contains(strings.Join(in.Reasons, ";"), "suspended") {
+	if in, err := checkCall(t.Context(), f.svc, c); err != nil || strings.Contains(strings.Join(in.Reasons, ";"), "suspended") {
 		t.Fatalf("one miss in another session: %+v %v", in, err)
 	}
 	// Resuming starts the session's count again.
@@ -413,7 +413,7 @@ func TestDriftSurvivesRedeclaration(t *testing.T) {
 	}
 	c.Session = sess
 	for i := 1; i <= 2; i++ {
-		if in, err := f.svc.Check(t.Context(), c); err != nil || strings.Contains(strings.Join(in.Reasons, ";"), "suspended") {
+		if in, err := checkCall(t.Context(), f.svc, c); err != nil || strings.Contains(strings.Join(in.Reasons, ";"), "suspended") {
 			t.Fatalf("miss %d after resume: %+v %v", i, in, err)
 		}
 	}
@@ -445,7 +445,7 @@ func TestSessionBindingsSurviveEviction(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if _, err := f.svc.Check(t.Context(), miss("bad")); err != nil {
+		if _, err := checkCall(t.Context(), f.svc, miss("bad")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -465,13 +465,13 @@ func TestSessionBindingsSurviveEviction(t *testing.T) {
 	ok := call(a, "bad", "files__list_files", nil)
 	ok.Session = session("bad")
 	var deny *mediator.DenyError
-	if _, err := f.svc.Check(t.Context(), ok); !errors.As(err, &deny) || deny.Decision.Rule != "intent.suspended" {
+	if _, err := checkCall(t.Context(), f.svc, ok); !errors.As(err, &deny) || deny.Decision.Rule != "intent.suspended" {
 		t.Fatalf("the suspended session after the flood: %v", err)
 	}
 	if _, err := f.svc.Declare(t.Context(), mediator.Declaration{Agent: a, Session: session("bad"), Purpose: "again"}); !errors.Is(err, mediator.ErrDenied) {
 		t.Fatalf("a declaration escaped the suspension after the flood: %v", err)
 	}
-	if in, err := f.svc.Check(t.Context(), miss("good")); err != nil || in.Verdict != mediator.IntentOutOfScope || in.TaskID != good.ID {
+	if in, err := checkCall(t.Context(), f.svc, miss("good")); err != nil || in.Verdict != mediator.IntentOutOfScope || in.TaskID != good.ID {
 		t.Fatalf("the active declaration after the flood: %+v %v", in, err)
 	}
 	if stored, _, _ := f.tasks.Task(t.Context(), bad.ID); stored.Status != mediator.TaskSuspended {
@@ -479,7 +479,7 @@ func TestSessionBindingsSurviveEviction(t *testing.T) {
 	}
 	never := call(a, "never", "files__list_files", nil)
 	never.Session = session("never")
-	if in, err := f.svc.Check(t.Context(), never); err != nil || in.Verdict != mediator.IntentNone {
+	if in, err := checkCall(t.Context(), f.svc, never); err != nil || in.Verdict != mediator.IntentNone {
 		t.Fatalf("a session that never declared: %+v %v", in, err)
 	}
 	// That session declares now, and its binding is then dropped (as an
@@ -492,7 +492,7 @@ func TestSessionBindingsSurviveEviction(t *testing.T) {
 	f.svc.mu.Lock()
 	delete(f.svc.sessions, "never")
 	f.svc.mu.Unlock()
-	if in, err := f.svc.Check(t.Context(), miss("never")); err != nil || in.TaskID != late.ID {
+	if in, err := checkCall(t.Context(), f.svc, miss("never")); err != nil || in.TaskID != late.ID {
 		t.Fatalf("a declaration made after a lookup found none: %+v %v", in, err)
 	}
 }
@@ -503,7 +503,7 @@ func TestStatusChangedElsewhereIsSeen(t *testing.T) {
 	task := f.start(t, reportScope)
 	a := &mediator.Agent{ID: "analyst", TaskID: task.ID}
 	c := call(a, "s1", "files__read_file", map[string]any{"path": "/srv/reports/q3.csv"})
-	if _, err := f.svc.Check(t.Context(), c); err != nil {
+	if _, err := checkCall(t.Context(), f.svc, c); err != nil {
 		t.Fatal(err)
 	}
 	// Another process (the CLI on the database) suspends it.
@@ -511,7 +511,7 @@ func TestStatusChangedElsewhereIsSeen(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.clock.add(refreshEvery)
-	if _, err := f.svc.Check(t.Context(), c); err == nil {
+	if _, err := checkCall(t.Context(), f.svc, c); err == nil {
 		t.Fatal("a suspension made by another process was not seen after the refresh interval")
 	}
 }
@@ -544,16 +544,16 @@ func TestJudgeOnlyForInScopeCalls(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Judge = j })
 	task := f.start(t, mediator.Scope{Tools: []string{"files__*"}})
 	a := &mediator.Agent{ID: "analyst", TaskID: task.ID}
-	in, err := f.svc.Check(t.Context(), call(a, "s1", "files__read_file", map[string]any{"path": "/srv/reports/q3.csv"}))
+	in, err := checkCall(t.Context(), f.svc, call(a, "s1", "files__read_file", map[string]any{"path": "/srv/reports/q3.csv"}))
 	if err != nil || in.Judge == nil || in.Judge.Effect != mediator.EffectAllow || in.Score != 0.9 {
 		t.Fatalf("judged in-scope call: %+v %v", in, err)
 	}
-	in, err = f.svc.Check(t.Context(), call(a, "s1", "files__read_file", map[string]any{"path": "/etc/passwd"}))
+	in, err = checkCall(t.Context(), f.svc, call(a, "s1", "files__read_file", map[string]any{"path": "/etc/passwd"}))
 	if err != nil || in.Judge == nil || in.Judge.Effect != mediator.EffectApprove {
 		t.Fatalf("suspicious in-scope call: %+v %v", in, err)
 	}
 	before := requests.Load()
-	in, err = f.svc.Check(t.Context(), call(a, "s1", "crm__lookup", nil))
+	in, err = checkCall(t.Context(), f.svc, call(a, "s1", "crm__lookup", nil))
 	if err != nil || in.Verdict != mediator.IntentOutOfScope || in.Judge != nil || requests.Load() != before {
 		t.Fatalf("out-of-scope call went to the judge: %+v %v", in, err)
 	}
@@ -580,7 +580,7 @@ func BenchmarkServiceCheck(b *testing.B) {
 	c := call(&mediator.Agent{ID: "a", TaskID: task.ID}, "s", "files__read_file", args)
 	b.ReportAllocs()
 	for b.Loop() {
-		in, err := svc.Check(context.Background(), c)
+		in, err := checkCall(context.Background(), svc, c)
 		if err != nil || in.Verdict != mediator.IntentInScope {
 			b.Fatalf("%+v %v", in, err)
 		}
@@ -635,9 +635,14 @@ func TestConstraintsFollowToolSchemas(t *testing.T) {
 		{"files__list_files", map[string]any{}, mediator.IntentOutOfScope}, // schema unknown: fails closed
 	}
 	for _, tc := range tests {
-		in, err := f.svc.Check(t.Context(), call(a, "s", tc.tool, tc.args))
+		in, err := checkCall(t.Context(), f.svc, call(a, "s", tc.tool, tc.args))
 		if err != nil || in.Verdict != tc.want {
 			t.Fatalf("%s %v: %+v %v; want %s", tc.tool, tc.args, in, err, tc.want)
 		}
 	}
+}
+
+// checkCall runs the intent check on the call's view.
+func checkCall(ctx context.Context, s *Service, c *mediator.Call) (mediator.Intent, error) {
+	return s.Check(ctx, c.IntentRequest())
 }
