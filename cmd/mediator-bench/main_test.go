@@ -4,17 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcp-mediator/mediator/internal/testenv"
 )
 
 // The tests run the load tool against real MCP servers: the fake upstream
@@ -22,46 +21,12 @@ import (
 // with its debug endpoint. They check counts and error kinds, never
 // timings.
 
-var (
-	binDir    string
-	buildMu   sync.Mutex
-	builtBins = map[string]string{}
-)
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mediator-bench-test-*")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	// The mediators these tests start keep their audit checkpoints here,
-	// not in the developer's ~/.local/state.
-	if err := os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state")); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // build builds a main package (relative to the repository root) once.
 func build(t *testing.T, pkg string) string {
 	t.Helper()
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if p, ok := builtBins[pkg]; ok {
-		return p
-	}
-	out := filepath.Join(binDir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, "./"+pkg)
-	cmd.Dir = filepath.Join("..", "..")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-	builtBins[pkg] = out
-	return out
+	return testenv.Build(t, pkg)
 }
 
 func fakeUpstream(t *testing.T) string { return build(t, "tools/testdata/fakeupstream") }
@@ -306,31 +271,8 @@ func waitHTTP(t *testing.T, url, logPath string) {
 	t.Fatalf("%s not ready\n%s", url, log)
 }
 
-// freeAddr returns a loopback address with a free port, never one it has
-// returned before in this process (the kernel hands a just-closed port out
-// again, so two taken in a row could be the same).
+// freeAddr returns a loopback address with a free port (testenv.FreeAddr).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		usedAddrsMu.Lock()
-		seen := usedAddrs[addr]
-		usedAddrs[addr] = true
-		usedAddrsMu.Unlock()
-		if !seen {
-			return addr
-		}
-	}
-	t.Fatal("no unused loopback port after 100 tries")
-	return ""
+	return testenv.FreeAddr(t)
 }
-
-var (
-	usedAddrsMu sync.Mutex
-	usedAddrs   = map[string]bool{}
-)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,108 +14,36 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcp-mediator/mediator/internal/testenv"
 )
 
 // The end-to-end tests run the real mediator binary with real upstream
-// subprocesses. TestMain builds the binaries once.
-var (
-	mediatorBin string
-	buildErr    error
-	buildOnce   sync.Once
-	binDir      string
-)
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mediator-e2e-*")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	// Every mediator these tests start (and every command they run) keeps
-	// its audit checkpoints under the test's own state directory, never
-	// the developer's ~/.local/state.
-	if err := os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state")); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+// subprocesses, built once (internal/testenv).
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // binary builds ./cmd/mediator once and returns its path.
 func binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		mediatorBin = filepath.Join(binDir, "mediator")
-		out, err := exec.Command("go", "build", "-o", mediatorBin, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return mediatorBin
+	return testenv.Build(t, "cmd/mediator")
 }
 
 // buildTool builds a Go main package (path relative to the repo root) once
 // per test binary and returns the executable.
 func buildTool(t testing.TB, pkg string) string {
 	t.Helper()
-	toolsMu.Lock()
-	defer toolsMu.Unlock()
-	if p, ok := builtTools[pkg]; ok {
-		return p
-	}
-	out := filepath.Join(binDir, strings.ReplaceAll(strings.Trim(pkg, "./"), "/", "_"))
-	cmd := exec.Command("go", "build", "-o", out, "./"+pkg)
-	cmd.Dir = repoRoot(t)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-	builtTools[pkg] = out
-	return out
+	return testenv.Build(t, pkg)
 }
-
-var (
-	toolsMu    sync.Mutex
-	builtTools = map[string]string{}
-)
 
 func repoRoot(t testing.TB) string {
 	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Clean(filepath.Join(wd, "..", ".."))
+	return testenv.Root(t)
 }
 
-// freeAddr returns a loopback address with a free port, never one it has
-// returned before in this process: the kernel hands a just-closed port out
-// again, and two addresses taken in a row (listen and admin) could otherwise
-// be the same.
+// freeAddr returns a loopback address with a free port (testenv.FreeAddr).
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		usedAddrsMu.Lock()
-		seen := usedAddrs[addr]
-		usedAddrs[addr] = true
-		usedAddrsMu.Unlock()
-		if !seen {
-			return addr
-		}
-	}
-	t.Fatal("no unused loopback port after 100 tries")
-	return ""
+	return testenv.FreeAddr(t)
 }
 
 // noServer is an admin API address where nothing listens, for CLI calls
@@ -127,11 +54,6 @@ func noServer(t testing.TB) string {
 	t.Helper()
 	return "http://" + freeAddr(t)
 }
-
-var (
-	usedAddrsMu sync.Mutex
-	usedAddrs   = map[string]bool{}
-)
 
 // mediatorProc is a running `mediator serve`.
 type mediatorProc struct {

@@ -17,6 +17,8 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/sashabaranov/go-openai"
+
+	"github.com/mcp-mediator/mediator/internal/testenv"
 )
 
 // --- a scripted OpenAI-compatible model ---------------------------------
@@ -789,8 +791,4 @@ func TestParseArgs(t *testing.T) {
 	})
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	cleanupBuilds()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }

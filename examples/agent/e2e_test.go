@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,75 +21,24 @@ import (
 
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/sashabaranov/go-openai"
+
+	"github.com/mcp-mediator/mediator/internal/testenv"
 )
 
 // The end-to-end test runs the real mediator binary (serve, task start,
 // audit show) with its demo upstream, and the agent command in-process.
 
-var (
-	buildOnce   sync.Once
-	buildDir    string
-	mediatorBin string
-	buildErr    error
-)
-
 // mediatorBinary builds cmd/mediator once per test binary.
 func mediatorBinary(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("the end-to-end test builds the mediator and needs the go command on PATH: " + err.Error())
-	}
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "agent-e2e-*")
-		if buildErr != nil {
-			return
-		}
-		mediatorBin = filepath.Join(buildDir, "mediator")
-		cmd := exec.Command("go", "build", "-o", mediatorBin, "github.com/mcp-mediator/mediator/cmd/mediator")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/mediator: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return mediatorBin
+	return testenv.Build(t, "cmd/mediator")
 }
 
-func cleanupBuilds() {
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
-	}
-}
-
-// freeAddr returns a loopback address with a free port, never one it has
-// returned before in this process (the kernel hands a just-closed port out
-// again, so two taken in a row could be the same).
+// freeAddr returns a loopback address with a free port (testenv.FreeAddr).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		usedAddrsMu.Lock()
-		seen := usedAddrs[addr]
-		usedAddrs[addr] = true
-		usedAddrsMu.Unlock()
-		if !seen {
-			return addr
-		}
-	}
-	t.Fatal("no unused loopback port after 100 tries")
-	return ""
+	return testenv.FreeAddr(t)
 }
-
-var (
-	usedAddrsMu sync.Mutex
-	usedAddrs   = map[string]bool{}
-)
 
 // syncBuffer is a goroutine-safe log sink.
 type syncBuffer struct {
