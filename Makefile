@@ -11,7 +11,7 @@ run: ## run the mediator on the embedded default (demo upstream, example policy,
 	$(GO) run ./cmd/mediator serve
 
 build: ## build ./bin/mediator
-	$(GO) build -o bin/mediator ./cmd/mediator
+	$(GO) build -buildvcs=auto -o bin/mediator ./cmd/mediator # -buildvcs: the VCS revision in `mediator version`, even under GOFLAGS=-buildvcs=false
 
 deps: ## install what the tests need (Node packages for interop tests)
 	./scripts/install-test-deps.sh

@@ -71,6 +71,9 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 			a.close()
 		}
 	}()
+	for _, n := range cfg.notices {
+		a.log.Warn(n)
+	}
 	if a.pol, err = loadPolicy(cfg, a.log); err != nil {
 		return a, err
 	}

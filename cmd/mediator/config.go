@@ -53,6 +53,9 @@ type Config struct {
 	Builtins BuiltinsConfig `yaml:"builtins"`
 
 	dir string // directory of the config file
+	// notices are said at start (warn): what the config leaves to a
+	// default the operator may not expect.
+	notices []string
 	// dbGiven: --db named the database on the command line, so commands
 	// act on it rather than on a server's (viaAdmin).
 	dbGiven bool
@@ -183,6 +186,14 @@ func LoadConfig(path string, lookup func(string) (string, bool)) (*Config, error
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if len(c.Upstreams) == 0 {
+		c.notices = append(c.notices, fmt.Sprintf("config %s names no upstreams: no upstream tools are served "+
+			"(the demo upstream is the embedded default's, used only without --config; add upstreams: or register one with mediator upstream add)", path))
+	}
+	if c.Policy.File == "" {
+		c.notices = append(c.notices, fmt.Sprintf("config %s names no policy: the embedded example policy (examples/policy) is in force; "+
+			"set policy.model and policy.file to your own", path))
 	}
 	return c, nil
 }

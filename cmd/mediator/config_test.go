@@ -125,3 +125,43 @@ func TestE2EBadConfigRefusedAtStartup(t *testing.T) {
 		}
 	}
 }
+
+// A config file that leaves upstreams or policy to a default says so at
+// start: no tools are served, the example policy is in force.
+func TestConfigNotices(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	bare, err := LoadConfig(write("bare.yaml", "agent: {id: a}\n"), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bare.notices) != 2 || !strings.Contains(bare.notices[0], "names no upstreams") || !strings.Contains(bare.notices[1], "names no policy") {
+		t.Errorf("notices of a bare config: %q", bare.notices)
+	}
+	model, pol := write("model.conf", "x"), write("policy.csv", "x")
+	full, err := LoadConfig(write("full.yaml", "policy: {model: "+model+", file: "+pol+"}\nupstreams:\n  - {name: u, url: \"http://127.0.0.1:9/mcp\"}\n"),
+		func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full.notices) != 0 {
+		t.Errorf("notices of a complete config: %q", full.notices)
+	}
+	if def, _ := LoadConfig("", nil); len(def.notices) != 0 {
+		t.Errorf("the embedded default warns: %q", def.notices)
+	}
+}
+
+func TestVersionLine(t *testing.T) {
+	t.Parallel()
+	if v := versionLine(); !strings.HasPrefix(v, "mediator "+version) || !strings.Contains(v, " go1.") {
+		t.Errorf("version line %q; want the version and the Go version", v)
+	}
+}

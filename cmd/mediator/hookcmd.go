@@ -91,7 +91,7 @@ func decideHere(ctx context.Context, cf commonFlags, e env, wait time.Duration, 
 		return claudecode.Deny("the mediator's config could not be loaded: " + err.Error())
 	}
 	cfg.Auth.stdio = true
-	cfg.Upstreams = nil // a tool use needs no upstream
+	cfg.Upstreams, cfg.notices = nil, nil // a tool use needs no upstream
 	if cfg.Log.Level == "info" {
 		cfg.Log.Level = "warn" // Claude Code shows a hook's stderr
 	}

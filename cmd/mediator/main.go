@@ -35,11 +35,40 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "0.1.0-dev"
+
+// versionLine is the version with the build's VCS revision and time and
+// its Go version, as the build recorded them.
+func versionLine() string {
+	line := "mediator " + version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return line
+	}
+	vcs := map[string]string{}
+	for _, s := range bi.Settings {
+		vcs[s.Key] = s.Value
+	}
+	if rev := vcs["vcs.revision"]; rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if vcs["vcs.modified"] == "true" {
+			rev += "+modified"
+		}
+		line += " (" + rev
+		if t := vcs["vcs.time"]; t != "" {
+			line += ", " + t
+		}
+		line += ")"
+	}
+	return line + " " + bi.GoVersion
+}
 
 // exitError carries an exit code other than 1.
 type exitError struct {
@@ -196,7 +225,7 @@ func Run(ctx context.Context, args []string, e env) error {
 	case "claude-code":
 		return cmdClaudeCode(ctx, args[1:], e)
 	case "version", "--version":
-		fmt.Fprintln(e.stdout, "mediator", version)
+		fmt.Fprintln(e.stdout, versionLine())
 		return nil
 	case "demo-upstream":
 		return cmdDemoUpstream(ctx, args[1:], e)
