@@ -189,3 +189,43 @@ func TestClaudeCodeConnects(t *testing.T) {
 		t.Logf("claude MCP logs:\n%s\nmediator serve log:\n%s", claudeMCPLogs(home), tail(p.stderr.String(), 4<<10))
 	}
 }
+
+// A mediator that requires tokens: Claude Code connects with a
+// headersHelper that mints a fresh token on every connection (`token mint
+// --header-json`), so nothing expires in ~/.claude.json and nothing secret
+// is stored there; without it, the same server is not connected.
+func TestClaudeCodeHeadersHelper(t *testing.T) {
+	t.Parallel()
+	claude := requireClaude(t)
+	home, project := t.TempDir(), t.TempDir()
+	p := startServe(t, "agent: {id: claude-dev}\n") // a config file: tokens required
+	cfg := filepath.Join(p.Dir, "mediator.yaml")
+	helper := binary(t) + " token mint --agent claude-dev --role writer --header-json --config " + cfg + " --server " + noServer(t)
+	spec, err := json.Marshal(map[string]any{"type": "http", "url": p.URL, "headersHelper": helper})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runClaude(t, claude, home, project, "mcp", "add-json", "--scope", "user", "mediator", string(spec))
+	runClaude(t, claude, home, project, "mcp", "add", "--transport", "http", "mediator-no-token", p.URL)
+	out := runClaude(t, claude, home, project, "mcp", "list")
+	t.Logf("claude mcp list:\n%s", out)
+	lines := map[string]string{}
+	for _, l := range scanLines(out) {
+		if name, _, ok := strings.Cut(l, ": "); ok {
+			lines[name] = l
+		}
+	}
+	if !strings.HasSuffix(lines["mediator"], "✔ Connected") {
+		t.Errorf("with the headersHelper: %q", lines["mediator"])
+	}
+	if strings.Contains(lines["mediator-no-token"], "✔ Connected") || lines["mediator-no-token"] == "" {
+		t.Errorf("without a token: %q; want it not connected", lines["mediator-no-token"])
+	}
+	raw, _ := os.ReadFile(filepath.Join(home, ".claude.json"))
+	if strings.Contains(string(raw), "eyJ") {
+		t.Errorf("a token is stored in ~/.claude.json")
+	}
+	if t.Failed() {
+		t.Logf("claude MCP logs:\n%s\nmediator serve log:\n%s", claudeMCPLogs(home), tail(p.stderr.String(), 4<<10))
+	}
+}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -61,6 +63,9 @@ type mintFlags struct {
 	ttl                                                       time.Duration
 	roles, attrs                                              listFlag
 	admin                                                     bool
+	// headerJSON prints {"Authorization": "Bearer …"} instead of the
+	// bare token: a Claude Code headersHelper.
+	headerJSON bool
 }
 
 func (m *mintFlags) register(fs *flag.FlagSet) {
@@ -76,6 +81,7 @@ func (m *mintFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.function, "business-function", "", "what the agent is for, e.g. support")
 	fs.StringVar(&m.trustCeiling, "trust-ceiling", "", "the highest behavioural trust level the agent may reach: high, medium, low or none")
 	fs.BoolVar(&m.admin, "admin", false, "mint an admin token (role admin, the admin API's own audience) with the key file; it is refused where agents connect")
+	fs.BoolVar(&m.headerJSON, "header-json", false, `print {"Authorization": "Bearer TOKEN"} instead of the token: a fresh token each time Claude Code connects, as its headersHelper`)
 	m.adminFlags.register(fs)
 }
 
@@ -120,6 +126,17 @@ func tokenMint(ctx context.Context, args []string, e env) error {
 	m.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if m.headerJSON {
+		out := e.stdout
+		var tok bytes.Buffer
+		e.stdout = &tok
+		defer func() {
+			if tok.Len() > 0 {
+				b, _ := json.Marshal(map[string]string{"Authorization": "Bearer " + strings.TrimSpace(tok.String())})
+				fmt.Fprintln(out, string(b))
+			}
+		}()
 	}
 	if m.admin {
 		if m.agent == "" {
