@@ -584,13 +584,38 @@ func (s *adminServer) addUpstream(r *http.Request, log *slog.Logger) (int, any, 
 		return 0, nil, apiErr(http.StatusBadRequest, err, "upstream")
 	}
 	s.ops.Lock()
-	err = s.register(r.Context(), cfg, true)
-	s.ops.Unlock()
-	if err != nil {
+	defer s.ops.Unlock()
+	if err := s.register(r.Context(), cfg, true); err != nil {
 		return 0, nil, err
 	}
+	view := s.view(cfg.Name)
+	if cfg.IsRequired() {
+		// A required upstream that does not answer its first initialize
+		// (a command that does not exist or exits, a URL nobody serves)
+		// would turn /readyz red from now on: it is not registered.
+		for _, sv := range view.Servers {
+			if sv.Connected {
+				continue
+			}
+			s.unregister(context.WithoutCancel(r.Context()), cfg.Name)
+			return 0, nil, apiErr(http.StatusBadGateway, nil, "upstream %s did not answer initialize (%s); it is not registered: "+
+				"fix its command or URL, or register it with optional (upstream add --optional) to let the mediator keep retrying",
+				cfg.Name, sv.Error)
+		}
+	}
 	log.Info("admin: upstream registered", "upstream", cfg)
-	return http.StatusCreated, s.view(cfg.Name), nil
+	return http.StatusCreated, view, nil
+}
+
+// unregister removes a registration just made. The caller holds ops.
+func (s *adminServer) unregister(ctx context.Context, name string) {
+	if _, err := s.regs.UnregisterUpstream(ctx, name); err != nil {
+		s.log.Error("admin: removing a registration that failed", "upstream", name, "err", err)
+	}
+	s.setRegistration(name, nil)
+	if err := s.ups.Remove(ctx, name); err != nil {
+		s.log.Error("admin: stopping an upstream that failed", "upstream", name, "err", err)
+	}
 }
 
 // register checks cfg against the upstreams there are, adds it to the

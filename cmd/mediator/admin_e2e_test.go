@@ -178,3 +178,35 @@ func (p *mediatorProc) restart(t *testing.T) *mediatorProc {
 	q.waitReady(t, 60*time.Second)
 	return q
 }
+
+// An upstream that does not answer initialize is refused at registration,
+// naming the cause, instead of being kept as required and turning /readyz
+// red; --optional registers it anyway, and the mediator keeps retrying.
+func TestE2EUpstreamAddRefusesADeadServer(t *testing.T) {
+	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "nosuchcmd")
+	p := startServe(t, "admin: {allowed_commands: [/bin/false, "+missing+"]}\nauth: {anonymous: {id: a}}\n")
+	cfg := filepath.Join(p.Dir, "mediator.yaml")
+	for _, cmd := range []string{"/bin/false", missing} {
+		out, errOut, code := runMediator(t, p.Dir, "upstream", "add", "broken", "--command", cmd, "--server", p.Admin, "--config", cfg)
+		t.Logf("upstream add --command %s: %s", cmd, strings.TrimSpace(errOut))
+		if code == 0 || !strings.Contains(errOut, "did not answer initialize") || !strings.Contains(errOut, "--optional") {
+			t.Errorf("upstream add --command %s: exit %d\n%s%s", cmd, code, out, errOut)
+		}
+	}
+	if out, _, _ := runMediator(t, p.Dir, "upstream", "list", "--server", p.Admin, "--config", cfg); strings.Contains(out, "broken") {
+		t.Errorf("a refused upstream is listed:\n%s", out)
+	}
+	resp, err := http.Get(p.Base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/readyz after the refused registrations: %d", resp.StatusCode)
+	}
+	out, errOut, code := runMediator(t, p.Dir, "upstream", "add", "broken", "--command", "/bin/false", "--optional", "--server", p.Admin, "--config", cfg)
+	if code != 0 || !strings.Contains(out, "not connected yet") {
+		t.Errorf("upstream add --optional: exit %d\n%s%s", code, out, errOut)
+	}
+}
