@@ -97,8 +97,8 @@ type ToolOutcome struct {
 	Failed bool
 }
 
-// ToolUseFinder is implemented by a Recorder that can find the record of
-// a tool use by its client's id.
+// ToolUseFinder finds the record of a tool use by its client's id
+// (Deps.ToolUses; the store implements it).
 type ToolUseFinder interface {
 	// FindToolUse returns the newest tool_use record of the session with
 	// that use id.

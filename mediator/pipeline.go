@@ -493,6 +493,11 @@ func (p *pipeline) inspectResult(ctx context.Context, c *Call) error {
 // HTTP with anonymous identity), its agent, so that what one request
 // touched still counts for the next.
 func flowKey(c *Call) string {
+	if c.Session.Transport == TransportHook && c.Session.Key != "" && c.Agent != nil {
+		// The client names a hook's session itself: scoped to the agent,
+		// so that one agent cannot taint another's session by naming it.
+		return c.Agent.ID + "/" + c.Session.Key
+	}
 	if c.Session.Key != "" {
 		return c.Session.Key
 	}
