@@ -21,6 +21,9 @@ const (
 	TrustNone   TrustLevel = "none"
 )
 
+// TrustLevels lists the trust levels, most trusted first.
+var TrustLevels = []TrustLevel{TrustHigh, TrustMedium, TrustLow, TrustNone}
+
 // Rank is the level's number: none 0, low 1, medium 2, high 3. An unknown
 // level ranks as none.
 func (t TrustLevel) Rank() int {

@@ -27,6 +27,9 @@ type Call struct {
 	PromptTruncated bool
 	// Started is when the request entered the pipeline.
 	Started time.Time
+	// entered is the monotonic time the call entered the chain, for
+	// Telemetry (zero when it is off).
+	entered time.Time
 
 	// Workspace is the project directory of an agent tool use (absolute;
 	// "" for MCP calls).

@@ -68,8 +68,18 @@ func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Errorf("%w: request headers of %d bytes exceed the %d byte cap (limits.max_header_bytes); send fewer or smaller headers", ErrInvalidRequest, n, max))
 		return
 	}
+	var authStart time.Time
+	if g.s.deps.Telemetry != nil {
+		authStart = time.Now()
+	}
 	agent, err := g.s.deps.Authenticator.Authenticate(ctx, creds)
+	if !authStart.IsZero() {
+		ctx = withAuthTime(ctx, time.Since(authStart))
+	}
 	if err != nil {
+		if t := g.s.deps.Telemetry; t != nil {
+			t.AuthFailed(AuthFailureReason(err))
+		}
 		method, name := g.peek(w, r)
 		_ = g.s.reject(ctx, g.call(ctx, r, sid, method, name), fmt.Errorf("%w: %w", ErrUnauthenticated, err))
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+headerSafe(err.Error())+`"`)

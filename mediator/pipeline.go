@@ -47,6 +47,9 @@ type Deps struct {
 	// Flows remembers what each session touched, for r.session (nil:
 	// policy sees an empty session).
 	Flows *FlowTracker
+	// Telemetry is told of each step's time and each finished call
+	// (nil: off).
+	Telemetry Telemetry
 	// AgentTools are the agent tools (Claude Code's Bash, Edit, ...)
 	// decided as object kind builtin (nil: none).
 	AgentTools AgentTools
@@ -154,6 +157,9 @@ func (p *pipeline) record(next Handler) Handler {
 		if c.Started.IsZero() {
 			c.Started = p.now()
 		}
+		if p.d.Telemetry != nil {
+			c.entered = time.Now()
+		}
 		var err error
 		if p.d.Health != nil {
 			if herr := p.d.Health.Healthy(); herr != nil {
@@ -164,7 +170,8 @@ func (p *pipeline) record(next Handler) Handler {
 		if err == nil {
 			err = p.run(ctx, c, next)
 		}
-		if rerr := p.write(ctx, c, err); rerr != nil {
+		rerr := p.write(ctx, c, err)
+		if rerr != nil {
 			c.Result = nil
 			p.logger().Error("audit record failed; result withheld", "call", c.ID, "method", c.Method, "err", rerr)
 			return fmt.Errorf("%w: the call's audit record could not be written, so its result is withheld", ErrAudit)
@@ -200,7 +207,14 @@ func (p *pipeline) write(ctx context.Context, c *Call, callErr error) error {
 	// but bound the wait.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	return p.d.Recorder.Record(wctx, rec)
+	start := p.stepTimer()
+	err := p.d.Recorder.Record(wctx, rec)
+	if t := p.d.Telemetry; t != nil {
+		end := time.Now()
+		t.Step(ctx, c, StepRecord, end.Sub(start))
+		t.Call(ctx, c, &rec, end.Sub(c.entered), err)
+	}
+	return err
 }
 
 // observe lets the behaviour monitor learn from the finished call. It runs
@@ -242,9 +256,17 @@ func (p *pipeline) authenticate(next Handler) Handler {
 		if c.Agent == nil {
 			c.Agent = AgentFromContext(ctx)
 		}
+		if d, ok := authTime(ctx); ok && c.Agent != nil && p.d.Telemetry != nil {
+			p.d.Telemetry.Step(ctx, c, StepAuthenticate, d) // the transport verified the credential
+		}
 		if c.Agent == nil {
+			start := p.stepTimer()
 			a, err := p.d.Authenticator.Authenticate(ctx, c.Credentials)
+			p.stepDone(ctx, c, StepAuthenticate, start)
 			if err != nil {
+				if t := p.d.Telemetry; t != nil {
+					t.AuthFailed(AuthFailureReason(err))
+				}
 				return fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 			}
 			c.Agent = a
@@ -277,7 +299,9 @@ func (p *pipeline) checkIntent(next Handler) Handler {
 	return func(ctx context.Context, c *Call) error {
 		c.Intent = Intent{Verdict: IntentNone}
 		if p.d.Intent != nil && c.Target.Kind != KindProtocol {
+			start := p.stepTimer()
 			in, err := p.d.Intent.Check(ctx, c.IntentRequest())
+			p.stepDone(ctx, c, StepIntent, start)
 			var deny *DenyError
 			if errors.As(err, &deny) {
 				// The intent checker refuses outright (a suspended task).
@@ -301,7 +325,9 @@ func (p *pipeline) checkBehaviour(next Handler) Handler {
 		if p.d.Behaviour == nil || c.Target.Kind == KindProtocol {
 			return next(ctx, c)
 		}
+		start := p.stepTimer()
 		b, err := p.d.Behaviour.Check(ctx, c)
+		p.stepDone(ctx, c, StepBehaviour, start)
 		if err != nil {
 			c.Decision = Decision{Effect: EffectDeny, Rule: "behaviour.check", Reason: "behaviour check failed"}
 			p.logger().Error("behaviour check failed; denying", "call", c.ID, "err", err)
@@ -329,6 +355,7 @@ func (p *pipeline) authorize(next Handler) Handler {
 			}
 			return next(ctx, c)
 		}
+		start := p.stepTimer()
 		argSecrets := p.inspectArguments(c)
 		d, err := p.d.Authorizer.Decide(ctx, AuthzRequest{
 			Agent:      *c.Agent,
@@ -341,6 +368,7 @@ func (p *pipeline) authorize(next Handler) Handler {
 			Session:    c.Flow,
 			Workspace:  c.Workspace,
 		})
+		p.stepDone(ctx, c, StepPolicy, start)
 		if ae, ok := errors.AsType[*ArgumentError](err); ok {
 			// The agent's mistake: an argument a rule reads is missing or
 			// of another type. Denied, and logged as what it is.
@@ -384,7 +412,9 @@ func (p *pipeline) approve(next Handler) Handler {
 		if p.d.Approver == nil {
 			return fmt.Errorf("%w (rule %s): ask an administrator to enable approvals or change the policy", ErrApprovalUnavailable, c.Decision.Rule)
 		}
+		start := p.stepTimer()
 		v, err := p.d.Approver.Await(ctx, Pending{Call: c, Decision: c.Decision})
+		p.stepDone(ctx, c, StepApproval, start)
 		if err != nil {
 			return err
 		}
@@ -403,6 +433,7 @@ func (p *pipeline) approve(next Handler) Handler {
 func (p *pipeline) forward(ctx context.Context, c *Call) error {
 	start := p.now()
 	defer func() { c.UpstreamUS = p.now().Sub(start).Microseconds() }()
+	defer p.stepDone(ctx, c, StepForward, p.stepTimer())
 	var err error
 	switch req := c.Request.(type) {
 	case nil:

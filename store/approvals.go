@@ -421,3 +421,28 @@ func (s *Store) LastApprovalRev(ctx context.Context) (int64, error) {
 func newApprovalID() string {
 	return "apr_" + strings.ToLower(rand.Text()[:20])
 }
+
+// ApprovalCounts returns how many approvals are in each state (metrics).
+func (s *Store) ApprovalCounts(ctx context.Context) (map[mediator.ApprovalState]int, error) {
+	if s.isClosed() {
+		return nil, s.errClosed()
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT state, count(*) FROM approvals GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("count approvals: %w", err)
+	}
+	defer rows.Close()
+	out := map[mediator.ApprovalState]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("count approvals: %w", err)
+		}
+		out[mediator.ApprovalState(st)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count approvals: %w", err)
+	}
+	return out, nil
+}

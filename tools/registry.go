@@ -412,6 +412,18 @@ func orDefault(s, def string) string {
 	return s
 }
 
+// Restarts returns, per upstream, how many times its connection was lost
+// and restarted since this process started (metrics).
+func (r *Registry) Restarts() map[string]int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int64, len(r.ups))
+	for _, u := range r.ups {
+		out[u.name] = u.restarts.Load()
+	}
+	return out
+}
+
 // Catalog returns the current catalog (never nil).
 func (r *Registry) Catalog() *mediator.Catalog { return r.catalog.Load() }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcp-mediator/mediator/mediator"
@@ -18,6 +19,8 @@ const pingInterval = 30 * time.Second
 // upstream is one configured upstream and the supervisor goroutine that
 // keeps it connected.
 type upstream struct {
+	// restarts counts the connections lost and retried (metrics).
+	restarts  atomic.Int64
 	r         *Registry
 	cfg       Config
 	name      string
@@ -92,6 +95,7 @@ func (u *upstream) run() {
 			return
 		}
 		u.setDown(cause + "; restarting")
+		u.restarts.Add(1)
 		if time.Since(since) >= backoffReset {
 			bo.reset()
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcp-mediator/mediator/approvals"
 	"github.com/mcp-mediator/mediator/mediator"
+	"github.com/mcp-mediator/mediator/mediator/metrics"
 	"github.com/mcp-mediator/mediator/policy"
 	"github.com/mcp-mediator/mediator/policy/behaviour"
 	"github.com/mcp-mediator/mediator/policy/intent"
@@ -35,6 +36,7 @@ type app struct {
 	builtins *agentTools        // builtins: (config_builtins.go); nil when off
 	queue    *approvals.Queue   // human approvals (approvers.go)
 	intent   *intent.Service    // tasks, declared intent, drift, judge (config_intent.go)
+	metrics  *metrics.Metrics   // Prometheus (config_metrics.go); nil when off
 	behave   *behaviour.Engine  // baselines and trust (config_behaviour.go); nil when off
 	stopBG   context.CancelFunc // stops the queue's expiry and webhook
 	bgCtx    context.Context    // what stopBG cancels
@@ -119,6 +121,7 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 	} else if a.behave != nil {
 		monitor = a.behave
 	}
+	a.metrics = a.newMetrics()
 	a.srv, err = mediator.NewServer(mediator.Deps{
 		Upstreams:     a.reg,
 		Authenticator: a.auth,
@@ -134,6 +137,7 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 		Inspector:     inspector,
 		Flows:         mediator.NewFlowTracker(0),
 		AgentTools:    a.agentTools(),
+		Telemetry:     a.telemetry(),
 		Logger:        a.log,
 		Caps:          mediator.Caps{PromptBytes: cfg.Limits.PromptBytes},
 	}, mediator.WithImplementation("mcp-mediator", version), mediator.WithMaxRequestBytes(cfg.Limits.MaxRequestBytes),

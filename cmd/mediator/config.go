@@ -39,6 +39,8 @@ type Config struct {
 	Log       LogConfig      `yaml:"log"`
 	// Debug is the pprof/expvar endpoint, off by default (see debug.go).
 	Debug DebugConfig `yaml:"debug"`
+	// Metrics is serve's Prometheus endpoint, off by default (config_metrics.go).
+	Metrics MetricsConfig `yaml:"metrics"`
 	// Approvals configures the human approval queue and page (approvers.go).
 	Approvals ApprovalsConfig `yaml:"approvals"`
 	// Admin is the management API of `mediator serve` (config_admin.go).
@@ -247,6 +249,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateLimits()...)
 	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.Debug.validate(c.Listen)...)
+	errs = append(errs, c.Metrics.validate(c.Listen, c.Debug.Listen, c.Admin.Listen)...)
 	errs = append(errs, c.Approvals.validate()...)
 	errs = append(errs, c.Admin.validate()...)
 	errs = append(errs, c.Intent.validate()...)

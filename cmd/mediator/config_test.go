@@ -28,6 +28,10 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"tiny request cap", "limits: {max_request_bytes: 10}\n", "limits.max_request_bytes"},
 		{"unset env var in header", "upstreams:\n  - {name: a, url: 'http://127.0.0.1:1/mcp', headers: {X: '${NOPE_NOT_SET}'}}\n", "NOPE_NOT_SET"},
 		{"not YAML", "upstreams: [\n", "yaml"},
+		{"bad metrics listen", "metrics: {listen: nowhere}\n", "metrics.listen"},
+		{"metrics open without a token", "metrics: {listen: '0.0.0.0:9464'}\n", "metrics.token_env"},
+		{"metrics on the agent port", "listen: 127.0.0.1:7001\nmetrics: {listen: 127.0.0.1:7001}\n", "its own port"},
+		{"metrics token without listen", "metrics: {token_env: X}\n", "metrics.listen is empty"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

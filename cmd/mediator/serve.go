@@ -84,6 +84,9 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	if cfg.Auth.Anonymous != nil && !isLoopback(cfg.Listen) {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, errNotLoopback)
 	}
+	if err := cfg.Metrics.resolve(e.lookup); err != nil {
+		return err
+	}
 	a, err := openApp(ctx, cfg, e)
 	if err != nil {
 		return err
@@ -92,6 +95,11 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	if err := a.startShipping(ctx); err != nil { // serve ships, stdio instances do not
 		return err
 	}
+	stopMetrics, err := a.startMetrics(a.log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	stopDebug, err := startDebug(ctx, cfg.Debug, a.log, a.store)
 	if err != nil {
 		return err

@@ -774,3 +774,29 @@ func (e *Engine) Trust(agentID string) (mediator.TrustLevel, bool) {
 	}
 	return e.cfg.StartTrust, false
 }
+
+// TrustCounts returns how many agents this process knows at each trust
+// level (metrics): those with a profile in memory, and those whose level
+// the store holds.
+func (e *Engine) TrustCounts() map[mediator.TrustLevel]int {
+	e.mu.Lock()
+	levels := make(map[string]mediator.TrustLevel, len(e.agents)+len(e.trusts))
+	for id, st := range e.trusts {
+		levels[id] = st.Level
+	}
+	els := make([]*agent, 0, len(e.agents))
+	for _, el := range e.agents {
+		els = append(els, el.Value.(*agent))
+	}
+	e.mu.Unlock()
+	for _, a := range els {
+		a.mu.Lock()
+		levels[a.id] = a.trust
+		a.mu.Unlock()
+	}
+	out := map[mediator.TrustLevel]int{}
+	for _, l := range levels {
+		out[l]++
+	}
+	return out
+}

@@ -64,6 +64,22 @@ type Error struct {
 // Error returns the reason alone: the HTTP gate adds "unauthenticated".
 func (e *Error) Error() string { return e.Reason }
 
+// AuthReason names the kind in one word, for metrics
+// (mediator.AuthFailureReason).
+func (e *Error) AuthReason() string {
+	if r, ok := reasons[e.Kind]; ok {
+		return r
+	}
+	return "other"
+}
+
+var reasons = map[error]string{
+	ErrNoToken: "no_token", ErrMalformed: "malformed", ErrAlgorithm: "algorithm", ErrUnknownKey: "unknown_key",
+	ErrSignature: "signature", ErrExpired: "expired", ErrNotYetValid: "not_yet_valid", ErrLifetime: "lifetime",
+	ErrIssuer: "issuer", ErrAudience: "audience", ErrClaims: "claims", ErrRevoked: "revoked",
+	ErrRevocationsStale: "revocations_stale", ErrNoIdentity: "no_identity",
+}
+
 // Unwrap makes errors.Is true for mediator.ErrUnauthenticated and for Kind.
 func (e *Error) Unwrap() []error { return []error{mediator.ErrUnauthenticated, e.Kind} }
 
