@@ -145,6 +145,23 @@ if supports 'behaviour: {enabled: false}'; then
   config "$WORK/stdio-nb.yaml" "$DBG_STDIO_NB" "command: $BIN/fakeupstream" "" 'behaviour: {enabled: false}'
 fi
 
+# Scanning off (secrets: off — results and arguments not scanned — and
+# pinning: off), target "noscan"; and metrics on (a metrics.listen), target
+# "metrics", over HTTP only (mediator stdio serves no metrics): what the
+# scanners cost, and what the Prometheus metrics cost.
+VARIANTS=""
+if supports 'metrics: {listen: ""}'; then
+  VARIANTS="noscan metrics"
+  DBG_HTTP_NS=$($MB free-addr) DBG_STDIO_NS=$($MB free-addr) LISTEN_NS=$($MB free-addr)
+  NOSCAN_UP="
+    secrets: \"off\"
+    pinning: \"off\""
+  config "$WORK/http-ns.yaml" "$DBG_HTTP_NS" "url: $UPSTREAM$NOSCAN_UP"
+  config "$WORK/stdio-ns.yaml" "$DBG_STDIO_NS" "command: $BIN/fakeupstream$NOSCAN_UP"
+  DBG_HTTP_MX=$($MB free-addr) LISTEN_MX=$($MB free-addr) METRICS_MX=$($MB free-addr)
+  config "$WORK/http-mx.yaml" "$DBG_HTTP_MX" "url: $UPSTREAM" "" "metrics: {listen: \"$METRICS_MX\"}"
+fi
+
 # Agents authenticate over HTTP with a token the mediator minted, when this
 # build has tokens; before that, every agent is the configured identity.
 BEARER=()
@@ -164,6 +181,10 @@ start_serve() { # start_serve CONFIG LISTEN DB LOG
 start_serve "$WORK/http.yaml" "$LISTEN" "$WORK/http.db" "$WORK/serve.log"
 if [ "$NOBEH" = 1 ]; then
   start_serve "$WORK/http-nb.yaml" "$LISTEN_NB" "$WORK/http-nb.db" "$WORK/serve-nb.log"
+fi
+if [ -n "$VARIANTS" ]; then
+  start_serve "$WORK/http-ns.yaml" "$LISTEN_NS" "$WORK/http-ns.db" "$WORK/serve-ns.log"
+  start_serve "$WORK/http-mx.yaml" "$LISTEN_MX" "$WORK/http-mx.db" "$WORK/serve-mx.log"
 fi
 
 ECHO='{"text":"ping"}'
@@ -189,6 +210,9 @@ scenario() { # scenario ROUND TRANSPORT CONC TARGET
     elif [ "$target" = nobehaviour ]; then
       run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions 1 --tool demo__echo --args "$ECHO" \
         --debug-url "http://$DBG_STDIO_NB" -- "$BIN/mediator" stdio --config "$WORK/stdio-nb.yaml" --db "$WORK/stdio-nb-r$r-c$c.db"
+    elif [ "$target" = noscan ]; then
+      run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions 1 --tool demo__echo --args "$ECHO" \
+        --debug-url "http://$DBG_STDIO_NS" -- "$BIN/mediator" stdio --config "$WORK/stdio-ns.yaml" --db "$WORK/stdio-ns-r$r-c$c.db"
     else
       run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions 1 --tool demo__echo --args "$ECHO" \
         --debug-url "http://$DBG_STDIO" -- "$BIN/mediator" stdio --config "$WORK/stdio.yaml" --db "$WORK/stdio-r$r-c$c.db"
@@ -201,6 +225,12 @@ scenario() { # scenario ROUND TRANSPORT CONC TARGET
   elif [ "$target" = nobehaviour ]; then
     run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$LISTEN_NB/mcp" --tool demo__echo \
       --args "$ECHO" --debug-url "http://$DBG_HTTP_NB" ${BEARER[@]+"${BEARER[@]}"}
+  elif [ "$target" = noscan ]; then
+    run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$LISTEN_NS/mcp" --tool demo__echo \
+      --args "$ECHO" --debug-url "http://$DBG_HTTP_NS" ${BEARER[@]+"${BEARER[@]}"}
+  elif [ "$target" = metrics ]; then
+    run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$LISTEN_MX/mcp" --tool demo__echo \
+      --args "$ECHO" --debug-url "http://$DBG_HTTP_MX" ${BEARER[@]+"${BEARER[@]}"}
   else
     run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$LISTEN/mcp" --tool demo__echo \
       --args "$ECHO" --debug-url "http://$DBG_HTTP" ${BEARER[@]+"${BEARER[@]}"}
@@ -219,6 +249,10 @@ for r in $(seq "$ROUNDS"); do
       if [ "$NOBEH" = 1 ]; then
         case $((r % 2)) in 0) order="$order nobehaviour" ;; *) order="nobehaviour $order" ;; esac
       fi
+      for v in $VARIANTS; do
+        if [ "$v" = metrics ] && [ "$t" = stdio ]; then continue; fi
+        case $(((r + c) % 2)) in 0) order="$order $v" ;; *) order="$v $order" ;; esac
+      done
       for target in $order; do scenario "$r" "$t" "$c" "$target"; done
     done
   done

@@ -85,7 +85,7 @@ const (
 // runName is r{round}-{transport}-c{concurrency}-{direct|relay|mediated|nobehaviour}.json;
 // relay is the bare mcp-go relay (tools/testdata/mcpgorelay), the floor;
 // nobehaviour the mediator with behavioural monitoring off.
-var runName = regexp.MustCompile(`^r(\d+)-(stdio|http)-c(\d+)-(direct|relay|mediated|nobehaviour)\.json$`)
+var runName = regexp.MustCompile(`^r(\d+)-(stdio|http)-c(\d+)-(direct|relay|mediated|nobehaviour|noscan|metrics)\.json$`)
 
 type runKey struct {
 	transport string
@@ -341,9 +341,37 @@ func (res *results) writeRelay(w io.Writer, ps []pair) {
 	fmt.Fprintln(w)
 }
 
-// writeBehaviour compares the mediator with behavioural monitoring on (the
-// default) and off, in the rounds that ran both.
-func (res *results) writeBehaviour(w io.Writer, ps []pair) {
+// variant is a second mediator measured beside the default one in the
+// same rounds: on and off name the targets compared ("mediated" is the
+// default configuration).
+type variant struct {
+	on, off, heading, text, onName, offName string
+}
+
+var variants = []variant{
+	{on: "mediated", off: "nobehaviour", heading: "Behaviour on versus off", onName: "on", offName: "off",
+		text: "The same mediator with `behaviour.enabled: false` (*off*) beside the default (*on*: every call scored " +
+			"against its agent's baseline and learned from), in the same rounds. One agent calling one tool: the " +
+			"cost of the check and of learning, not of a deviation."},
+	{on: "mediated", off: "noscan", heading: "Scanning on versus off", onName: "on", offName: "off",
+		text: "The same mediator with the upstream's `secrets: off` and `pinning: off` (*off*: neither arguments nor " +
+			"results scanned for secrets and injection markers, definitions not pinned) beside the default (*on*: " +
+			"`secrets: redact`, `pinning: strict`), in the same rounds."},
+	{on: "metrics", off: "mediated", heading: "Metrics on versus off", onName: "on", offName: "off",
+		text: "The same mediator with `metrics.listen` set (*on*: every call counted and its steps timed into " +
+			"Prometheus histograms; nothing scrapes it during the run) beside the default (*off*), in the same rounds. " +
+			"HTTP only: `mediator stdio` serves no metrics."},
+}
+
+// writeVariants compares each variant with its counterpart, in the rounds
+// that ran both.
+func (res *results) writeVariants(w io.Writer, ps []pair) {
+	for _, v := range variants {
+		res.writeVariant(w, ps, v)
+	}
+}
+
+func (res *results) writeVariant(w io.Writer, ps []pair, v variant) {
 	type row struct {
 		key                          runKey
 		n                            int
@@ -354,7 +382,7 @@ func (res *results) writeBehaviour(w io.Writer, ps []pair) {
 	for _, p := range ps {
 		var ratio, add50, add99, on, off []float64
 		for _, round := range res.rounds {
-			m, nb := res.runs[p.key]["mediated"][round], res.runs[p.key]["nobehaviour"][round]
+			m, nb := res.runs[p.key][v.on][round], res.runs[p.key][v.off][round]
 			if m == nil || nb == nil {
 				continue
 			}
@@ -374,13 +402,10 @@ func (res *results) writeBehaviour(w io.Writer, ps []pair) {
 	if len(rows) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "### Behaviour on versus off (medians over the rounds)")
+	fmt.Fprintf(w, "### %s (medians over the rounds)\n\n", v.heading)
+	fmt.Fprintln(w, v.text)
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "The same mediator with `behaviour.enabled: false` (*off*) beside the default (*on*: every call scored "+
-		"against its agent's baseline and learned from), in the same rounds. One agent calling one tool: the "+
-		"cost of the check and of learning, not of a deviation.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| transport | concurrency | rounds | on / off calls/s | on − off p50 / p99 ms | CPU µs/call on / off |")
+	fmt.Fprintf(w, "| transport | concurrency | rounds | %[1]s / %[2]s calls/s | %[1]s − %[2]s p50 / p99 ms | CPU µs/call %[1]s / %[2]s |\n", v.onName, v.offName)
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
 		fmt.Fprintf(w, "| %s | %d | %d | %.3f | %+.3f / %+.3f | %s / %s |\n", r.key.transport, r.key.conc, r.n, r.ratio,
@@ -396,7 +421,7 @@ func (res *results) write(w io.Writer) {
 	ps := res.pairs()
 	res.writeSummary(w, ps)
 	res.writeRelay(w, ps)
-	res.writeBehaviour(w, ps)
+	res.writeVariants(w, ps)
 	res.writeTargets(w, ps)
 	res.writeMemory(w)
 	res.writeProfiles(w)
@@ -652,7 +677,7 @@ func (res *results) writeRuns(w io.Writer) {
 	fmt.Fprintln(w, "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, p := range res.pairs() {
 		for _, round := range res.rounds {
-			for _, target := range []string{"direct", "relay", "mediated", "nobehaviour"} {
+			for _, target := range []string{"direct", "relay", "mediated", "nobehaviour", "noscan", "metrics"} {
 				r := res.runs[p.key][target][round]
 				if r == nil {
 					continue
