@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -183,6 +187,87 @@ upstreams:
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes"} {
 		if after[name] == nil {
 			t.Errorf("no %s: the Go and process collectors are missing", name)
+		}
+	}
+	checkDashboard(t, after)
+}
+
+var (
+	promSelector = regexp.MustCompile(`\b(mediator_[a-z_]+)(\{[^}]*\})?`)
+	promLabel    = regexp.MustCompile(`([a-z_]+)\s*(=~|!=|!~|=)`)
+	promBy       = regexp.MustCompile(`by \(([^)]*)\)`)
+)
+
+// checkDashboard reads every query of the example Grafana dashboard and
+// checks that each metric it names is one the mediator exports (in fams,
+// a live scrape) and that each label it selects or groups by is one of
+// that metric's labels.
+func checkDashboard(t *testing.T, fams map[string]*dto.MetricFamily) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "grafana", "mediator-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatalf("dashboard JSON: %v", err)
+	}
+	if len(d.Panels) < 10 {
+		t.Fatalf("dashboard has %d panels", len(d.Panels))
+	}
+	labelsOf := func(family string) map[string]bool {
+		out := map[string]bool{"le": strings.HasSuffix(family, "_bucket")}
+		base := family
+		for _, suf := range []string{"_bucket", "_count", "_sum"} {
+			if f := fams[strings.TrimSuffix(family, suf)]; f != nil && f.GetType() == dto.MetricType_HISTOGRAM {
+				base = strings.TrimSuffix(family, suf)
+			}
+		}
+		f := fams[base]
+		if f == nil {
+			return nil
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				out[l.GetName()] = true
+			}
+		}
+		return out
+	}
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			sels := promSelector.FindAllStringSubmatch(tg.Expr, -1)
+			if len(sels) == 0 {
+				t.Errorf("panel %q: query %q names no mediator metric", p.Title, tg.Expr)
+			}
+			var all map[string]bool
+			for _, sel := range sels {
+				labels := labelsOf(sel[1])
+				if labels == nil {
+					t.Errorf("panel %q: %s is not a metric the mediator exports", p.Title, sel[1])
+					continue
+				}
+				all = labels
+				for _, l := range promLabel.FindAllStringSubmatch(sel[2], -1) {
+					if !labels[l[1]] {
+						t.Errorf("panel %q: %s has no label %q", p.Title, sel[1], l[1])
+					}
+				}
+			}
+			for _, by := range promBy.FindAllStringSubmatch(tg.Expr, -1) {
+				for _, l := range strings.Split(by[1], ",") {
+					if l = strings.TrimSpace(l); all != nil && !all[l] {
+						t.Errorf("panel %q: groups by %q, which its metric does not have", p.Title, l)
+					}
+				}
+			}
 		}
 	}
 }
