@@ -72,6 +72,7 @@ func (s *Server) handleTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 func (s *Server) handlePrompt(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 	c := s.newCall(ctx, "prompts/get", req.Params.Name)
 	c.Arguments = stringMapToAny(req.Params.Arguments)
+	stripMediatorMeta(req.Params.Meta)
 	c.Request = &req
 	if err := s.run(ctx, c); err != nil {
 		return nil, &recordedError{err}
@@ -85,6 +86,7 @@ func (s *Server) handlePrompt(ctx context.Context, req mcp.GetPromptRequest) (*m
 
 func (s *Server) handleResource(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 	c := s.newCall(ctx, "resources/read", req.Params.URI)
+	stripMediatorMeta(req.Params.Meta)
 	c.Request = &req
 	if err := s.run(ctx, c); err != nil {
 		return nil, &recordedError{err}
@@ -179,14 +181,19 @@ func capUTF8(s string, max int) (string, bool) {
 	return s, cut
 }
 
-// stripMediatorMeta removes the mediator's own _meta keys (the user's
-// prompt) so they are recorded but never sent upstream.
+// stripMediatorMeta removes what of a request's _meta belongs to the
+// agent's hop, not to the upstream's: the mediator's own keys (the user's
+// prompt, recorded but never sent upstream) and the protocol's per-request
+// keys (io.modelcontextprotocol/protocolVersion, clientInfo, ...), which
+// describe the agent's connection to the mediator. The mediator's client
+// sends its own for its connection to the upstream; forwarding the agent's
+// made an upstream on another protocol revision refuse the call.
 func stripMediatorMeta(m *mcp.Meta) {
 	if m == nil || m.AdditionalFields == nil {
 		return
 	}
 	for k := range m.AdditionalFields {
-		if strings.HasPrefix(k, "io.mcp-mediator/") {
+		if strings.HasPrefix(k, "io.mcp-mediator/") || strings.HasPrefix(k, "io.modelcontextprotocol/") {
 			delete(m.AdditionalFields, k)
 		}
 	}

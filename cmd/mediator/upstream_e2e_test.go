@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -198,5 +199,56 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool, msg string) {
 			t.Fatal(msg)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// startRemoteUpstream runs the fake upstream as a streamable HTTP ("http")
+// or SSE ("sse") server and returns its URL.
+func startRemoteUpstream(t *testing.T, mode string) string {
+	t.Helper()
+	addrFile := filepath.Join(t.TempDir(), "addr")
+	cmd := exec.Command(buildTool(t, "tools/testdata/fakeupstream"), "--mode", mode, "--addr-file", addrFile, "--name", "web")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if data, _ := os.ReadFile(addrFile); len(strings.TrimSpace(string(data))) > 0 {
+			return strings.TrimSpace(string(data))
+		}
+	}
+	t.Fatalf("the %s fake upstream did not report its URL", mode)
+	return ""
+}
+
+// An agent on the 2026-07-28 revision calls tools and prompts of remote
+// upstreams the mediator speaks 2025-11-25 with. The protocol
+// keys of the agent's _meta (io.modelcontextprotocol/protocolVersion, ...)
+// describe the agent's hop and are not forwarded: forwarding them made a
+// streamable HTTP upstream refuse every call (-32020, its header and the
+// request's version differ).
+func TestE2ERemoteUpstreamOnAnotherRevision(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"http", "sse"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			cfg := policyFragment(t, "p, *, *, web__*, allow, web-all\n") + `
+agent: {id: remote-agent}
+auth: {anonymous: {id: remote-agent}}
+upstreams:
+  - name: web
+    transport: ` + mode + `
+    url: ` + startRemoteUpstream(t, mode) + `
+`
+			c := httpClient(t, startServe(t, cfg).URL)
+			if res := callTool(t, c, "web__echo", map[string]any{"text": "across revisions"}); res.IsError || !strings.Contains(resultText(res), "across revisions") {
+				t.Fatalf("web__echo: %s", resultText(res))
+			}
+			req := mcp.GetPromptRequest{}
+			req.Params.Name, req.Params.Arguments = "web__greet", map[string]string{"who": "ada"}
+			if pr, err := c.GetPrompt(t.Context(), req); err != nil || len(pr.Messages) == 0 {
+				t.Fatalf("web__greet: %v %v", pr, err)
+			}
+		})
 	}
 }
