@@ -30,6 +30,9 @@ type Call struct {
 	// entered is the monotonic time the call entered the chain, for
 	// Telemetry (zero when it is off).
 	entered time.Time
+	// Trace is the trace context the agent sent: the request's _meta, or
+	// else its HTTP headers (for Tracer; never recorded).
+	Trace TraceContext
 
 	// Workspace is the project directory of an agent tool use (absolute;
 	// "" for MCP calls).

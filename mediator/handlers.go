@@ -29,6 +29,7 @@ func (e *recordedError) Unwrap() error { return e.err }
 func (s *Server) newCall(ctx context.Context, method, name string) *Call {
 	c := &Call{ID: NewID(), Method: method, Name: name, Started: s.now()}
 	c.Credentials = CredentialsFromContext(ctx)
+	c.Trace = c.Credentials.Trace
 	c.Session = sessionInfo(ctx, c.Credentials.Transport)
 	c.Agent = AgentFromContext(ctx)
 	c.Session.Key = sessionKey(c.Session, c.Agent, s.stdioKey)
@@ -57,6 +58,7 @@ func (s *Server) handleTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	c := s.newCall(ctx, "tools/call", req.Params.Name)
 	c.Arguments = req.GetArguments()
 	takePrompt(c, req.Params.Meta, s.promptCap())
+	takeTrace(c, req.Params.Meta)
 	stripMediatorMeta(req.Params.Meta)
 	c.Request = &req
 	if err := s.run(ctx, c); err != nil {
@@ -72,6 +74,7 @@ func (s *Server) handleTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 func (s *Server) handlePrompt(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 	c := s.newCall(ctx, "prompts/get", req.Params.Name)
 	c.Arguments = stringMapToAny(req.Params.Arguments)
+	takeTrace(c, req.Params.Meta)
 	stripMediatorMeta(req.Params.Meta)
 	c.Request = &req
 	if err := s.run(ctx, c); err != nil {
@@ -86,6 +89,7 @@ func (s *Server) handlePrompt(ctx context.Context, req mcp.GetPromptRequest) (*m
 
 func (s *Server) handleResource(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 	c := s.newCall(ctx, "resources/read", req.Params.URI)
+	takeTrace(c, req.Params.Meta)
 	stripMediatorMeta(req.Params.Meta)
 	c.Request = &req
 	if err := s.run(ctx, c); err != nil {

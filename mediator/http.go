@@ -57,6 +57,9 @@ type httpGate struct {
 // request, a notification or a response), and the agent's session cap. Every refusal is answered with its cause and recorded.
 func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	creds := Credentials{Transport: "http", Bearer: bearerToken(r), RemoteIP: remoteIP(r)}
+	if g.s.deps.Tracer != nil {
+		creds.Trace = TraceContext{Parent: r.Header.Get("Traceparent"), State: r.Header.Get("Tracestate")}
+	}
 	ctx := WithCredentials(r.Context(), creds)
 	sid := r.Header.Get(server.HeaderKeySessionID)
 	if err := CheckLoopbackHost(r); err != nil {
@@ -69,7 +72,7 @@ func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var authStart time.Time
-	if g.s.deps.Telemetry != nil {
+	if g.s.deps.Telemetry != nil || g.s.deps.Tracer != nil {
 		authStart = time.Now()
 	}
 	agent, err := g.s.deps.Authenticator.Authenticate(ctx, creds)

@@ -58,6 +58,8 @@ type Credentials struct {
 	Transport string // "http" or "stdio"
 	Bearer    string
 	RemoteIP  string
+	// Trace is the W3C trace context of the HTTP request's headers.
+	Trace TraceContext
 }
 
 // IntentChecker compares a call with the intent declared for its session.

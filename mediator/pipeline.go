@@ -50,6 +50,8 @@ type Deps struct {
 	// Telemetry is told of each step's time and each finished call
 	// (nil: off).
 	Telemetry Telemetry
+	// Tracer makes a span of each call and step (nil: off).
+	Tracer Tracer
 	// AgentTools are the agent tools (Claude Code's Bash, Edit, ...)
 	// decided as object kind builtin (nil: none).
 	AgentTools AgentTools
@@ -157,8 +159,15 @@ func (p *pipeline) record(next Handler) Handler {
 		if c.Started.IsZero() {
 			c.Started = p.now()
 		}
-		if p.d.Telemetry != nil {
+		if p.d.Telemetry != nil || p.d.Tracer != nil {
 			c.entered = time.Now()
+		}
+		if p.d.Tracer != nil {
+			start := c.entered
+			if d, ok := authTime(ctx); ok {
+				start = start.Add(-d) // the transport verified the credential first
+			}
+			ctx = p.d.Tracer.StartCall(ctx, c, start)
 		}
 		var err error
 		if p.d.Health != nil {
@@ -207,12 +216,14 @@ func (p *pipeline) write(ctx context.Context, c *Call, callErr error) error {
 	// but bound the wait.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	start := p.stepTimer()
+	wctx, st := p.startStep(wctx, c, StepRecord)
 	err := p.d.Recorder.Record(wctx, rec)
+	p.stepDone(ctx, c, StepRecord, st, err)
 	if t := p.d.Telemetry; t != nil {
-		end := time.Now()
-		t.Step(ctx, c, StepRecord, end.Sub(start))
-		t.Call(ctx, c, &rec, end.Sub(c.entered), err)
+		t.Call(ctx, c, &rec, time.Since(c.entered), err)
+	}
+	if p.d.Tracer != nil {
+		p.d.Tracer.EndCall(ctx, c, &rec, callErr, err)
 	}
 	return err
 }
@@ -256,13 +267,21 @@ func (p *pipeline) authenticate(next Handler) Handler {
 		if c.Agent == nil {
 			c.Agent = AgentFromContext(ctx)
 		}
-		if d, ok := authTime(ctx); ok && c.Agent != nil && p.d.Telemetry != nil {
-			p.d.Telemetry.Step(ctx, c, StepAuthenticate, d) // the transport verified the credential
+		if d, ok := authTime(ctx); ok && c.Agent != nil {
+			// The transport verified the credential, before the call's
+			// span started.
+			if p.d.Telemetry != nil {
+				p.d.Telemetry.Step(ctx, c, StepAuthenticate, d)
+			}
+			if p.d.Tracer != nil {
+				_, end := p.d.Tracer.StartStep(ctx, c, StepAuthenticate, c.entered.Add(-d))
+				end(nil)
+			}
 		}
 		if c.Agent == nil {
-			start := p.stepTimer()
-			a, err := p.d.Authenticator.Authenticate(ctx, c.Credentials)
-			p.stepDone(ctx, c, StepAuthenticate, start)
+			actx, st := p.startStep(ctx, c, StepAuthenticate)
+			a, err := p.d.Authenticator.Authenticate(actx, c.Credentials)
+			p.stepDone(ctx, c, StepAuthenticate, st, err)
 			if err != nil {
 				if t := p.d.Telemetry; t != nil {
 					t.AuthFailed(AuthFailureReason(err))
@@ -299,9 +318,9 @@ func (p *pipeline) checkIntent(next Handler) Handler {
 	return func(ctx context.Context, c *Call) error {
 		c.Intent = Intent{Verdict: IntentNone}
 		if p.d.Intent != nil && c.Target.Kind != KindProtocol {
-			start := p.stepTimer()
-			in, err := p.d.Intent.Check(ctx, c.IntentRequest())
-			p.stepDone(ctx, c, StepIntent, start)
+			ictx, st := p.startStep(ctx, c, StepIntent)
+			in, err := p.d.Intent.Check(ictx, c.IntentRequest())
+			p.stepDone(ctx, c, StepIntent, st, stepErr(err))
 			var deny *DenyError
 			if errors.As(err, &deny) {
 				// The intent checker refuses outright (a suspended task).
@@ -325,9 +344,9 @@ func (p *pipeline) checkBehaviour(next Handler) Handler {
 		if p.d.Behaviour == nil || c.Target.Kind == KindProtocol {
 			return next(ctx, c)
 		}
-		start := p.stepTimer()
-		b, err := p.d.Behaviour.Check(ctx, c)
-		p.stepDone(ctx, c, StepBehaviour, start)
+		bctx, st := p.startStep(ctx, c, StepBehaviour)
+		b, err := p.d.Behaviour.Check(bctx, c)
+		p.stepDone(ctx, c, StepBehaviour, st, err)
 		if err != nil {
 			c.Decision = Decision{Effect: EffectDeny, Rule: "behaviour.check", Reason: "behaviour check failed"}
 			p.logger().Error("behaviour check failed; denying", "call", c.ID, "err", err)
@@ -355,9 +374,9 @@ func (p *pipeline) authorize(next Handler) Handler {
 			}
 			return next(ctx, c)
 		}
-		start := p.stepTimer()
+		actx, st := p.startStep(ctx, c, StepPolicy)
 		argSecrets := p.inspectArguments(c)
-		d, err := p.d.Authorizer.Decide(ctx, AuthzRequest{
+		d, err := p.d.Authorizer.Decide(actx, AuthzRequest{
 			Agent:      *c.Agent,
 			Target:     *c.Target,
 			Arguments:  c.Arguments,
@@ -368,7 +387,8 @@ func (p *pipeline) authorize(next Handler) Handler {
 			Session:    c.Flow,
 			Workspace:  c.Workspace,
 		})
-		p.stepDone(ctx, c, StepPolicy, start)
+		c.Decision = d // what the policy step decided, for its span; refined below
+		p.stepDone(ctx, c, StepPolicy, st, stepErr(err))
 		if ae, ok := errors.AsType[*ArgumentError](err); ok {
 			// The agent's mistake: an argument a rule reads is missing or
 			// of another type. Denied, and logged as what it is.
@@ -412,13 +432,15 @@ func (p *pipeline) approve(next Handler) Handler {
 		if p.d.Approver == nil {
 			return fmt.Errorf("%w (rule %s): ask an administrator to enable approvals or change the policy", ErrApprovalUnavailable, c.Decision.Rule)
 		}
-		start := p.stepTimer()
-		v, err := p.d.Approver.Await(ctx, Pending{Call: c, Decision: c.Decision})
-		p.stepDone(ctx, c, StepApproval, start)
+		actx, st := p.startStep(ctx, c, StepApproval)
+		v, err := p.d.Approver.Await(actx, Pending{Call: c, Decision: c.Decision})
+		if err == nil {
+			c.Verdict = &v
+		}
+		p.stepDone(ctx, c, StepApproval, st, stepErr(err))
 		if err != nil {
 			return err
 		}
-		c.Verdict = &v
 		if !v.Approved {
 			d := c.Decision
 			d.Reason = "denied by approver " + v.Approver + ": " + v.Reason
@@ -430,11 +452,17 @@ func (p *pipeline) approve(next Handler) Handler {
 
 // forward sends the call to its upstream. Protocol methods are served by the
 // mediator itself and have nothing to forward.
-func (p *pipeline) forward(ctx context.Context, c *Call) error {
+func (p *pipeline) forward(ctx context.Context, c *Call) (err error) {
 	start := p.now()
 	defer func() { c.UpstreamUS = p.now().Sub(start).Microseconds() }()
-	defer p.stepDone(ctx, c, StepForward, p.stepTimer())
-	var err error
+	octx := ctx
+	ctx, st := p.startStep(ctx, c, StepForward)
+	defer func() { p.stepDone(octx, c, StepForward, st, stepErr(err)) }()
+	var tc TraceContext
+	if p.d.Tracer != nil {
+		tc = p.d.Tracer.Outgoing(ctx)
+		ctx = WithOutgoingTrace(ctx, tc)
+	}
 	switch req := c.Request.(type) {
 	case nil:
 		if c.Target.Kind != KindProtocol {
@@ -451,14 +479,17 @@ func (p *pipeline) forward(ctx context.Context, c *Call) error {
 		if err := p.writeAhead(ctx, c); err != nil {
 			return err
 		}
+		setTraceMeta(&req.Params.Meta, tc)
 		c.Result, err = p.d.Upstreams.CallTool(ctx, t, *req)
 	case *mcp.ReadResourceRequest:
+		setTraceMeta(&req.Params.Meta, tc)
 		c.Result, err = p.d.Upstreams.ReadResource(ctx, c.Target.Server, *req)
 	case *mcp.GetPromptRequest:
 		pr, ok := p.d.Upstreams.Catalog().Prompt(c.Target.Name)
 		if !ok {
 			return fmt.Errorf("%w %q: it was removed from the catalog; call prompts/list", ErrUnknownPrompt, c.Target.Name)
 		}
+		setTraceMeta(&req.Params.Meta, tc)
 		c.Result, err = p.d.Upstreams.GetPrompt(ctx, pr, *req)
 	case *mcp.CompleteRequest:
 		c.Result, err = p.d.Upstreams.Complete(ctx, c.Target.Server, *req)

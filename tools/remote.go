@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/client/transport"
+
+	"github.com/mcp-mediator/mediator/mediator"
 )
 
 // remoteTransport creates the streamable HTTP or SSE transport of a remote
@@ -30,6 +33,7 @@ func (u *upstream) remoteTransport(c *conn) (transport.Interface, error) {
 	case TransportSSE:
 		t, err := transport.NewSSE(u.cfg.URL,
 			transport.WithHeaders(headers),
+			transport.WithHeaderFunc(traceHeaders),
 			transport.WithHTTPClient(hc),
 			transport.WithSSELogger(u.log),
 			transport.WithEndpointTimeout(u.timeout),
@@ -44,6 +48,7 @@ func (u *upstream) remoteTransport(c *conn) (transport.Interface, error) {
 	default:
 		t, err := transport.NewStreamableHTTP(u.cfg.URL,
 			transport.WithHTTPHeaders(headers),
+			transport.WithHTTPHeaderFunc(traceHeaders),
 			transport.WithHTTPBasicClient(hc),
 			transport.WithHTTPLogger(u.log),
 			// The standalone GET stream carries list_changed notifications
@@ -56,6 +61,21 @@ func (u *upstream) remoteTransport(c *conn) (transport.Interface, error) {
 		}
 		return t, nil
 	}
+}
+
+// traceHeaders are the W3C trace context headers of an upstream request:
+// the mediator's forward span, when tracing is on, so that the upstream's
+// spans join the agent's trace.
+func traceHeaders(ctx context.Context) map[string]string {
+	tc := mediator.OutgoingTrace(ctx)
+	if tc.Parent == "" {
+		return nil
+	}
+	h := map[string]string{"traceparent": tc.Parent}
+	if tc.State != "" {
+		h["tracestate"] = tc.State
+	}
+	return h
 }
 
 // boundedHTTPClient returns a client for one remote connection. It bounds

@@ -14,6 +14,7 @@ import (
 	"github.com/mcp-mediator/mediator/approvals"
 	"github.com/mcp-mediator/mediator/mediator"
 	"github.com/mcp-mediator/mediator/mediator/metrics"
+	"github.com/mcp-mediator/mediator/mediator/tracing"
 	"github.com/mcp-mediator/mediator/policy"
 	"github.com/mcp-mediator/mediator/policy/behaviour"
 	"github.com/mcp-mediator/mediator/policy/intent"
@@ -37,6 +38,7 @@ type app struct {
 	queue    *approvals.Queue   // human approvals (approvers.go)
 	intent   *intent.Service    // tasks, declared intent, drift, judge (config_intent.go)
 	metrics  *metrics.Metrics   // Prometheus (config_metrics.go); nil when off
+	tracer   *tracing.Tracer    // OpenTelemetry (config_tracing.go); nil when off
 	behave   *behaviour.Engine  // baselines and trust (config_behaviour.go); nil when off
 	stopBG   context.CancelFunc // stops the queue's expiry and webhook
 	bgCtx    context.Context    // what stopBG cancels
@@ -122,6 +124,9 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 		monitor = a.behave
 	}
 	a.metrics = a.newMetrics()
+	if a.tracer, err = newTracer(cfg.Tracing, e.lookup); err != nil {
+		return a, err
+	}
 	a.srv, err = mediator.NewServer(mediator.Deps{
 		Upstreams:     a.reg,
 		Authenticator: a.auth,
@@ -138,6 +143,7 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 		Flows:         mediator.NewFlowTracker(0),
 		AgentTools:    a.agentTools(),
 		Telemetry:     a.telemetry(),
+		Tracer:        a.tracerDep(),
 		Logger:        a.log,
 		Caps:          mediator.Caps{PromptBytes: cfg.Limits.PromptBytes},
 	}, mediator.WithImplementation("mcp-mediator", version), mediator.WithMaxRequestBytes(cfg.Limits.MaxRequestBytes),
@@ -176,6 +182,7 @@ func (a *app) close() {
 			a.log.Error("closing the audit store", "err", err)
 		}
 	}
+	a.stopTracing() // after the last call's span ended
 	if a.logClose != nil {
 		_ = a.logClose()
 	}

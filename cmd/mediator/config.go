@@ -41,6 +41,8 @@ type Config struct {
 	Debug DebugConfig `yaml:"debug"`
 	// Metrics is serve's Prometheus endpoint, off by default (config_metrics.go).
 	Metrics MetricsConfig `yaml:"metrics"`
+	// Tracing exports OpenTelemetry traces, off by default (config_tracing.go).
+	Tracing TracingConfig `yaml:"tracing"`
 	// Approvals configures the human approval queue and page (approvers.go).
 	Approvals ApprovalsConfig `yaml:"approvals"`
 	// Admin is the management API of `mediator serve` (config_admin.go).
@@ -250,6 +252,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.Debug.validate(c.Listen)...)
 	errs = append(errs, c.Metrics.validate(c.Listen, c.Debug.Listen, c.Admin.Listen)...)
+	errs = append(errs, c.Tracing.validate()...)
 	errs = append(errs, c.Approvals.validate()...)
 	errs = append(errs, c.Admin.validate()...)
 	errs = append(errs, c.Intent.validate()...)

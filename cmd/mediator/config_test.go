@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +33,11 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"metrics open without a token", "metrics: {listen: '0.0.0.0:9464'}\n", "metrics.token_env"},
 		{"metrics on the agent port", "listen: 127.0.0.1:7001\nmetrics: {listen: 127.0.0.1:7001}\n", "its own port"},
 		{"metrics token without listen", "metrics: {token_env: X}\n", "metrics.listen is empty"},
+		{"tracing endpoint not a URL", "tracing: {endpoint: '127.0.0.1:4318'}\n", "tracing.endpoint"},
+		{"tracing over gRPC", "tracing: {endpoint: 'grpc://127.0.0.1:4317'}\n", "OTLP/HTTP collector"},
+		{"tracing credentials in the URL", "tracing: {endpoint: 'http://u:pw@127.0.0.1:4318'}\n", "tracing.headers_env"},
+		{"tracing sample ratio over 1", "tracing: {endpoint: 'http://127.0.0.1:4318', sample_ratio: 2}\n", "tracing.sample_ratio"},
+		{"tracing settings without endpoint", "tracing: {sample_ratio: 0.5}\n", "tracing.endpoint is empty"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,5 +173,32 @@ func TestVersionLine(t *testing.T) {
 	t.Parallel()
 	if v := versionLine(); !strings.HasPrefix(v, "mediator "+version) || !strings.Contains(v, " go1.") {
 		t.Errorf("version line %q; want the version and the Go version", v)
+	}
+}
+
+func TestParseOTLPHeaders(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    map[string]string
+		wantErr string
+	}{
+		{in: "x-api-key=abc", want: map[string]string{"X-Api-Key": "abc"}},
+		{in: "Authorization=Bearer k=1, X-Tenant = t1 ,", want: map[string]string{"Authorization": "Bearer k=1", "X-Tenant": "t1"}},
+		{in: "novalue", wantErr: "header 1 is not Name=value"},
+		{in: "bad name=v", wantErr: "header 1"},
+		{in: "X=a\r\nInjected: 1", wantErr: "line break"},
+	}
+	for _, tt := range tests {
+		got, err := parseOTLPHeaders(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("parseOTLPHeaders(%q) = %v, %v; want error %q", tt.in, got, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || !maps.Equal(got, tt.want) {
+			t.Errorf("parseOTLPHeaders(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
 	}
 }

@@ -201,6 +201,16 @@ func addTools(s *server.MCPServer) {
 	})
 	s.AddTool(mcp.NewTool("sample"), sampleTool(s))
 	s.AddTool(mcp.NewTool("elicit"), elicitTool(s))
+	// trace reports the W3C trace context the request carried: in _meta
+	// (every transport) and in the HTTP traceparent header (http, sse).
+	s.AddTool(mcp.NewTool("trace"), func(ctx context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		var meta string
+		if m := r.Params.Meta; m != nil && m.AdditionalFields != nil {
+			meta, _ = m.AdditionalFields["traceparent"].(string)
+		}
+		h, _ := ctx.Value(headerKey{}).(http.Header)
+		return mcp.NewToolResultText("meta=" + meta + ";header=" + h.Get("Traceparent")), nil
+	})
 	s.AddTool(mcp.NewTool("headers"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		h, _ := ctx.Value(headerKey{}).(http.Header)
 		return mcp.NewToolResultText(fmt.Sprintf("%s=%s;Authorization=%s", *header, h.Get(*header), h.Get("Authorization"))), nil
