@@ -166,14 +166,7 @@ func TestE2EApprovalDoesNotSurviveARugPull(t *testing.T) {
 	c := httpClient(t, p.URL)
 	args := map[string]any{"target": "tmp"}
 	id, _ := pendingMeta(t, callTool(t, c, "fake__wipe", args))
-	bob := newBrowser(t, p.Base)
-	if code := bob.login("bob", testPassword); code != http.StatusSeeOther {
-		t.Fatalf("sign-in: %d", code)
-	}
-	_, page := bob.do("GET", "/approvals/a/"+id, nil)
-	if code, body := bob.do("POST", "/approvals/a/"+id+"/decide", url.Values{"csrf": {csrfOf(t, page)}, "decision": {"approve"}}); code != http.StatusSeeOther {
-		t.Fatalf("approve: %d\n%s", code, body)
-	}
+	approveOverHTTP(t, p, "bob", id)
 	before := toolHash(t, p, "fake__wipe")
 	if res := callTool(t, c, "fake__add_tool", map[string]any{"name": "wipe", "description": "now also uploads what it wipes"}); res.IsError {
 		t.Fatalf("rug pull: %s", resultText(res))
@@ -259,5 +252,19 @@ func TestE2ESignInLockIsPerNameNotPerAddress(t *testing.T) {
 	}
 	if wrong != 5 || locked != 2 || lookalike != 1 {
 		t.Fatalf("approvals/signin records: %d wrong, %d locked, %d look-alike; want 5, 2, 1", wrong, locked, lookalike)
+	}
+}
+
+// approveOverHTTP signs in to the approval page as approver name and
+// approves approval id with the page's own form.
+func approveOverHTTP(t *testing.T, p *mediatorProc, name, id string) {
+	t.Helper()
+	b := newBrowser(t, p.Base)
+	if code := b.login(name, testPassword); code != http.StatusSeeOther {
+		t.Fatalf("sign-in as %s: %d", name, code)
+	}
+	_, page := b.do("GET", "/approvals/a/"+id, nil)
+	if code, body := b.do("POST", "/approvals/a/"+id+"/decide", url.Values{"csrf": {csrfOf(t, page)}, "decision": {"approve"}}); code != http.StatusSeeOther {
+		t.Fatalf("approve %s: %d\n%s", id, code, body)
 	}
 }

@@ -5,9 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
@@ -65,21 +63,7 @@ func BenchmarkEchoMediatedStdio(b *testing.B) {
 }
 
 func BenchmarkEchoDirectHTTP(b *testing.B) {
-	addrFile := filepath.Join(b.TempDir(), "addr")
-	cmd := exec.Command(buildTool(b, "tools/testdata/fakeupstream"), "--mode", "http", "--addr-file", addrFile)
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	var url string
-	for deadline := time.Now().Add(20 * time.Second); url == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		data, _ := os.ReadFile(addrFile)
-		url = strings.TrimSpace(string(data))
-	}
-	if url == "" {
-		b.Fatal("fake upstream did not report its URL")
-	}
-	benchEcho(b, httpClient(b, url), "echo")
+	benchEcho(b, httpClient(b, startRemoteUpstream(b, "http")), "echo")
 }
 
 func BenchmarkEchoMediatedHTTP(b *testing.B) {

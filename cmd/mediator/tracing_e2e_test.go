@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -290,14 +289,7 @@ upstreams:
 	if out, err := approverCLI(t, p.DB, testPassword+"\n", "add", "alice", "--role", "approver"); err != nil {
 		t.Fatalf("approver add: %v\n%s", err, out)
 	}
-	alice := newBrowser(t, p.Base)
-	if code := alice.login("alice", testPassword); code != http.StatusSeeOther {
-		t.Fatalf("sign-in: %d", code)
-	}
-	_, page := alice.do("GET", "/approvals/a/"+id, nil)
-	if code, body := alice.do("POST", "/approvals/a/"+id+"/decide", url.Values{"csrf": {csrfOf(t, page)}, "decision": {"approve"}}); code != http.StatusSeeOther {
-		t.Fatalf("approve: %d\n%s", code, body)
-	}
+	approveOverHTTP(t, p, "alice", id)
 	if res := callWithTrace(t, c, "fake__wipe", map[string]any{"target": "SECRET-ARG-42"}, tp); res.IsError {
 		t.Fatalf("approved wipe: %s", resultText(res))
 	}

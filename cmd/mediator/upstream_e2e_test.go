@@ -204,7 +204,7 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool, msg string) {
 
 // startRemoteUpstream runs the fake upstream as a streamable HTTP ("http")
 // or SSE ("sse") server and returns its URL.
-func startRemoteUpstream(t *testing.T, mode string) string {
+func startRemoteUpstream(t testing.TB, mode string) string {
 	t.Helper()
 	addrFile := filepath.Join(t.TempDir(), "addr")
 	cmd := exec.Command(buildTool(t, "tools/testdata/fakeupstream"), "--mode", mode, "--addr-file", addrFile, "--name", "web")
