@@ -12,7 +12,11 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mcp-mediator/mediator/mediator"
+	"github.com/mcp-mediator/mediator/mediator/metrics"
+	"github.com/mcp-mediator/mediator/mediator/tracing"
 	"github.com/mcp-mediator/mediator/store"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // The pipeline benchmarks run mediator.BuildChain without any network: a
@@ -112,8 +116,49 @@ func BenchmarkPipeline(b *testing.B) {
 	b.Run("recorder=sqlite/parallel=32", func(b *testing.B) { benchChainParallel(b, benchStore(b), 32) })
 }
 
-func benchChain(b *testing.B, rec mediator.Recorder) {
-	h := mediator.BuildChain(benchDeps(rec))
+// BenchmarkPipelineTelemetry is what metrics and tracing add to a call:
+// the same chain (recorder none) with the real Prometheus metrics, with
+// the real OpenTelemetry tracer sampling every call (batched to an
+// exporter that drops the spans, so that the figure is the mediator's
+// side and not a collector's), and with both, every call or one in ten
+// sampled:
+//
+//	go test ./mediator -run XXX -bench PipelineTelemetry -benchmem
+func BenchmarkPipelineTelemetry(b *testing.B) {
+	withMetrics := func(d *mediator.Deps) { d.Telemetry = metrics.New(metrics.Sources{Version: "bench"}) }
+	tracingAt := func(ratio float64) func(d *mediator.Deps) {
+		return func(d *mediator.Deps) {
+			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()),
+				sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))))
+			b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+			d.Tracer = tracing.NewWithProvider(tp)
+		}
+	}
+	withTracing := tracingAt(1)
+	for _, tc := range []struct {
+		name string
+		opts []func(*mediator.Deps)
+	}{
+		{"off", nil},
+		{"metrics", []func(*mediator.Deps){withMetrics}},
+		{"tracing", []func(*mediator.Deps){withTracing}},
+		{"both", []func(*mediator.Deps){withMetrics, withTracing}},
+		{"both/sampled=0.1", []func(*mediator.Deps){withMetrics, tracingAt(0.1)}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			d := benchDeps(nopRecorder{})
+			for _, o := range tc.opts {
+				o(&d)
+			}
+			benchChainDeps(b, d)
+		})
+	}
+}
+
+func benchChain(b *testing.B, rec mediator.Recorder) { benchChainDeps(b, benchDeps(rec)) }
+
+func benchChainDeps(b *testing.B, d mediator.Deps) {
+	h := mediator.BuildChain(d)
 	ctx := b.Context()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -160,6 +160,25 @@ if supports 'metrics: {listen: ""}'; then
   config "$WORK/stdio-ns.yaml" "$DBG_STDIO_NS" "command: $BIN/fakeupstream$NOSCAN_UP"
   DBG_HTTP_MX=$($MB free-addr) LISTEN_MX=$($MB free-addr) METRICS_MX=$($MB free-addr)
   config "$WORK/http-mx.yaml" "$DBG_HTTP_MX" "url: $UPSTREAM" "" "metrics: {listen: \"$METRICS_MX\"}"
+  # Metrics and tracing on: every call traced (target "telemetry",
+  # sample_ratio 1, the most it can cost) or one in ten ("sampled",
+  # sample_ratio 0.1), exported over OTLP/HTTP to a sink that counts the
+  # spans of each export.
+  if supports 'tracing: {endpoint: "http://127.0.0.1:1"}'; then
+    VARIANTS="$VARIANTS telemetry sampled"
+    SINK=$($MB free-addr) SINK_TS=$($MB free-addr)
+    "$MB" otlp-sink "$SINK" "$RES/otlp-sink-telemetry.json" 2>"$WORK/otlp-sink.log" &
+    SINK_PIDS=($!)
+    "$MB" otlp-sink "$SINK_TS" "$RES/otlp-sink-sampled.json" 2>"$WORK/otlp-sink-sampled.log" &
+    SINK_PIDS+=($!)
+    PIDS+=("${SINK_PIDS[@]}")
+    DBG_HTTP_TX=$($MB free-addr) LISTEN_TX=$($MB free-addr) METRICS_TX=$($MB free-addr)
+    config "$WORK/http-tx.yaml" "$DBG_HTTP_TX" "url: $UPSTREAM" "" "metrics: {listen: \"$METRICS_TX\"}
+tracing: {endpoint: \"http://$SINK\", sample_ratio: 1}"
+    DBG_HTTP_TS=$($MB free-addr) LISTEN_TS=$($MB free-addr) METRICS_TS=$($MB free-addr)
+    config "$WORK/http-ts.yaml" "$DBG_HTTP_TS" "url: $UPSTREAM" "" "metrics: {listen: \"$METRICS_TS\"}
+tracing: {endpoint: \"http://$SINK_TS\", sample_ratio: 0.1}"
+  fi
 fi
 
 # Agents authenticate over HTTP with a token the mediator minted, when this
@@ -185,6 +204,10 @@ fi
 if [ -n "$VARIANTS" ]; then
   start_serve "$WORK/http-ns.yaml" "$LISTEN_NS" "$WORK/http-ns.db" "$WORK/serve-ns.log"
   start_serve "$WORK/http-mx.yaml" "$LISTEN_MX" "$WORK/http-mx.db" "$WORK/serve-mx.log"
+  case " $VARIANTS " in *" telemetry "*)
+    start_serve "$WORK/http-tx.yaml" "$LISTEN_TX" "$WORK/http-tx.db" "$WORK/serve-tx.log"
+    start_serve "$WORK/http-ts.yaml" "$LISTEN_TS" "$WORK/http-ts.db" "$WORK/serve-ts.log" ;;
+  esac
 fi
 
 ECHO='{"text":"ping"}'
@@ -231,6 +254,12 @@ scenario() { # scenario ROUND TRANSPORT CONC TARGET
   elif [ "$target" = metrics ]; then
     run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$LISTEN_MX/mcp" --tool demo__echo \
       --args "$ECHO" --debug-url "http://$DBG_HTTP_MX" ${BEARER[@]+"${BEARER[@]}"}
+  elif [ "$target" = telemetry ]; then
+    run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$LISTEN_TX/mcp" --tool demo__echo \
+      --args "$ECHO" --debug-url "http://$DBG_HTTP_TX" ${BEARER[@]+"${BEARER[@]}"}
+  elif [ "$target" = sampled ]; then
+    run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$LISTEN_TS/mcp" --tool demo__echo \
+      --args "$ECHO" --debug-url "http://$DBG_HTTP_TS" ${BEARER[@]+"${BEARER[@]}"}
   else
     run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$LISTEN/mcp" --tool demo__echo \
       --args "$ECHO" --debug-url "http://$DBG_HTTP" ${BEARER[@]+"${BEARER[@]}"}
@@ -250,13 +279,20 @@ for r in $(seq "$ROUNDS"); do
         case $((r % 2)) in 0) order="$order nobehaviour" ;; *) order="nobehaviour $order" ;; esac
       fi
       for v in $VARIANTS; do
-        if [ "$v" = metrics ] && [ "$t" = stdio ]; then continue; fi
+        case $v in metrics | telemetry | sampled) if [ "$t" = stdio ]; then continue; fi ;; esac
         case $(((r + c) % 2)) in 0) order="$order $v" ;; *) order="$v $order" ;; esac
       done
       for target in $order; do scenario "$r" "$t" "$c" "$target"; done
     done
   done
 done
+
+# The tracing mediators have exported what they queued (a batch leaves
+# every 5 s, or at 512 spans); the sinks write what they received.
+if [ -n "${SINK_PIDS+x}" ]; then
+  sleep 6
+  kill "${SINK_PIDS[@]}" && wait "${SINK_PIDS[@]}" || true
+fi
 
 log "memory: $SESSIONS open agent sessions, 32 of them busy"
 run sessions --label "$SESSIONS open sessions" --url "http://$LISTEN/mcp" --tool demo__echo --args "$ECHO" \

@@ -61,7 +61,7 @@ func startSelfProfile(path string) (func(), error) {
 // failures are in the report.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
-		if handled, err := runHelper(args[0], args[1:], stdout); handled {
+		if handled, err := runHelper(ctx, args[0], args[1:], stdout); handled {
 			return err
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,8 +26,11 @@ import (
 //	mediator-bench free-addr
 //	mediator-bench wait URL [TIMEOUT]
 //	mediator-bench summarize RESULTS_DIR BENCHMARKS.md
-func runHelper(name string, args []string, stdout io.Writer) (bool, error) {
+//	mediator-bench otlp-sink ADDR STATS.json
+func runHelper(ctx context.Context, name string, args []string, stdout io.Writer) (bool, error) {
 	switch name {
+	case "otlp-sink":
+		return true, runOTLPSink(ctx, args)
 	case "free-addr":
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -85,7 +89,7 @@ const (
 // runName is r{round}-{transport}-c{concurrency}-{direct|relay|mediated|nobehaviour}.json;
 // relay is the bare mcp-go relay (tools/testdata/mcpgorelay), the floor;
 // nobehaviour the mediator with behavioural monitoring off.
-var runName = regexp.MustCompile(`^r(\d+)-(stdio|http)-c(\d+)-(direct|relay|mediated|nobehaviour|noscan|metrics)\.json$`)
+var runName = regexp.MustCompile(`^r(\d+)-(stdio|http)-c(\d+)-(direct|relay|mediated|nobehaviour|noscan|metrics|telemetry|sampled)\.json$`)
 
 type runKey struct {
 	transport string
@@ -346,6 +350,8 @@ func (res *results) writeRelay(w io.Writer, ps []pair) {
 // default configuration).
 type variant struct {
 	on, off, heading, text, onName, offName string
+	// after writes more about the variant below its table.
+	after func(res *results, w io.Writer, v variant)
 }
 
 var variants = []variant{
@@ -361,6 +367,16 @@ var variants = []variant{
 		text: "The same mediator with `metrics.listen` set (*on*: every call counted and its steps timed into " +
 			"Prometheus histograms; nothing scrapes it during the run) beside the default (*off*), in the same rounds. " +
 			"HTTP only: `mediator stdio` serves no metrics."},
+	{on: "telemetry", off: "mediated", heading: "Metrics and tracing on versus off", onName: "on", offName: "off",
+		text: "The same mediator with `metrics.listen` and `tracing: {endpoint, sample_ratio: 1}` (*on*: every call " +
+			"counted and timed, and traced — a span per call and per step — exported in batches over OTLP/HTTP to " +
+			"`mediator-bench otlp-sink`, which counts the spans of each export) beside the default " +
+			"(*off*), in the same rounds. Every call sampled is the most tracing can cost; HTTP only.",
+		after: (*results).writeSink},
+	{on: "sampled", off: "mediated", heading: "Metrics and tracing one call in ten versus off", onName: "on", offName: "off",
+		text: "As above with `sample_ratio: 0.1` (*on*: one new trace in ten sampled; the others make no step spans " +
+			"and send the upstream the trace id with the decision not to sample), beside the default (*off*).",
+		after: (*results).writeSink},
 }
 
 // writeVariants compares each variant with its counterpart, in the rounds
@@ -412,6 +428,35 @@ func (res *results) writeVariant(w io.Writer, ps []pair, v variant) {
 			r.addP50, r.addP99, orDash(r.onCPU), orDash(r.offCPU))
 	}
 	fmt.Fprintln(w)
+	if v.after != nil {
+		v.after(res, w, v)
+	}
+}
+
+// writeSink says what the OTLP sink received against the calls of the
+// variant's runs: that the spans were exported, not dropped.
+func (res *results) writeSink(w io.Writer, v variant) {
+	b, err := os.ReadFile(filepath.Join(res.dir, "otlp-sink-"+v.on+".json"))
+	if err != nil {
+		return
+	}
+	var st sinkStats
+	if err := json.Unmarshal(b, &st); err != nil {
+		fmt.Fprintf(w, "The OTLP sink's figures could not be read: %v.\n\n", err)
+		return
+	}
+	var calls int64
+	for _, byTarget := range res.runs {
+		for _, r := range byTarget[v.on] {
+			calls += r.Calls
+		}
+	}
+	fmt.Fprintf(w, "The sink received %d spans in %d exports (%.1f MB of protobuf; %d requests refused)", st.Spans,
+		st.Requests, float64(st.Bytes)/1e6, st.Rejected)
+	if calls > 0 {
+		fmt.Fprintf(w, " for %d measured calls: %.2f spans a call, warm-up calls included", calls, float64(st.Spans)/float64(calls))
+	}
+	fmt.Fprint(w, ".\n\n")
 }
 
 func (res *results) write(w io.Writer) {
@@ -677,7 +722,7 @@ func (res *results) writeRuns(w io.Writer) {
 	fmt.Fprintln(w, "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, p := range res.pairs() {
 		for _, round := range res.rounds {
-			for _, target := range []string{"direct", "relay", "mediated", "nobehaviour", "noscan", "metrics"} {
+			for _, target := range []string{"direct", "relay", "mediated", "nobehaviour", "noscan", "metrics", "telemetry", "sampled"} {
 				r := res.runs[p.key][target][round]
 				if r == nil {
 					continue

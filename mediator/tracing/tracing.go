@@ -266,6 +266,13 @@ func (t *Tracer) EndCall(ctx context.Context, c *mediator.Call, rec *mediator.Ch
 // to the upstream, named as the call to it; the others are internal spans
 // named mediator.<step>.
 func (t *Tracer) StartStep(ctx context.Context, c *mediator.Call, step mediator.StepName, start time.Time) (context.Context, func(error)) {
+	if !trace.SpanContextFromContext(ctx).IsSampled() {
+		// The call is not sampled, so neither is any step of it (the
+		// sampler follows the parent): no span to make. The upstream is
+		// sent the call's own, unsampled, context: the same trace id and
+		// the sampling decision.
+		return ctx, endNothing
+	}
 	name, kind := "mediator."+string(step), trace.SpanKindInternal
 	var attrs []attribute.KeyValue
 	if step == mediator.StepForward {
@@ -293,6 +300,9 @@ func (t *Tracer) StartStep(ctx context.Context, c *mediator.Call, step mediator.
 		span.End()
 	}
 }
+
+// endNothing ends a step that has no span.
+func endNothing(error) {}
 
 // stepAttrs are what a step decided.
 func stepAttrs(span trace.Span, c *mediator.Call, step mediator.StepName) {

@@ -222,3 +222,46 @@ func TestAttributesBounded(t *testing.T) {
 		}
 	}
 }
+
+// A call the sampler leaves out makes no span of its steps, and the
+// upstream still gets the trace id with the decision (flags 00); a call
+// whose agent sampled its trace is traced whatever the ratio.
+func TestSampling(t *testing.T) {
+	const unsampledParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+	tests := []struct {
+		name, parent string
+		wantSpans    int
+		wantFlags    string
+	}{
+		{"no parent, ratio 0", "", 0, "-00"},
+		{"the agent did not sample", unsampledParent, 0, "-00"},
+		{"the agent sampled", agentParent, 3, "-01"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := tracetest.NewInMemoryExporter()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp),
+				sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0))))
+			t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+			tr := NewWithProvider(tp)
+			c := call(tc.parent)
+			ctx := tr.StartCall(context.Background(), c, time.Now())
+			_, endPolicy := tr.StartStep(ctx, c, mediator.StepPolicy, time.Now())
+			endPolicy(nil)
+			fctx, endForward := tr.StartStep(ctx, c, mediator.StepForward, time.Now())
+			out := tr.Outgoing(fctx)
+			endForward(errors.New("upstream failed"))
+			rec := mediator.NewRecord(c, nil, time.Now())
+			tr.EndCall(ctx, c, &rec, nil, nil)
+			if got := len(exp.GetSpans()); got != tc.wantSpans {
+				t.Errorf("exported %d spans, want %d: %v", got, tc.wantSpans, names(exp.GetSpans()))
+			}
+			if len(out.Parent) != 55 || !strings.HasSuffix(out.Parent, tc.wantFlags) {
+				t.Errorf("outgoing traceparent %q, want a valid one ending %s", out.Parent, tc.wantFlags)
+			}
+			if tc.parent != "" && !strings.Contains(out.Parent, "0af7651916cd43dd8448eb211c80319c") {
+				t.Errorf("outgoing traceparent %q lost the agent's trace id", out.Parent)
+			}
+		})
+	}
+}
