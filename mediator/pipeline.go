@@ -220,7 +220,7 @@ func (p *pipeline) write(ctx context.Context, c *Call, callErr error) error {
 	err := p.d.Recorder.Record(wctx, rec)
 	p.stepDone(ctx, c, StepRecord, st, err)
 	if t := p.d.Telemetry; t != nil {
-		t.Call(ctx, c, &rec, time.Since(c.entered), err)
+		t.Call(ctx, c, &rec, time.Since(c.entered), callErr, err)
 	}
 	if p.d.Tracer != nil {
 		p.d.Tracer.EndCall(ctx, c, &rec, callErr, err)

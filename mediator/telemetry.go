@@ -36,9 +36,9 @@ type Telemetry interface {
 	// Step reports the time one step of c took.
 	Step(ctx context.Context, c *Call, step StepName, d time.Duration)
 	// Call reports a finished call: its record (already written, or
-	// failed to be: recordErr) and the time from entry to the end of its
-	// record.
-	Call(ctx context.Context, c *Call, rec *ChainRecord, d time.Duration, recordErr error)
+	// failed to be: recordErr), the call's own error (nil when it
+	// succeeded) and the time from entry to the end of its record.
+	Call(ctx context.Context, c *Call, rec *ChainRecord, d time.Duration, callErr, recordErr error)
 	// AuthFailed reports a refused credential, by a short fixed reason
 	// (AuthFailureReason).
 	AuthFailed(reason string)

@@ -118,13 +118,23 @@ type callKey struct {
 }
 
 // Call implements mediator.Telemetry.
-func (m *Metrics) Call(_ context.Context, c *mediator.Call, rec *mediator.ChainRecord, d time.Duration, recordErr error) {
+// A denial that no rule made (a refused credential, a quarantined tool,
+// an intent check that failed) is labelled rule="mediator:<error code>",
+// so that a dashboard of denials by rule says what refused it.
+func (m *Metrics) Call(_ context.Context, c *mediator.Call, rec *mediator.ChainRecord, d time.Duration, callErr, recordErr error) {
 	method := methodLabel(rec.Method)
 	outcome := string(rec.Outcome)
 	if recordErr != nil {
 		outcome = "record_failed"
 	}
 	k := callKey{method: method, upstream: rec.Server, decision: string(rec.Decision.Effect), rule: rec.Decision.Rule, outcome: outcome}
+	if k.rule == "" && rec.Decision.Effect == mediator.EffectDeny {
+		code := "denied"
+		if callErr != nil {
+			code = mediator.ErrorCode(callErr) // a fixed set of codes
+		}
+		k.rule = "mediator:" + code
+	}
 	if c.Target != nil && c.Target.Kind != mediator.KindResource && c.Target.Kind != mediator.KindProtocol {
 		k.tool = c.Target.Name // a catalog name: the agent's unknown names resolve to no target
 	}

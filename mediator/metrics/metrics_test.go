@@ -38,7 +38,7 @@ func TestLabels(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := New(Sources{})
 			c, rec := call(tt.method, tt.tool, tt.kind)
-			m.Call(context.Background(), c, rec, time.Millisecond, nil)
+			m.Call(context.Background(), c, rec, time.Millisecond, nil, nil)
 			got := testutil.ToFloat64(m.calls.WithLabelValues(tt.wantMethod, "up", tt.wantTool, "allow", "r", "ok"))
 			if got != 1 {
 				t.Fatalf("series {method=%q tool=%q} = %v, want 1", tt.wantMethod, tt.wantTool, got)
@@ -55,13 +55,39 @@ func TestSeriesAreBounded(t *testing.T) {
 	m := New(Sources{})
 	for i := range MaxSeries + 100 {
 		c, rec := call("tools/call", fmt.Sprintf("up__t%d", i), mediator.KindTool)
-		m.Call(context.Background(), c, rec, time.Millisecond, nil)
+		m.Call(context.Background(), c, rec, time.Millisecond, nil, nil)
 	}
 	if n := testutil.CollectAndCount(m.calls); n != MaxSeries+1 {
 		t.Fatalf("%d series, want %d", n, MaxSeries+1)
 	}
 	if v := testutil.ToFloat64(m.calls.WithLabelValues("tools/call", "up", "_other", "allow", "_other", "ok")); v != 100 {
 		t.Fatalf("_other = %v, want 100", v)
+	}
+}
+
+// A denial without a rule is labelled by the code of what refused it, a
+// denial by a rule by the rule.
+func TestDenialRule(t *testing.T) {
+	tests := []struct {
+		name, rule string
+		err        error
+		want       string
+	}{
+		{"policy rule", "no-wipe", fmt.Errorf("%w: by rule no-wipe", mediator.ErrDenied), "no-wipe"},
+		{"refused credential", "", fmt.Errorf("%w: token expired", mediator.ErrUnauthenticated), "mediator:unauthenticated"},
+		{"quarantined tool", "", mediator.ErrToolQuarantined, "mediator:tool_quarantined"},
+		{"no error at hand", "", nil, "mediator:denied"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := New(Sources{})
+			c, rec := call("tools/call", "up__wipe", mediator.KindTool)
+			rec.Decision, rec.Outcome = mediator.Decision{Effect: mediator.EffectDeny, Rule: tt.rule}, mediator.OutcomeDenied
+			m.Call(context.Background(), c, rec, time.Millisecond, tt.err, nil)
+			if v := testutil.ToFloat64(m.calls.WithLabelValues("tools/call", "up", "up__wipe", "deny", tt.want, "denied")); v != 1 {
+				t.Fatalf("rule=%q: %v, want 1", tt.want, v)
+			}
+		})
 	}
 }
 
