@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -24,8 +25,9 @@ const policyUsage = `Usage:
                           [--args JSON] [--at TIME] [--ip IP] [--alert LEVEL] [--intent VERDICT]
                           [--server S] [--risk R] [--data-class D] [--read-only] [--destructive]
                           [--confidence F] [--owner O] [--business-function F] [--attr K=V]... [--listing]
-                          [--config FILE]
-      print every attribute of the request and the rule that decides it
+                          [--admin-url URL | --offline] [--config FILE]
+      print every attribute of the request and the rule that decides it; a tool's risk, data
+      class and hints come from the running mediator's live catalog when its admin API answers
   mediator policy reload [--server URL] [--config FILE]
       make the running mediator reload its policy files now (through its admin API);
       a policy that fails to load is refused with the reason, and the old one stays in force
@@ -139,8 +141,8 @@ type explainFlags struct {
 	roles, attrs                                multiFlag
 	confidence                                  float64
 	tool, resource, prompt, server, risk, class string
-	readOnly, destructive, listing              bool
-	args, at, ip, alert, intent                 string
+	readOnly, destructive, listing, offline     bool
+	args, at, ip, alert, intent, adminURL       string
 }
 
 // multiFlag is a repeatable string flag.
@@ -173,6 +175,8 @@ func (x *explainFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&x.ip, "ip", "", "client address (default: none, as over stdio)")
 	fs.StringVar(&x.alert, "alert", "normal", "alert level: normal, elevated, incident")
 	fs.StringVar(&x.intent, "intent", "no_intent", "intent verdict: no_intent, in_scope, out_of_scope")
+	fs.StringVar(&x.adminURL, "admin-url", "", "a running mediator's admin API, whose live catalog gives the tool's risk, data class and hints (default: admin.listen of the config)")
+	fs.BoolVar(&x.offline, "offline", false, "ask no running mediator: take the tool from the config and the flags alone")
 }
 
 func policyExplain(ctx context.Context, args []string, e env) error {
@@ -190,8 +194,67 @@ func policyExplain(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("policy explain: %w", err)}
 	}
-	printExplanation(e.stdout, eng.Explain(ctx, req, s), f.PolicyPath)
+	catalog, err := x.liveTarget(ctx, cfg, e, &req.Target)
+	if err != nil {
+		return fmt.Errorf("policy explain: %w", err)
+	}
+	printExplanation(e.stdout, eng.Explain(ctx, req, s), f.PolicyPath, catalog)
 	return nil
+}
+
+// liveTarget takes a tool's server, risk, data class and hints from the
+// live catalog of the mediator whose admin API answers (--admin-url, or
+// the config's admin.listen), as the running chain sees the tool; a flag
+// given still wins. It says where the tool's attributes came from.
+func (x *explainFlags) liveTarget(ctx context.Context, cfg *Config, e env, t *mediator.Target) (string, error) {
+	const fromConfig = "the config and the flags"
+	if x.offline || t.Kind != mediator.KindTool {
+		return fromConfig, nil
+	}
+	var list upstreamList
+	var base string
+	done, err := viaAdmin(ctx, cfg, x.adminURL, e,
+		"explaining with the config's risk and data class and no hints from the upstream (pass --read-only or --destructive as the upstream says, or start mediator serve)",
+		func(c *adminClient) error {
+			base = c.base
+			return c.do(ctx, http.MethodGet, "/upstreams", nil, &list)
+		})
+	if err != nil {
+		return "", fmt.Errorf("reading the live catalog: %w (pass --offline to explain from the config alone)", err)
+	}
+	if !done {
+		return fromConfig, nil
+	}
+	for _, tv := range list.Tools {
+		if tv.Name != t.Name {
+			continue
+		}
+		if tv.State != "" && tv.State != mediator.PinPinned {
+			fmt.Fprintf(e.stderr, "mediator: %s is withheld by the mediator at %s (%s): a call to it is refused before policy decides; %s\n",
+				t.Name, base, tv.State, tv.Reason)
+		}
+		t.Server, t.Original = tv.Server, tv.Original
+		if x.server != "" {
+			t.Server = x.server
+		}
+		if x.risk == "" {
+			t.Risk = tv.Risk
+		}
+		if x.class == "" {
+			t.DataClass = tv.DataClass
+		}
+		t.Hints = tv.Hints
+		if x.readOnly {
+			t.Hints.ReadOnly = &x.readOnly
+		}
+		if x.destructive {
+			t.Hints.Destructive = &x.destructive
+		}
+		return "the live catalog of the mediator at " + base, nil
+	}
+	fmt.Fprintf(e.stderr, "mediator: the mediator at %s has no tool %s in its catalog, so a call to it is refused as unknown_tool; explaining with the config alone\n",
+		base, t.Name)
+	return fromConfig + " (the live catalog has no such tool)", nil
 }
 
 // request builds the authorization request the flags describe.
@@ -209,7 +272,7 @@ func (x *explainFlags) request(cfg *Config) (mediator.AuthzRequest, policy.Situa
 		return req, policy.Situation{}, err
 	}
 	req = mediator.AuthzRequest{Agent: agent, Target: t, Listing: x.listing, RemoteIP: x.ip,
-		Intent: mediator.Intent{Verdict: mediator.IntentVerdict(x.intent)}}
+		Intent: mediator.Intent{Verdict: mediator.IntentVerdict(x.intent), Score: -1}} // -1: no judge scored it, as in the chain
 	switch req.Intent.Verdict {
 	case mediator.IntentNone, mediator.IntentInScope, mediator.IntentOutOfScope:
 	default:
@@ -341,7 +404,7 @@ func upstreamOf(cfg *Config, t mediator.Target) (*tools.Config, string) {
 
 // printExplanation prints the decision, every attribute, and every rule in
 // the order Casbin tries them.
-func printExplanation(out io.Writer, x policy.Explanation, source string) {
+func printExplanation(out io.Writer, x policy.Explanation, source, catalog string) {
 	d := x.Decision
 	decided := string(d.Effect) + " by rule " + d.Rule
 	switch {
@@ -352,7 +415,7 @@ func printExplanation(out io.Writer, x policy.Explanation, source string) {
 	case d.Rule == "":
 		decided = string(d.Effect) + " (no rule matched: denied by default)"
 	}
-	fmt.Fprintf(out, "decision  %s\nreason    %s\npolicy    %s (version %s)\n", decided, d.Reason, source, d.PolicyVersion)
+	fmt.Fprintf(out, "decision  %s\nreason    %s\npolicy    %s (version %s)\ncatalog   %s\n", decided, d.Reason, source, d.PolicyVersion, catalog)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nattributes")
 	for _, f := range x.Attributes {

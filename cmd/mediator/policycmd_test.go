@@ -107,7 +107,9 @@ func TestPolicyExplainCLI(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			out, errOut, err := policyCLI(t, tc.args...)
+			// --offline: the embedded default's admin API is a default port,
+			// where a developer's own mediator may answer.
+			out, errOut, err := policyCLI(t, append(tc.args, "--offline")...)
 			if code := exitCode(err); code != tc.code {
 				t.Fatalf("exit %d (%v), want %d; stderr:\n%s", code, err, tc.code, errOut)
 			}
@@ -115,6 +117,71 @@ func TestPolicyExplainCLI(t *testing.T) {
 			for _, w := range tc.want {
 				if !strings.Contains(flat, strings.Join(strings.Fields(w), " ")) {
 					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// policy explain takes a tool's hints, risk and data class from the live
+// catalog when a mediator's admin API answers, as the chain sees the tool;
+// offline, from the config alone, which does not know the upstream's
+// hints. The intent score is -1 (no judge), as in the chain.
+func TestE2EPolicyExplainLive(t *testing.T) {
+	t.Parallel()
+	rules := "p, *, tool, fake__*, approve, destructive-needs-a-human, r.obj.Destructive\np, *, tool, fake__*, allow, fake-all\n"
+	p := startServe(t, policyFragment(t, rules)+`
+agent: {id: e2e-agent}
+upstreams:
+  - name: fake
+    command: `+buildTool(t, "tools/testdata/fakeupstream")+`
+    tools:
+      wipe: {data_class: internal}
+`)
+	cfg := filepath.Join(p.Dir, "mediator.yaml")
+	cases := []struct {
+		name          string
+		tool          string
+		extra         []string
+		want, wantErr []string
+		dontWant      []string
+	}{
+		{"the live catalog", "fake__wipe", []string{"--admin-url", p.Admin},
+			[]string{"decision approve by rule destructive-needs-a-human", "r.obj.Destructive true", `r.obj.DataClassName "internal"`,
+				"r.intent.Score -1", "catalog the live catalog of the mediator at " + p.Admin}, nil, nil},
+		{"a flag still wins", "fake__wipe", []string{"--admin-url", p.Admin, "--data-class", "pii"},
+			[]string{`r.obj.DataClassName "pii"`, "r.obj.Destructive true"}, nil, nil},
+		{"offline", "fake__wipe", []string{"--offline"},
+			[]string{"decision allow by rule fake-all", "r.obj.Destructive false", "catalog the config and the flags"}, nil,
+			[]string{"live catalog"}},
+		{"a tool the live catalog lacks", "fake__nope", []string{"--admin-url", p.Admin},
+			[]string{"catalog the config and the flags (the live catalog has no such tool)"},
+			[]string{"has no tool fake__nope in its catalog, so a call to it is refused as unknown_tool"}, nil},
+		{"no mediator answers", "fake__wipe", []string{"--admin-url", "http://" + freeAddr(t)},
+			[]string{"decision allow by rule fake-all", "catalog the config and the flags"},
+			[]string{"no mediator admin API answers", "pass --read-only or --destructive"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"policy", "explain", "--agent", "a", "--tool", tc.tool, "--config", cfg}, tc.extra...)
+			out, errOut, code := runMediator(t, p.Dir, args...)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s%s", code, out, errOut)
+			}
+			flatOut, flatErr := strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(errOut), " ")
+			for _, w := range tc.want {
+				if !strings.Contains(flatOut, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(flatErr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errOut)
+				}
+			}
+			for _, w := range tc.dontWant {
+				if strings.Contains(flatOut, w) {
+					t.Errorf("stdout has %q:\n%s", w, out)
 				}
 			}
 		})
