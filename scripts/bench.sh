@@ -230,39 +230,33 @@ scenario() { # scenario ROUND TRANSPORT CONC TARGET
     elif [ "$target" = relay ]; then
       run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions 1 --tool demo__echo --args "$ECHO" \
         -- "$BIN/mcpgorelay" -- "$BIN/fakeupstream"
-    elif [ "$target" = nobehaviour ]; then
-      run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions 1 --tool demo__echo --args "$ECHO" \
-        --debug-url "http://$DBG_STDIO_NB" -- "$BIN/mediator" stdio --config "$WORK/stdio-nb.yaml" --db "$WORK/stdio-nb-r$r-c$c.db"
-    elif [ "$target" = noscan ]; then
-      run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions 1 --tool demo__echo --args "$ECHO" \
-        --debug-url "http://$DBG_STDIO_NS" -- "$BIN/mediator" stdio --config "$WORK/stdio-ns.yaml" --db "$WORK/stdio-ns-r$r-c$c.db"
     else
+      # A stdio mediator the load tool launches: the default one, or the variant's.
+      local sfx="" dbg=$DBG_STDIO
+      case $target in
+        nobehaviour) sfx=-nb dbg=$DBG_STDIO_NB ;;
+        noscan) sfx=-ns dbg=$DBG_STDIO_NS ;;
+      esac
       run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions 1 --tool demo__echo --args "$ECHO" \
-        --debug-url "http://$DBG_STDIO" -- "$BIN/mediator" stdio --config "$WORK/stdio.yaml" --db "$WORK/stdio-r$r-c$c.db"
+        --debug-url "http://$dbg" -- "$BIN/mediator" stdio --config "$WORK/stdio$sfx.yaml" --db "$WORK/stdio$sfx-r$r-c$c.db"
     fi
   elif [ "$target" = direct ]; then
     run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "$UPSTREAM" --tool echo --args "$ECHO"
   elif [ "$target" = relay ]; then
     run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "$RELAY" --tool demo__echo --args "$ECHO" \
       --debug-url "http://$DBG_RELAY"
-  elif [ "$target" = nobehaviour ]; then
-    run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$LISTEN_NB/mcp" --tool demo__echo \
-      --args "$ECHO" --debug-url "http://$DBG_HTTP_NB" ${BEARER[@]+"${BEARER[@]}"}
-  elif [ "$target" = noscan ]; then
-    run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$LISTEN_NS/mcp" --tool demo__echo \
-      --args "$ECHO" --debug-url "http://$DBG_HTTP_NS" ${BEARER[@]+"${BEARER[@]}"}
-  elif [ "$target" = metrics ]; then
-    run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$LISTEN_MX/mcp" --tool demo__echo \
-      --args "$ECHO" --debug-url "http://$DBG_HTTP_MX" ${BEARER[@]+"${BEARER[@]}"}
-  elif [ "$target" = telemetry ]; then
-    run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$LISTEN_TX/mcp" --tool demo__echo \
-      --args "$ECHO" --debug-url "http://$DBG_HTTP_TX" ${BEARER[@]+"${BEARER[@]}"}
-  elif [ "$target" = sampled ]; then
-    run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$LISTEN_TS/mcp" --tool demo__echo \
-      --args "$ECHO" --debug-url "http://$DBG_HTTP_TS" ${BEARER[@]+"${BEARER[@]}"}
   else
-    run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$LISTEN/mcp" --tool demo__echo \
-      --args "$ECHO" --debug-url "http://$DBG_HTTP" ${BEARER[@]+"${BEARER[@]}"}
+    # A mediator over HTTP: the default one, or the variant's.
+    local listen=$LISTEN dbg=$DBG_HTTP
+    case $target in
+      nobehaviour) listen=$LISTEN_NB dbg=$DBG_HTTP_NB ;;
+      noscan) listen=$LISTEN_NS dbg=$DBG_HTTP_NS ;;
+      metrics) listen=$LISTEN_MX dbg=$DBG_HTTP_MX ;;
+      telemetry) listen=$LISTEN_TX dbg=$DBG_HTTP_TX ;;
+      sampled) listen=$LISTEN_TS dbg=$DBG_HTTP_TS ;;
+    esac
+    run "runs/r$r-$t-c$c-$target" "${common[@]}" --sessions "$sess" --url "http://$listen/mcp" --tool demo__echo \
+      --args "$ECHO" --debug-url "http://$dbg" ${BEARER[@]+"${BEARER[@]}"}
   fi
 }
 
