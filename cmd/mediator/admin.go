@@ -175,6 +175,9 @@ type adminHandler func(r *http.Request, log *slog.Logger) (int, any, error)
 // errorBody is the JSON body of every failure.
 type errorBody struct {
 	Error string `json:"error"`
+	// Reason is a refused credential's cause in one fixed word
+	// (unknown_key, expired, ...), for the CLI to name the fix.
+	Reason string `json:"reason,omitempty"`
 }
 
 // admin authenticates the request, bounds its body, runs h and logs the
@@ -259,7 +262,11 @@ func writeFailure(w http.ResponseWriter, err error) {
 	if !errors.As(err, &ae) {
 		ae = apiErr(http.StatusInternalServerError, err, "internal error")
 	}
-	writeJSON(w, ae.status, errorBody{Error: ae.msg})
+	eb := errorBody{Error: ae.msg}
+	if ae.status == http.StatusUnauthorized && errors.Is(err, mediator.ErrUnauthenticated) {
+		eb.Reason = mediator.AuthFailureReason(err)
+	}
+	writeJSON(w, ae.status, eb)
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

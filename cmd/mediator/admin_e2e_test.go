@@ -12,6 +12,8 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcp-mediator/mediator/policy/token"
 )
 
 // adminE2ERules allow every tool of the upstream "fake", except that an
@@ -208,5 +210,54 @@ func TestE2EUpstreamAddRefusesADeadServer(t *testing.T) {
 	out, errOut, code := runMediator(t, p.Dir, "upstream", "add", "broken", "--command", "/bin/false", "--optional", "--server", p.Admin, "--config", cfg)
 	if code != 0 || !strings.Contains(out, "not connected yet") {
 		t.Errorf("upstream add --optional: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// A management command run with another config than the server's signs its
+// admin token with another key: the refusal names both sides and the fix,
+// and serve says at start where its state lives.
+func TestE2EAdminKeyMismatchNamesTheFix(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, "agent: {id: e2e-agent}\n")
+	other := t.TempDir()
+	writeFile(t, filepath.Join(other, "mediator.yaml"), "agent: {id: someone-else}\n")
+	key, _, err := token.LoadOrCreateKey(filepath.Join(other, "mediator.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runMediator(t, other, "alert", "show", "--server", p.Admin, "--config", filepath.Join(other, "mediator.yaml"))
+	flat := strings.Join(strings.Fields(errOut), " ")
+	for _, want := range []string{
+		"HTTP 401",
+		"this command signed its admin token with " + filepath.Join(other, "mediator.key") + " (kid " + key.KID() + ")",
+		"which the mediator at " + p.Admin + " does not trust",
+		"pass --config with the file that mediator was started with",
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("exit %d; stderr lacks %q:\n%s", code, want, errOut)
+		}
+	}
+	if code == 0 {
+		t.Error("the refused command exited 0")
+	}
+
+	// A config whose key file does not exist: the same fix.
+	none := t.TempDir()
+	writeFile(t, filepath.Join(none, "mediator.yaml"), "agent: {id: someone-else}\n")
+	_, errOut, _ = runMediator(t, none, "alert", "show", "--server", p.Admin, "--config", filepath.Join(none, "mediator.yaml"))
+	if flat := strings.Join(strings.Fields(errOut), " "); !strings.Contains(flat, "cannot read the signing key") ||
+		!strings.Contains(flat, "or pass --config with the file the mediator at "+p.Admin+" was started with") {
+		t.Errorf("no key file: stderr does not name the fix:\n%s", errOut)
+	}
+
+	// With the server's own config, the same command works.
+	if out, errOut, code := runMediator(t, p.Dir, "alert", "show", "--server", p.Admin, "--config", filepath.Join(p.Dir, "mediator.yaml")); code != 0 {
+		t.Fatalf("with the server's config: exit %d\n%s%s", code, out, errOut)
+	}
+	log := p.stderr.String()
+	for _, want := range []string{`config=` + filepath.Join(p.Dir, "mediator.yaml"), "database=" + p.DB, "key=" + filepath.Join(p.Dir, "mediator.key")} {
+		if !strings.Contains(log, want) {
+			t.Errorf("serve's start does not say %q:\n%s", want, log)
+		}
 	}
 }

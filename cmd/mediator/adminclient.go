@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -56,7 +57,10 @@ type adminClient struct {
 	base    string // http://host:port
 	bearer  string
 	credErr error // why there is no bearer, told when the server asks for one
-	hc      *http.Client
+	// signer is the key file (and kid) the CLI minted bearer with; empty
+	// when the bearer came from MEDIATOR_ADMIN_TOKEN.
+	signer string
+	hc     *http.Client
 }
 
 // newAdminClient prepares a client for the server named by --server, or
@@ -75,30 +79,35 @@ func newAdminClient(ctx context.Context, cfg *Config, server string, e env) (*ad
 		return nil, &exitError{code: 2, err: fmt.Errorf("--server %q: use a URL such as http://127.0.0.1:8081", base)}
 	}
 	c := &adminClient{base: strings.TrimRight(base, "/"), hc: &http.Client{Timeout: adminClientTimeout}}
-	c.bearer, c.credErr = adminBearer(ctx, cfg, e)
+	c.bearer, c.signer, c.credErr = adminBearer(ctx, cfg, e)
 	return c, nil
 }
 
 // adminBearer returns MEDIATOR_ADMIN_TOKEN, or a token with the admin role
-// minted with the local signing key (never created here).
-func adminBearer(ctx context.Context, cfg *Config, e env) (string, error) {
+// minted with the local signing key (never created here), and then which
+// key file and kid signed it.
+func adminBearer(ctx context.Context, cfg *Config, e env) (bearer, signer string, err error) {
 	if t, ok := e.lookup(adminTokenEnv); ok && strings.TrimSpace(t) != "" {
-		return strings.TrimSpace(t), nil
+		return strings.TrimSpace(t), "", nil
 	}
 	path := cfg.path(cfg.Auth.KeyFile)
 	key, err := token.LoadKey(path)
 	if err != nil {
-		return "", fmt.Errorf("no admin credentials: cannot read the signing key (%w); set %s to an admin token (mediator token mint --admin)",
+		return "", "", fmt.Errorf("no admin credentials: cannot read the signing key (%w); set %s to an admin token (mediator token mint --admin)",
 			err, adminTokenEnv)
 	}
 	v, err := token.New(ctx, key, cfg.tokenOptions(slog.New(slog.DiscardHandler))...)
 	if err != nil {
-		return "", fmt.Errorf("no admin credentials: %w", err)
+		return "", "", fmt.Errorf("no admin credentials: %w", err)
 	}
 	defer v.Close()
 	owner, _ := e.lookup("USER")
 	c := token.ClaimsFor(mediator.Agent{ID: cliAdminAgent, Roles: []string{adminRole}, Owner: owner})
-	return v.MintAdmin(c, min(cliAdminTTL, cfg.Auth.MaxLifetime))
+	bearer, err = v.MintAdmin(c, min(cliAdminTTL, cfg.Auth.MaxLifetime))
+	if abs, aerr := filepath.Abs(path); aerr == nil {
+		path = abs
+	}
+	return bearer, fmt.Sprintf("%s (kid %s)", path, key.KID()), err
 }
 
 // adminStatusError is a refusal by the admin API.
@@ -166,7 +175,14 @@ func (c *adminClient) refusal(status int, b []byte) error {
 		}
 	}
 	if status == http.StatusUnauthorized && c.credErr != nil {
-		eb.Error += "; " + c.credErr.Error()
+		eb.Error += "; " + c.credErr.Error() + fmt.Sprintf("; or pass --config with the file the mediator at %s was started with", c.base)
+	}
+	if status == http.StatusUnauthorized && eb.Reason == "unknown_key" && c.signer != "" {
+		// The usual cause: this command read another config (or none) than
+		// the one the server was started with, so another key.
+		eb.Error += fmt.Sprintf("; this command signed its admin token with %s, which the mediator at %s does not trust: "+
+			"pass --config with the file that mediator was started with (its auth.key_file), or set %s to an admin token it minted",
+			c.signer, c.base, adminTokenEnv)
 	}
 	return &adminStatusError{Status: status, Msg: eb.Error}
 }

@@ -56,7 +56,8 @@ type Config struct {
 	// Builtins are the agent tools (Claude Code's Bash, Edit, ...).
 	Builtins BuiltinsConfig `yaml:"builtins"`
 
-	dir string // directory of the config file
+	dir  string // directory of the config file
+	file string // the config file, absolute; "" for the embedded default
 	// notices are said at start (warn): what the config leaves to a
 	// default the operator may not expect.
 	notices []string
@@ -182,9 +183,10 @@ func LoadConfig(path string, lookup func(string) (string, bool)) (*Config, error
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	if c.dir, err = filepath.Abs(filepath.Dir(path)); err != nil {
+	if c.file, err = filepath.Abs(path); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	c.dir = filepath.Dir(c.file)
 	if err := c.expand(lookup); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -307,6 +309,24 @@ func (c *Config) validateLimits() []error {
 		errs = append(errs, errors.New("audit.max_argument_bytes / max_result_bytes: negative"))
 	}
 	return errs
+}
+
+// source names where the config came from, for messages.
+func (c *Config) source() string {
+	if c.file == "" {
+		return "the embedded default (no --config)"
+	}
+	return c.file
+}
+
+// absPath is path(p), made absolute against the working directory, for
+// telling an operator where state lives.
+func (c *Config) absPath(p string) string {
+	p = c.path(p)
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }
 
 // path resolves p relative to the config file's directory.

@@ -136,7 +136,10 @@ func (a *app) serveHTTP(ctx context.Context) error {
 	// gate, not net/http, refuses (and records) an oversize header.
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: maxHTTPHeaderBytes,
 		IdleTimeout: 2 * time.Minute}
-	a.log.Info("serving agents", "url", "http://"+ln.Addr().String()+"/mcp", "database", a.cfg.path(a.cfg.Database))
+	// Where this server's state lives: the management commands act on the
+	// same only with the same --config.
+	a.log.Info("serving agents", "url", "http://"+ln.Addr().String()+"/mcp", "config", a.cfg.source(),
+		"database", a.cfg.absPath(a.cfg.Database), "key", a.cfg.absPath(a.cfg.Auth.KeyFile))
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
