@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -18,6 +20,7 @@ import (
 	"github.com/mcp-mediator/mediator/approvals/web"
 	"github.com/mcp-mediator/mediator/mediator"
 	"github.com/mcp-mediator/mediator/store"
+	"golang.org/x/term"
 )
 
 // ApprovalsConfig is the approvals: block of mediator.yaml.
@@ -256,7 +259,7 @@ func approverAdd(ctx context.Context, st *store.Store, name string, role mediato
 	if _, err := st.Approver(ctx, name); err == nil {
 		return fmt.Errorf("approver add: %s exists; use mediator approver passwd to change the password", name)
 	}
-	hash, err := readPassword(e)
+	hash, err := readPassword(e, name)
 	if err != nil {
 		return err
 	}
@@ -272,7 +275,7 @@ func approverPasswd(ctx context.Context, st *store.Store, name string, e env) er
 	if err != nil {
 		return fmt.Errorf("approver passwd: %w", err)
 	}
-	if acct.PasswordHash, err = readPassword(e); err != nil {
+	if acct.PasswordHash, err = readPassword(e, name); err != nil {
 		return err
 	}
 	if err := st.PutApprover(ctx, acct); err != nil {
@@ -298,8 +301,21 @@ func approverList(ctx context.Context, st *store.Store, asJSON bool, e env) erro
 	return tw.Flush()
 }
 
-// readPassword reads one line from stdin and hashes it.
-func readPassword(e env) (string, error) {
+// readPassword reads the password of name and hashes it: on a terminal it
+// asks twice without echoing; otherwise it takes the first line of stdin
+// (echo 'a long passphrase' | mediator approver add …).
+func readPassword(e env, name string) (string, error) {
+	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		pw, err := askPassword(f, e.stderr, name)
+		if err != nil {
+			return "", err
+		}
+		hash, err := approvals.HashPassword(pw)
+		if err != nil {
+			return "", &exitError{code: 2, err: fmt.Errorf("approver: %w", err)}
+		}
+		return hash, nil
+	}
 	sc := bufio.NewScanner(e.stdin)
 	sc.Buffer(make([]byte, 0, 256), 4096)
 	if !sc.Scan() {
@@ -310,6 +326,31 @@ func readPassword(e env) (string, error) {
 		return "", &exitError{code: 2, err: fmt.Errorf("approver: %w", err)}
 	}
 	return hash, nil
+}
+
+// askPassword reads a password twice from the terminal f with echo off.
+func askPassword(f *os.File, w io.Writer, name string) (string, error) {
+	read := func(prompt string) (string, error) {
+		fmt.Fprint(w, prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(w)
+		if err != nil {
+			return "", fmt.Errorf("approver: reading the password from the terminal: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r"), nil
+	}
+	first, err := read(fmt.Sprintf("Password for %s (10 to 72 bytes; not shown): ", name))
+	if err != nil {
+		return "", err
+	}
+	again, err := read("The same password again: ")
+	if err != nil {
+		return "", err
+	}
+	if first != again {
+		return "", &exitError{code: 2, err: errors.New("approver: the two passwords differ; nothing was changed")}
+	}
+	return first, nil
 }
 
 func validApproverName(s string) bool {
