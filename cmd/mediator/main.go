@@ -173,6 +173,8 @@ Usage:
                                                                   Write, WebFetch, ... decided by the mediator
   mediator hook claude-code [--url URL] [--config FILE] [--timeout 60s]
                                                                   Claude Code's PreToolUse/PostToolUse hook (stdin → stdout)
+  mediator call TOOL [--args JSON] [--url URL] [--config FILE]     call one tool through a running mediator as an agent
+                                                                  (bearer token from $MEDIATOR_TOKEN); exit 1 when refused
   mediator version                                                print the version
 
 Without --config the embedded default runs: the demo upstream over ./sandbox,
@@ -222,6 +224,8 @@ func Run(ctx context.Context, args []string, e env) error {
 		return cmdBehaviour(ctx, args[1:], e)
 	case "hook":
 		return cmdHook(ctx, args[1:], e)
+	case "call":
+		return cmdCall(ctx, args[1:], e)
 	case "claude-code":
 		return cmdClaudeCode(ctx, args[1:], e)
 	case "version", "--version":
