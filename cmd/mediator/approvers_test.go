@@ -269,6 +269,9 @@ func TestApprovalPageRefusals(t *testing.T) {
 	a := waitQueued(t, r.st)
 
 	anon := newBrowser(t, r.srv.URL)
+	if _, page := anon.do("GET", "/approvals/login", nil); !strings.Contains(page, "mediator approver add NAME --role approver --config FILE") {
+		t.Errorf("the sign-in page does not say how to create the first account:\n%s", page)
+	}
 	if code := anon.login("bob", "wrong password!"); code != http.StatusUnauthorized {
 		t.Errorf("wrong password: %d, want 401", code)
 	}
