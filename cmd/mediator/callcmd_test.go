@@ -63,7 +63,7 @@ upstreams:
 	if code != 1 || !strings.Contains(errOut, "wants a bearer token: export MEDIATOR_TOKEN=$(mediator token mint") {
 		t.Fatalf("without a token: exit %d\n%s", code, errOut)
 	}
-	tok, errOut, code := runMediator(t, p.Dir, "token", "mint", "--agent", "caller-7", "--config", filepath.Join(p.Dir, "mediator.yaml"))
+	tok, errOut, code := runMediator(t, p.Dir, "token", "mint", "--agent", "caller-7", "--server", p.Admin, "--config", filepath.Join(p.Dir, "mediator.yaml"))
 	if code != 0 {
 		t.Fatalf("token mint: exit %d\n%s", code, errOut)
 	}
