@@ -26,6 +26,8 @@ type compiled struct {
 	model   *checkedModel
 	rules   []Rule
 	byName  map[string]*Rule
+	// notes are the comments above the rules, by line (see RuleText).
+	notes map[int]string
 	// all decides with every rule; the index hands out smaller enforcers.
 	all   *casbin.SyncedEnforcer
 	index *ruleIndex
@@ -44,7 +46,7 @@ func compile(f *Files) (*compiled, error) {
 	}
 	sum := sha256.Sum256(slices.Concat(f.Model, []byte{0}, f.Policy))
 	c := &compiled{version: hex.EncodeToString(sum[:6]), source: source, model: cm, rules: rules,
-		byName: make(map[string]*Rule, len(rules))}
+		byName: make(map[string]*Rule, len(rules)), notes: ruleNotes(f.Policy)}
 	for i := range c.rules {
 		c.byName[c.rules[i].Name] = &c.rules[i]
 	}
