@@ -61,6 +61,9 @@ func (q *Queue) decide(ctx context.Context, id string, who Decider, approve bool
 	if a.AgentOwner != "" && mediator.SameIdentity(a.AgentOwner, who.Name) {
 		return a, fmt.Errorf("%w: %s owns agent %s and may not approve its calls", mediator.ErrApprovalForbidden, who.Name, a.AgentID)
 	}
+	if why := q.Blocked(ctx, a); approve && why != "" {
+		return a, fmt.Errorf("%w: %s", mediator.ErrApprovalForbidden, why)
+	}
 	if w := Withheld(a.Arguments); approve && q.refuseWithheld && len(w) > 0 {
 		return a, fmt.Errorf("%w: %d argument value(s) of this call are withheld from the page (%s first); "+
 			"approvals.refuse_withheld allows only a denial: deny it, and have the agent pass secrets by reference",
@@ -161,6 +164,7 @@ func (q *Queue) RunExpiry(ctx context.Context, interval time.Duration) {
 				continue
 			}
 			q.recordExpiries(ctx, list)
+			q.closeEnded(ctx)
 		}
 	}
 }

@@ -107,6 +107,19 @@ func (m *memStore) DecideApproval(_ context.Context, id string, d mediator.Appro
 	return *a, nil
 }
 
+func (m *memStore) NoteApprovalAsker(_ context.Context, id string, ask mediator.ApprovalAsker) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, err := m.get(id)
+	if err != nil {
+		return err
+	}
+	if !a.Final() && mediator.AddAsker(a, ask) {
+		m.bump(a)
+	}
+	return nil
+}
+
 func (m *memStore) DeliverApproval(_ context.Context, id, callID string, now time.Time) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -43,6 +43,7 @@ type Queue struct {
 	notifier       *Webhook
 	recorder       mediator.Recorder
 	tasks          mediator.TaskStore
+	ruleText       RuleTextFunc
 	elicit         bool
 	now            func() time.Time
 }
@@ -85,6 +86,14 @@ func WithBaseURL(u string) Option { return func(q *Queue) { q.baseURL = strings.
 func WithTwoPersonRules(rules []string) Option {
 	return func(q *Queue) { q.twoPerson = slices.Clone(rules) }
 }
+
+// RuleTextFunc says a policy rule in words (nil when no rule has that
+// name); the caller adapts the policy engine, so that this package imports
+// no policy.
+type RuleTextFunc func(rule string) *mediator.PolicyText
+
+// WithRuleText shows approvers the deciding rule in words.
+func WithRuleText(f RuleTextFunc) Option { return func(q *Queue) { q.ruleText = f } }
 
 // WithHistory sets where the session's earlier calls come from.
 func WithHistory(h HistoryFunc) Option { return func(q *Queue) { q.history = h } }
@@ -162,6 +171,7 @@ func (q *Queue) find(ctx context.Context, p mediator.Pending, key string) (media
 		return a, fmt.Errorf("%w: the approval queue cannot be read: %w", mediator.ErrApprovalUnavailable, err)
 	}
 	if ok && !q.lapsed(ctx, a) {
+		q.noteAsker(ctx, a, p.Call)
 		return a, nil
 	}
 	return q.open(ctx, p, key)
@@ -179,6 +189,25 @@ func (q *Queue) lapsed(ctx context.Context, a mediator.Approval) bool {
 		q.log.Info("approval lapsed unused", "approval", a.ID)
 	}
 	return true
+}
+
+// noteAsker lists the session of c on a when another session queued it,
+// so that the approver sees who repeats the call; a failure only costs
+// that context.
+func (q *Queue) noteAsker(ctx context.Context, a mediator.Approval, c *mediator.Call) {
+	sess := c.Session.ID
+	if c.Session.Key != "" {
+		sess = c.Session.Key
+	}
+	if a.Final() || sess == "" || sess == a.SessionID || slices.ContainsFunc(a.Askers, func(x mediator.ApprovalAsker) bool {
+		return x.SessionID == sess && q.now().Sub(x.At) < time.Minute
+	}) {
+		return
+	}
+	ask := mediator.ApprovalAsker{SessionID: sess, Transport: c.Session.Transport, Client: c.Session.Client, CallID: c.ID, At: q.now()}
+	if err := q.store.NoteApprovalAsker(ctx, a.ID, ask); err != nil {
+		q.log.Warn("approval: noting the repeating session failed", "approval", a.ID, "err", err)
+	}
 }
 
 // open queues a new pending approval for the call.
@@ -212,7 +241,10 @@ func (q *Queue) newApproval(ctx context.Context, p mediator.Pending, key string)
 		Key: key, Created: now, Expires: now.Add(q.expiry), CallID: c.ID, Arguments: args, Prompt: c.Prompt,
 		SessionID: c.Session.ID, Transport: c.Session.Transport, Client: c.Session.Client,
 		Rule: p.Decision.Rule, Reason: p.Decision.Reason, Intent: c.Intent, Required: q.required(p.Decision.Rule),
-		Tool: c.Name, Behaviour: c.Behaviour,
+		Tool: c.Name, Behaviour: c.Behaviour, Reasoning: c.Reasoning,
+	}
+	if q.ruleText != nil && p.Decision.Rule != "" {
+		a.Policy = q.ruleText(p.Decision.Rule)
 	}
 	if c.Session.Key != "" {
 		a.SessionID = c.Session.Key // how the session's records name it
@@ -220,8 +252,9 @@ func (q *Queue) newApproval(ctx context.Context, p mediator.Pending, key string)
 	if c.Agent != nil {
 		a.AgentID, a.AgentOwner, a.TaskID, a.Purpose = c.Agent.ID, c.Agent.Owner, c.Agent.TaskID, c.Agent.Attrs["purpose"]
 	}
-	if p := q.purpose(ctx, c.Intent.TaskID); p != "" {
-		a.Purpose = p
+	if t, ok := q.task(ctx, c.Intent.TaskID); ok {
+		a.Purpose = q.purpose(ctx, t)
+		a.Declared = &mediator.DeclaredIntent{TaskID: t.ID, Source: t.Source, Purpose: t.Purpose, Scope: t.Scope}
 	}
 	if c.Target != nil {
 		a.Server, a.Tool, a.Risk, a.DataClass = c.Target.Server, c.Target.Name, c.Target.Risk, c.Target.DataClass
@@ -234,17 +267,23 @@ func (q *Queue) newApproval(ctx context.Context, p mediator.Pending, key string)
 // against.
 func WithTasks(ts mediator.TaskStore) Option { return func(q *Queue) { q.tasks = ts } }
 
-// purpose is the purpose of task id (and of the task it narrows), or "".
-func (q *Queue) purpose(ctx context.Context, id string) string {
+// task reads task id; ok is false when there is none or it cannot be read.
+func (q *Queue) task(ctx context.Context, id string) (mediator.Task, bool) {
 	if q.tasks == nil || id == "" {
-		return ""
+		return mediator.Task{}, false
 	}
 	t, ok, err := q.tasks.Task(ctx, id)
-	if err != nil || !ok {
-		return ""
+	if err != nil {
+		q.log.Warn("approval: reading task failed", "task", id, "err", err)
+		return mediator.Task{}, false
 	}
+	return t, ok
+}
+
+// purpose is the purpose of t, and of the task it narrows.
+func (q *Queue) purpose(ctx context.Context, t mediator.Task) string {
 	if t.ParentID != "" {
-		if p, ok, err := q.tasks.Task(ctx, t.ParentID); err == nil && ok {
+		if p, ok := q.task(ctx, t.ParentID); ok {
 			return t.Purpose + " (within task " + p.ID + ": " + p.Purpose + ")"
 		}
 	}

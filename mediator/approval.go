@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -75,6 +76,18 @@ type Approval struct {
 	Rule       string          `json:"rule,omitempty"`
 	Reason     string          `json:"reason,omitempty"`
 	Intent     Intent          `json:"intent"`
+	// Reasoning is the agent's reasoning sent with the call (_meta), capped.
+	Reasoning string `json:"reasoning,omitempty"`
+	// Declared is the task the call was checked against when it is not
+	// the token's own (an intent declared in-band, or a narrowing of the
+	// token's task): its id, source, purpose and scope.
+	Declared *DeclaredIntent `json:"declared,omitempty"`
+	// Policy is the deciding rule said in words, when a policy rule
+	// decided (nil for the mediator's own decisions).
+	Policy *PolicyText `json:"policy,omitempty"`
+	// Askers are the other agent sessions that repeated this call while it
+	// waited (newest last, at most MaxApprovalAskers).
+	Askers []ApprovalAsker `json:"askers,omitempty"`
 	// Behaviour is how the call compared with the agent's baseline, and
 	// the agent's trust when it asked (nil when monitoring is off).
 	Behaviour *Behaviour `json:"behaviour,omitempty"`
@@ -91,6 +104,50 @@ type Approval struct {
 	Delivered time.Time `json:"delivered,omitzero"`
 	// DeliveredTo is the id of the call that took the decision.
 	DeliveredTo string `json:"delivered_to,omitempty"`
+}
+
+// DeclaredIntent is the task a call was checked against.
+type DeclaredIntent struct {
+	TaskID  string `json:"task_id"`
+	Source  string `json:"source,omitempty"`
+	Purpose string `json:"purpose,omitempty"`
+	Scope   Scope  `json:"scope"`
+}
+
+// PolicyText is a policy rule said for people: the sentence, the comment
+// above it in the policy file, where it is, and the condition as written.
+type PolicyText struct {
+	Sentence  string `json:"sentence"`
+	Note      string `json:"note,omitempty"`
+	Where     string `json:"where,omitempty"`
+	Condition string `json:"condition,omitempty"`
+}
+
+// MaxApprovalAskers bounds Approval.Askers.
+const MaxApprovalAskers = 10
+
+// ApprovalAsker is a session that repeated a waiting call.
+type ApprovalAsker struct {
+	SessionID string    `json:"session_id"`
+	Transport string    `json:"transport,omitempty"`
+	Client    string    `json:"client,omitempty"`
+	CallID    string    `json:"call_id,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// AddAsker records ask on a: a session already listed moves to the end,
+// the oldest beyond MaxApprovalAskers go, and the session that queued the
+// approval is not listed. It reports whether a changed.
+func AddAsker(a *Approval, ask ApprovalAsker) bool {
+	if ask.SessionID == "" || ask.SessionID == a.SessionID {
+		return false
+	}
+	a.Askers = slices.DeleteFunc(a.Askers, func(x ApprovalAsker) bool { return x.SessionID == ask.SessionID })
+	a.Askers = append(a.Askers, ask)
+	if n := len(a.Askers) - MaxApprovalAskers; n > 0 {
+		a.Askers = slices.Delete(a.Askers, 0, n)
+	}
+	return true
 }
 
 // ApprovalDecision is one person's decision on an approval.
@@ -196,6 +253,10 @@ type ApprovalStore interface {
 	ExpireApprovals(ctx context.Context, now time.Time) ([]Approval, error)
 	// Approvals lists approvals matching f, newest first.
 	Approvals(ctx context.Context, f ApprovalFilter) ([]Approval, error)
+	// NoteApprovalAsker adds ask to a pending approval's Askers (a
+	// session already listed moves to the end; the oldest beyond
+	// MaxApprovalAskers are dropped). A decided approval is left alone.
+	NoteApprovalAsker(ctx context.Context, id string, ask ApprovalAsker) error
 	// LastApprovalRev returns the highest revision, to follow changes.
 	LastApprovalRev(ctx context.Context) (int64, error)
 

@@ -270,6 +270,20 @@ func (s *Store) DecideApproval(ctx context.Context, id string, d mediator.Approv
 	return a, err
 }
 
+// NoteApprovalAsker implements mediator.ApprovalStore.
+func (s *Store) NoteApprovalAsker(ctx context.Context, id string, ask mediator.ApprovalAsker) error {
+	return s.writeTx(ctx, "note approval asker", func(tx *sql.Tx) error {
+		a, err := getApproval(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if a.Final() || !mediator.AddAsker(&a, ask) {
+			return nil
+		}
+		return updateApproval(ctx, tx, &a)
+	})
+}
+
 func validDecision(d mediator.ApprovalDecision) error {
 	switch {
 	case strings.TrimSpace(d.Approver) == "":

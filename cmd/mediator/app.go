@@ -93,7 +93,7 @@ func openApp(ctx context.Context, cfg *Config, e env) (a *app, err error) {
 	var bg context.Context
 	bg, a.stopBG = context.WithCancel(ctx)
 	a.bgCtx = bg
-	a.queue = newQueue(bg, cfg, a.store, a.log, e.lookup)
+	a.queue = newQueue(bg, cfg, a.store, a.pol.engine, a.log, e.lookup)
 	if err = a.startCheckpoints(ctx, bg, e.lookup); err != nil {
 		return a, err
 	}

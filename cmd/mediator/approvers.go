@@ -19,6 +19,7 @@ import (
 	"github.com/mcp-mediator/mediator/approvals"
 	"github.com/mcp-mediator/mediator/approvals/web"
 	"github.com/mcp-mediator/mediator/mediator"
+	"github.com/mcp-mediator/mediator/policy"
 	"github.com/mcp-mediator/mediator/store"
 	"golang.org/x/term"
 )
@@ -146,9 +147,9 @@ func history(st *store.Store) approvals.HistoryFunc {
 
 // newQueue builds the approval queue and starts its background work
 // (expiry, webhook deliveries) until ctx ends.
-func newQueue(ctx context.Context, cfg *Config, st *store.Store, log *slog.Logger, lookup func(string) (string, bool)) *approvals.Queue {
+func newQueue(ctx context.Context, cfg *Config, st *store.Store, pol *policy.Engine, log *slog.Logger, lookup func(string) (string, bool)) *approvals.Queue {
 	ac := cfg.Approvals
-	opts := []approvals.Option{approvals.WithHold(ac.Hold), approvals.WithExpiry(ac.Expiry),
+	opts := []approvals.Option{approvals.WithRuleText(ruleText(pol)), approvals.WithHold(ac.Hold), approvals.WithExpiry(ac.Expiry),
 		approvals.WithBaseURL(cfg.pageURL()), approvals.WithTwoPersonRules(ac.TwoPersonRules),
 		approvals.WithHistory(history(st)), approvals.WithRecorder(st), approvals.WithLogger(log),
 		approvals.WithElicitation(ac.Elicit), approvals.WithTasks(st), approvals.WithRefuseWithheld(ac.RefuseWithheld)}
@@ -166,6 +167,17 @@ func newQueue(ctx context.Context, cfg *Config, st *store.Store, log *slog.Logge
 	q := approvals.New(st, opts...)
 	go q.RunExpiry(ctx, 5*time.Second)
 	return q
+}
+
+// ruleText says pol's rules in words for approvers.
+func ruleText(pol *policy.Engine) approvals.RuleTextFunc {
+	return func(rule string) *mediator.PolicyText {
+		rt, ok := pol.RuleText(rule)
+		if !ok {
+			return nil
+		}
+		return &mediator.PolicyText{Sentence: rt.Sentence, Note: rt.Note, Where: rt.Where, Condition: rt.Condition}
+	}
 }
 
 // mountApprovals serves the approver page under /approvals on mux.
