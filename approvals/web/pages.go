@@ -51,9 +51,16 @@ type detailBody struct {
 	A         mediator.Approval
 	CanDecide bool
 	WhyNot    string
-	Now       time.Time
-	MaxReason int
-	MaxGrant  int
+	// Blocked says why approving would run nothing (a suspended or ended
+	// task): only a denial is offered.
+	Blocked string
+	// Later are the calls of the newest session that repeated this call
+	// (Askers), read now.
+	Later        []mediator.ChainRecord
+	LaterSession string
+	Now          time.Time
+	MaxReason    int
+	MaxGrant     int
 }
 
 func (h *Handler) detailPage(w http.ResponseWriter, r *http.Request) {
@@ -73,9 +80,19 @@ func (h *Handler) showDetail(w http.ResponseWriter, r *http.Request, status int,
 	}
 	u := userFrom(r)
 	why := whyNot(u, a)
+	body := detailBody{A: a, CanDecide: why == "", WhyNot: why, Now: time.Now(),
+		MaxReason: maxReasonBytes, MaxGrant: approvals.MaxGrantMinutes}
+	if why == "" {
+		body.Blocked = h.cfg.Queue.Blocked(r.Context(), a)
+	}
+	if n := len(a.Askers); n > 0 && h.cfg.History != nil {
+		body.LaterSession = a.Askers[n-1].SessionID
+		if body.Later, err = h.cfg.History(r.Context(), a.AgentID, body.LaterSession, approvals.DefaultEarlierCalls); err != nil {
+			h.log.Warn("approvals: reading the repeating session's calls failed", "approval", a.ID, "err", err)
+		}
+	}
 	h.render(w, status, "detail.html", pageData{Title: a.Tool + " · " + a.ID, User: u, Nav: "queue", Error: errMsg,
-		Flash: flashText(flash), Body: detailBody{A: a, CanDecide: why == "", WhyNot: why, Now: time.Now(),
-			MaxReason: maxReasonBytes, MaxGrant: approvals.MaxGrantMinutes}})
+		Flash: flashText(flash), Body: body})
 }
 
 func flashText(done string) string {
