@@ -28,6 +28,11 @@ const policyUsage = `Usage:
                           [--admin-url URL | --offline] [--config FILE]
       print every attribute of the request and the rule that decides it; a tool's risk, data
       class and hints come from the running mediator's live catalog when its admin API answers
+  mediator policy suggest --upstream NAME [--subject S] [--allow-egress TOOL]... [--cases FILE]
+                          [--server URL] [--config FILE]
+      draft one rule per tool of an upstream from its hints (read-only: allow; destructive or
+      no hints: approve; open-world: deny unless --allow-egress names it), check the draft against
+      the configured policy, and write cases for policy test; the lines go to stdout for review
   mediator policy reload [--server URL] [--config FILE]
       make the running mediator reload its policy files now (through its admin API);
       a policy that fails to load is refused with the reason, and the old one stays in force
@@ -36,13 +41,15 @@ const policyUsage = `Usage:
 func cmdPolicy(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 {
 		fmt.Fprint(e.stderr, policyUsage)
-		return &exitError{code: 2, err: errors.New("policy: want test or explain")}
+		return &exitError{code: 2, err: errors.New("policy: want test, explain, suggest or reload")}
 	}
 	switch args[0] {
 	case "test":
 		return policyTest(ctx, args[1:], e)
 	case "explain":
 		return policyExplain(ctx, args[1:], e)
+	case "suggest": // suggest.go
+		return policySuggest(ctx, args[1:], e)
 	case "reload": // admin API (adminclient.go)
 		return policyReload(ctx, args[1:], e)
 	case "help", "-h", "--help":
@@ -50,7 +57,7 @@ func cmdPolicy(ctx context.Context, args []string, e env) error {
 		return errHelp
 	}
 	fmt.Fprint(e.stderr, policyUsage)
-	return &exitError{code: 2, err: fmt.Errorf("policy: unknown subcommand %q; want test or explain", args[0])}
+	return &exitError{code: 2, err: fmt.Errorf("policy: unknown subcommand %q; want test, explain, suggest or reload", args[0])}
 }
 
 // parseInterspersed parses flags that may come before or after the

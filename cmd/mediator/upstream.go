@@ -285,6 +285,7 @@ func upstreamAdd(ctx context.Context, args []string, e env) error {
 	if len(list.Tools) > 0 {
 		list.Servers = nil
 		printTools(e, list)
+		printDraft(e.stdout, name, list.Tools)
 	}
 	return nil
 }
