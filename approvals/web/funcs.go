@@ -27,6 +27,7 @@ func parseTemplates() (*template.Template, error) {
 		"withheld":   func(a mediator.Approval) []approvals.WithheldValue { return approvals.Withheld(a.Arguments) },
 		"constraint": constraintText,
 		"decisionOf": decisionOf,
+		"inc":        func(n int) int { return n + 1 },
 		"sourceName": func(s string) string {
 			return map[string]string{mediator.TaskSourceDeclared: "declared in-band by the agent",
 				mediator.TaskSourceAdmin: "started by an administrator"}[s]

@@ -58,13 +58,17 @@ type detailBody struct {
 	// (Askers), read now.
 	Later        []mediator.ChainRecord
 	LaterSession string
-	Now          time.Time
+	// Identical are the other pending approvals of the same call (same
+	// tool, arguments and rule) the user may decide along with this one.
+	Identical []mediator.Approval
+	Now       time.Time
 	MaxReason    int
 	MaxGrant     int
 }
 
 func (h *Handler) detailPage(w http.ResponseWriter, r *http.Request) {
-	h.showDetail(w, r, http.StatusOK, "", r.URL.Query().Get("done"))
+	also, _ := strconv.Atoi(r.URL.Query().Get("also"))
+	h.showDetail(w, r, http.StatusOK, "", flashText(r.URL.Query().Get("done"), min(max(also, 0), approvals.MaxBatch)))
 }
 
 func (h *Handler) showDetail(w http.ResponseWriter, r *http.Request, status int, errMsg, flash string) {
@@ -84,6 +88,7 @@ func (h *Handler) showDetail(w http.ResponseWriter, r *http.Request, status int,
 		MaxReason: maxReasonBytes, MaxGrant: approvals.MaxGrantMinutes}
 	if why == "" {
 		body.Blocked = h.cfg.Queue.Blocked(r.Context(), a)
+		body.Identical = h.identical(r, u, a)
 	}
 	if n := len(a.Askers); n > 0 && h.cfg.History != nil {
 		body.LaterSession = a.Askers[n-1].SessionID
@@ -92,10 +97,35 @@ func (h *Handler) showDetail(w http.ResponseWriter, r *http.Request, status int,
 		}
 	}
 	h.render(w, status, "detail.html", pageData{Title: a.Tool + " · " + a.ID, User: u, Nav: "queue", Error: errMsg,
-		Flash: flashText(flash), Body: body})
+		Flash: flash, Body: body})
 }
 
-func flashText(done string) string {
+// identical is the other pending approvals of a's call that u may decide.
+func (h *Handler) identical(r *http.Request, u *user, a mediator.Approval) []mediator.Approval {
+	list, err := h.cfg.Queue.Identical(r.Context(), a)
+	if err != nil {
+		h.log.Warn("approvals: reading identical approvals failed", "approval", a.ID, "err", err)
+		return nil
+	}
+	out := list[:0]
+	for _, b := range list {
+		if whyNot(u, b) == "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func flashText(done string, also int) string {
+	if also > 0 {
+		switch done {
+		case "approved", "recorded":
+			return fmt.Sprintf("Approved, with %d identical call(s). Each waiting call runs now, or when its agent repeats it "+
+				"(a call that needs a second approver waits for one).", also)
+		case "denied":
+			return fmt.Sprintf("Denied, with %d identical call(s). Each agent receives your reason.", also)
+		}
+	}
 	switch done {
 	case "approved":
 		return "Approved. The waiting call runs now, or when the agent repeats it."
@@ -149,11 +179,62 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 		h.showDetail(w, r, decideStatus(err), decideMessage(err), "")
 		return
 	}
+	also, refused := h.decideAlso(r, u, a, f["also"], approve, reason)
 	done := map[mediator.ApprovalState]string{mediator.ApprovalApproved: "approved", mediator.ApprovalDenied: "denied"}[a.State]
 	if done == "" {
 		done = "recorded"
 	}
-	http.Redirect(w, r, Prefix+"/a/"+url.PathEscape(id)+"?done="+done, http.StatusSeeOther)
+	if len(refused) > 0 {
+		h.showDetail(w, r, http.StatusConflict, fmt.Sprintf("This call is decided, and %d identical call(s) with it; these were not: %s.",
+			also, strings.Join(refused, "; ")), "")
+		return
+	}
+	q := "?done=" + done
+	if also > 0 {
+		q += "&also=" + strconv.Itoa(also)
+	}
+	http.Redirect(w, r, Prefix+"/a/"+url.PathEscape(id)+q, http.StatusSeeOther)
+}
+
+// decideAlso decides the approvals the form checked (also) as main was
+// decided. Only approvals identical to main's call are taken (an id the
+// page did not offer is refused, not decided), each through Decide, so
+// every refusal is checked and recorded as for a single decision.
+func (h *Handler) decideAlso(r *http.Request, u *user, main mediator.Approval, also []string, approve bool, reason string) (int, []string) {
+	if len(also) == 0 {
+		return 0, nil
+	}
+	var refused []string
+	if len(also) > approvals.MaxBatch {
+		refused = append(refused, fmt.Sprintf("%d more than the %d one decision takes", len(also)-approvals.MaxBatch, approvals.MaxBatch))
+		also = also[:approvals.MaxBatch]
+	}
+	same := map[string]bool{}
+	list, err := h.cfg.Queue.Identical(r.Context(), main)
+	if err != nil {
+		return 0, []string{"the identical calls could not be read (" + err.Error() + "); decide them one by one"}
+	}
+	for _, b := range list {
+		same[b.ID] = true
+	}
+	n, seen := 0, map[string]bool{main.ID: true}
+	for _, id := range also {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if !same[id] {
+			refused = append(refused, cut(id, 40)+": not a pending call identical to this one")
+			continue
+		}
+		if _, err := h.cfg.Queue.Decide(r.Context(), id, approvals.Decider{Name: u.Name, Role: u.Role}, approve, reason, nil); err != nil {
+			h.log.Warn("approvals: batch decision refused", "user", u.Name, "approval", id, "err", err)
+			refused = append(refused, id+": "+strings.TrimSuffix(decideMessage(err), "."))
+			continue
+		}
+		n++
+	}
+	return n, refused
 }
 
 // grantFrom reads the optional grant fields.

@@ -63,3 +63,68 @@
     checkDetail();
   });
 })();
+
+// Keyboard shortcuts (the list is in the page: press ?). A shortcut moves
+// the focus or the selection, or opens a page; it never decides: approving
+// or denying stays an Enter on the form's own field or button.
+(function () {
+  var help = document.getElementById("shortcuts");
+  if (!help) return;
+  var selected = -1;
+
+  function rows() { return Array.prototype.slice.call(document.querySelectorAll("#queue-rows tr[data-id]")); }
+
+  function select(step) {
+    var list = rows();
+    if (list.length === 0) return;
+    var cur = list.findIndex(function (tr) { return tr.classList.contains("selected"); });
+    selected = cur < 0 ? (step > 0 ? 0 : list.length - 1) : Math.min(Math.max(cur + step, 0), list.length - 1);
+    list.forEach(function (tr, i) {
+      tr.classList.toggle("selected", i === selected);
+      if (i === selected) tr.setAttribute("aria-selected", "true"); else tr.removeAttribute("aria-selected");
+    });
+    list[selected].scrollIntoView({ block: "nearest" });
+  }
+
+  function open() {
+    var tr = document.querySelector("#queue-rows tr.selected a[href]");
+    if (tr) location.href = tr.getAttribute("href");
+  }
+
+  function focus(id) {
+    var el = document.getElementById(id);
+    if (!el) return false;
+    el.focus();
+    return true;
+  }
+
+  document.addEventListener("keydown", function (ev) {
+    var t = ev.target;
+    var typing = t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
+    if (typing) {
+      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && t.tagName === "TEXTAREA" && t.form) {
+        ev.preventDefault();
+        t.form.requestSubmit();
+      } else if (ev.key === "Escape") {
+        t.blur();
+      }
+      return;
+    }
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    switch (ev.key) {
+      case "?": help.hidden = !help.hidden; if (!help.hidden) help.scrollIntoView({ block: "nearest" }); break;
+      case "Escape": help.hidden = true; break;
+      case "j": select(1); break;
+      case "k": select(-1); break;
+      case "o": case "Enter":
+        if ((ev.key === "Enter" && t !== document.body) || !document.querySelector("#queue-rows tr.selected")) return;
+        open();
+        break;
+      case "a": if (!focus("approve-reason")) return; break;
+      case "d": if (!focus("deny-reason")) return; break;
+      case "u": location.href = "/approvals/"; break;
+      default: return;
+    }
+    ev.preventDefault();
+  });
+})();
