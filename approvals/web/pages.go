@@ -62,8 +62,8 @@ type detailBody struct {
 	// tool, arguments and rule) the user may decide along with this one.
 	Identical []mediator.Approval
 	Now       time.Time
-	MaxReason    int
-	MaxGrant     int
+	MaxReason int
+	MaxGrant  int
 }
 
 func (h *Handler) detailPage(w http.ResponseWriter, r *http.Request) {
