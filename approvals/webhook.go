@@ -7,10 +7,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -32,6 +34,7 @@ const (
 // timeout and a bounded number of retries with exponential backoff.
 type Webhook struct {
 	url      string
+	format   WebhookFormat
 	secret   []byte
 	client   *http.Client
 	log      *slog.Logger
@@ -54,6 +57,35 @@ func WithWebhookTimeout(d time.Duration) WebhookOption {
 	return func(w *Webhook) { w.client.Timeout = d }
 }
 
+// WebhookFormat is the shape of a delivery's body.
+type WebhookFormat string
+
+// Webhook formats.
+const (
+	// FormatMediator is the mediator's own JSON event (webhookEvent).
+	FormatMediator WebhookFormat = "mediator"
+	// FormatSlack is a Slack incoming-webhook message: text and blocks
+	// with a Review button.
+	FormatSlack WebhookFormat = "slack"
+	// FormatTeams is a Microsoft Teams (Workflows) webhook message: an
+	// Adaptive Card with the facts and a Review action.
+	FormatTeams WebhookFormat = "teams"
+)
+
+// ValidWebhookFormat reports whether f is a known format.
+func ValidWebhookFormat(f WebhookFormat) bool {
+	return f == FormatMediator || f == FormatSlack || f == FormatTeams
+}
+
+// WithWebhookFormat sets the body's format (default FormatMediator).
+func WithWebhookFormat(f WebhookFormat) WebhookOption {
+	return func(w *Webhook) {
+		if ValidWebhookFormat(f) {
+			w.format = f
+		}
+	}
+}
+
 // WithWebhookLogger sets the logger.
 func WithWebhookLogger(l *slog.Logger) WebhookOption {
 	return func(w *Webhook) {
@@ -66,7 +98,7 @@ func WithWebhookLogger(l *slog.Logger) WebhookOption {
 // NewWebhook returns a webhook for url signed with secret; Run delivers.
 func NewWebhook(url, secret string, opts ...WebhookOption) *Webhook {
 	w := &Webhook{url: url, secret: []byte(secret), client: &http.Client{Timeout: 5 * time.Second},
-		log: slog.New(slog.DiscardHandler), queue: make(chan []byte, 256), attempts: 5, backoff: time.Second}
+		format: FormatMediator, log: slog.New(slog.DiscardHandler), queue: make(chan []byte, 256), attempts: 5, backoff: time.Second}
 	for _, o := range opts {
 		o(w)
 	}
@@ -94,9 +126,19 @@ type webhookEvent struct {
 
 // Notify queues a delivery for a; it never blocks.
 func (w *Webhook) Notify(a mediator.Approval, url string) {
-	body, err := json.Marshal(webhookEvent{Event: "approval.pending", ApprovalID: a.ID, URL: url, AgentID: a.AgentID,
+	ev := webhookEvent{Event: "approval.pending", ApprovalID: a.ID, URL: url, AgentID: a.AgentID,
 		TaskID: a.TaskID, Server: a.Server, Tool: a.Tool, Risk: a.Risk, DataClass: a.DataClass, Rule: a.Rule,
-		Reason: a.Reason, Required: a.Required, Created: a.Created, Expires: a.Expires})
+		Reason: a.Reason, Required: a.Required, Created: a.Created, Expires: a.Expires}
+	var body []byte
+	var err error
+	switch w.format {
+	case FormatSlack:
+		body, err = json.Marshal(slackMessage(ev))
+	case FormatTeams:
+		body, err = json.Marshal(teamsMessage(ev))
+	default:
+		body, err = json.Marshal(ev)
+	}
 	if err != nil {
 		w.log.Error("webhook: encode", "approval", a.ID, "err", err)
 		return
@@ -148,7 +190,7 @@ func (w *Webhook) post(ctx context.Context, body []byte) error {
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("webhook request: %w", err)
+		return errors.New("webhook request: the URL does not parse")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "mcp-mediator-webhook")
@@ -156,6 +198,11 @@ func (w *Webhook) post(ctx context.Context, body []byte) error {
 	req.Header.Set(SignatureHeader, Sign(w.secret, ts, body))
 	resp, err := w.client.Do(req)
 	if err != nil {
+		// Not the URL: a chat webhook's URL is its secret.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("webhook post: %w", err)
 	}
 	defer resp.Body.Close()

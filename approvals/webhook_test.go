@@ -1,9 +1,11 @@
 package approvals
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,5 +69,63 @@ func TestWebhookNeverBlocksWhenFull(t *testing.T) {
 	}
 	if time.Since(start) > time.Second {
 		t.Fatal("Notify blocked on a full queue")
+	}
+}
+
+// The chat formats carry the facts and a link to the page, escape what
+// an agent or upstream controls, and are still signed.
+func TestWebhookChatFormats(t *testing.T) {
+	t.Parallel()
+	a := mediator.Approval{ID: "apr_9", AgentID: "bot <!channel> & co", Tool: "demo__transfer_funds", Server: "demo",
+		Risk: mediator.RiskHigh, DataClass: mediator.DataFinancial, Rule: "funds-above-limit",
+		Reason: "amount *5000* over [limit](http://evil.example)\u202e\n" + strings.Repeat("x", 500), Required: 2,
+		Expires: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}
+	page := "https://mediator.example.com/approvals/a/apr_9"
+	cases := []struct {
+		format WebhookFormat
+		want   []string
+		never  []string
+	}{
+		{FormatSlack, []string{`"text":"Approval needed: bot \u0026lt;!channel\u0026gt; \u0026amp; co wants to call demo__transfer_funds (apr_9)"`,
+			"`demo__transfer_funds`", `"url":"` + page + `"`, "*Approvers*: `two must approve`", "*Rule*: `funds-above-limit`"},
+			[]string{"<!channel>", "\u202e", strings.Repeat("x", 300)}},
+		{FormatTeams, []string{`"contentType":"application/vnd.microsoft.card.adaptive"`, `"type":"Action.OpenUrl"`, `"url":"` + page + `"`,
+			`"title":"Rule","value":"funds\\-above\\-limit"`, `amount \\*5000\\* over \\[limit\\]\\(http://evil\\.example\\)`},
+			[]string{"\u202e", "*5000*", strings.Repeat("x", 300)}},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.format), func(t *testing.T) {
+			t.Parallel()
+			got := make(chan []byte, 1)
+			var valid atomic.Bool
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				valid.Store(r.Header.Get(SignatureHeader) == Sign([]byte("k"), r.Header.Get(TimestampHeader), body))
+				got <- body
+			}))
+			defer srv.Close()
+			w := NewWebhook(srv.URL, "k", WithWebhookFormat(tc.format))
+			go w.Run(t.Context())
+			w.Notify(a, page)
+			var body []byte
+			select {
+			case body = <-got:
+			case <-time.After(5 * time.Second):
+				t.Fatal("no delivery")
+			}
+			if !json.Valid(body) || !valid.Load() {
+				t.Fatalf("body valid JSON %v, signed %v: %s", json.Valid(body), valid.Load(), body)
+			}
+			for _, s := range tc.want {
+				if !strings.Contains(string(body), s) {
+					t.Errorf("body lacks %s:\n%s", s, body)
+				}
+			}
+			for _, s := range tc.never {
+				if strings.Contains(string(body), s) {
+					t.Errorf("body holds %q:\n%s", s, body)
+				}
+			}
+		})
 	}
 }

@@ -55,10 +55,39 @@ type ApprovalsConfig struct {
 // WebhookConfig posts each new pending approval.
 type WebhookConfig struct {
 	URL string `yaml:"url"`
-	// SecretEnv names the environment variable holding the HMAC secret.
+	// URLEnv names the environment variable holding the URL instead, for
+	// URLs that are secrets themselves (Slack's and Teams' incoming
+	// webhooks).
+	URLEnv string `yaml:"url_env"`
+	// Format is the body: mediator (default; the signed JSON event),
+	// slack or teams (a chat message with a Review link).
+	Format string `yaml:"format"`
+	// SecretEnv names the environment variable holding the HMAC secret
+	// (required for the mediator format; the chat formats are signed too
+	// when it is set).
 	SecretEnv string `yaml:"secret_env"`
 	// Attempts bounds the deliveries of one notification (default 5).
 	Attempts int `yaml:"attempts"`
+}
+
+// validate names each bad webhook field and the fix.
+func (c WebhookConfig) validate() []error {
+	var errs []error
+	f := approvals.WebhookFormat(c.Format)
+	if c.Format != "" && !approvals.ValidWebhookFormat(f) {
+		errs = append(errs, fmt.Errorf("approvals.webhook.format: %q; use mediator, slack or teams", c.Format))
+	}
+	switch {
+	case c.URL != "" && c.URLEnv != "":
+		errs = append(errs, errors.New("approvals.webhook: give url or url_env, not both"))
+	case c.URL != "" && !isHTTPURL(c.URL):
+		errs = append(errs, fmt.Errorf("approvals.webhook.url: not an http(s) URL (for a URL that is a secret, put it in a variable and name it in url_env)"))
+	}
+	if (c.URL != "" || c.URLEnv != "") && c.SecretEnv == "" && (f == "" || f == approvals.FormatMediator) {
+		errs = append(errs, errors.New("approvals.webhook: secret_env must name the variable holding the signing secret "+
+			"(the mediator format is verified by its signature; format: slack or teams needs none)"))
+	}
+	return errs
 }
 
 // SSOConfig trusts an identity header from an authenticating proxy.
@@ -87,9 +116,7 @@ func (c ApprovalsConfig) validate() []error {
 	if c.URL != "" && !isHTTPURL(c.URL) {
 		errs = append(errs, fmt.Errorf("approvals.url: %q is not an http(s) URL", c.URL))
 	}
-	if c.Webhook.URL != "" && (!isHTTPURL(c.Webhook.URL) || c.Webhook.SecretEnv == "") {
-		errs = append(errs, errors.New("approvals.webhook: url must be http(s) and secret_env must name the variable holding the signing secret"))
-	}
+	errs = append(errs, c.Webhook.validate()...)
 	if c.Webhook.Attempts < 1 || c.Webhook.Attempts > 20 {
 		errs = append(errs, fmt.Errorf("approvals.webhook.attempts: %d; use 1..20", c.Webhook.Attempts))
 	}
@@ -153,20 +180,38 @@ func newQueue(ctx context.Context, cfg *Config, st *store.Store, pol *policy.Eng
 		approvals.WithBaseURL(cfg.pageURL()), approvals.WithTwoPersonRules(ac.TwoPersonRules),
 		approvals.WithHistory(history(st)), approvals.WithRecorder(st), approvals.WithLogger(log),
 		approvals.WithElicitation(ac.Elicit), approvals.WithTasks(st), approvals.WithRefuseWithheld(ac.RefuseWithheld)}
-	if ac.Webhook.URL != "" {
-		secret, _ := lookup(ac.Webhook.SecretEnv)
-		if secret == "" {
-			log.Warn("approvals.webhook: the secret variable is empty; deliveries are signed with an empty key",
-				"secret_env", ac.Webhook.SecretEnv)
-		}
-		w := approvals.NewWebhook(ac.Webhook.URL, secret, approvals.WithWebhookLogger(log),
-			approvals.WithWebhookRetries(ac.Webhook.Attempts, time.Second))
+	if w := newWebhook(ac.Webhook, log, lookup); w != nil {
 		go w.Run(ctx)
 		opts = append(opts, approvals.WithWebhook(w))
 	}
 	q := approvals.New(st, opts...)
 	go q.RunExpiry(ctx, 5*time.Second)
 	return q
+}
+
+// newWebhook is the configured webhook, nil when there is none. A URL
+// variable that is empty or not an http(s) URL is logged as an error
+// (without the URL, which may be a secret) and no webhook runs.
+func newWebhook(c WebhookConfig, log *slog.Logger, lookup func(string) (string, bool)) *approvals.Webhook {
+	u := c.URL
+	if c.URLEnv != "" {
+		u, _ = lookup(c.URLEnv)
+		if !isHTTPURL(u) {
+			log.Error("approvals.webhook: the url_env variable is empty or not an http(s) URL; no notifications are sent "+
+				"(set it before mediator serve starts)", "url_env", c.URLEnv)
+			return nil
+		}
+	}
+	if u == "" {
+		return nil
+	}
+	secret, _ := lookup(c.SecretEnv)
+	if secret == "" && c.SecretEnv != "" {
+		log.Warn("approvals.webhook: the secret variable is empty; deliveries are signed with an empty key",
+			"secret_env", c.SecretEnv)
+	}
+	return approvals.NewWebhook(u, secret, approvals.WithWebhookLogger(log), approvals.WithWebhookFormat(approvals.WebhookFormat(c.Format)),
+		approvals.WithWebhookRetries(c.Attempts, time.Second))
 }
 
 // ruleText says pol's rules in words for approvers.
