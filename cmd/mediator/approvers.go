@@ -249,8 +249,10 @@ const approverUsage = `Usage:
   mediator approver remove NAME [--db FILE] [--config FILE]
   mediator approver list [--json] [--db FILE] [--config FILE]
 
-add and passwd read the password from the first line of standard input
-(at least 10 characters), e.g.  echo "$PW" | mediator approver add alice --role approver
+add and passwd ask for the password (10 to 72 bytes) twice on a terminal, without
+showing it; in a script they read the first line of standard input, e.g. from a
+file or a secret store (not an echo your shell's history keeps):
+  mediator approver add alice --role approver < /run/secrets/alice-password
 `
 
 // cmdApprover manages approver accounts in the database.
@@ -360,7 +362,7 @@ func approverList(ctx context.Context, st *store.Store, asJSON bool, e env) erro
 
 // readPassword reads the password of name and hashes it: on a terminal it
 // asks twice without echoing; otherwise it takes the first line of stdin
-// (echo 'a long passphrase' | mediator approver add …).
+// (mediator approver add … < /run/secrets/password).
 func readPassword(e env, name string) (string, error) {
 	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		pw, err := askPassword(f, e.stderr, name)
