@@ -450,7 +450,7 @@ func catalogOf(ctx context.Context, cfg *Config, server, name string, e env) ([]
 			}
 		}
 		if !known[name] {
-			return nil, "", fmt.Errorf("the mediator at %s has no upstream %s (it has %s); register it with mediator upstream add %s ...",
+			return nil, "", fmt.Errorf("the mediator at %s has no upstream %s (it has %s); register it first: mediator upstream add %s --command CMD | --url URL",
 				base, name, namesOrNone(known), name)
 		}
 		return out, "the live catalog of the mediator at " + base, nil
