@@ -32,15 +32,8 @@ p, *, tool, fake__*, allow, fake-all
 func TestE2EAdminAPI(t *testing.T) {
 	t.Parallel()
 	fake := buildTool(t, "tools/testdata/fakeupstream")
-	polDir := t.TempDir()
-	model, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "policy", "model.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	modelPath, polPath := filepath.Join(polDir, "model.conf"), filepath.Join(polDir, "policy.csv")
-	writeFile(t, modelPath, string(model))
-	writeFile(t, polPath, adminE2ERules)
-	p := startServe(t, "policy: {model: "+modelPath+", file: "+polPath+"}\nagent: {id: e2e-agent}\nadmin: {allowed_commands: ["+fake+"]}\n")
+	polCfg, polPath := policyFiles(t, adminE2ERules)
+	p := startServe(t, polCfg+"agent: {id: e2e-agent}\nadmin: {allowed_commands: ["+fake+"]}\n")
 	cfg := filepath.Join(p.Dir, "mediator.yaml")
 	admin := func(args ...string) (string, string, int) {
 		t.Helper()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,16 +15,9 @@ import (
 func TestE2EUpstreamAddSuggestsPolicy(t *testing.T) {
 	t.Parallel()
 	fake := buildTool(t, "tools/testdata/fakeupstream")
-	polDir := t.TempDir()
-	model, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "policy", "model.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	modelPath, polPath := filepath.Join(polDir, "model.conf"), filepath.Join(polDir, "policy.csv")
-	writeFile(t, modelPath, string(model))
 	const base = "p, *, tool, nothing__*, allow, placeholder\n"
-	writeFile(t, polPath, base)
-	p := startServe(t, "policy: {model: "+modelPath+", file: "+polPath+"}\nagent: {id: e2e-agent}\nadmin: {allowed_commands: ["+fake+"]}\napprovals: {hold: 1s}\n")
+	polCfg, polPath := policyFiles(t, base)
+	p := startServe(t, polCfg+"agent: {id: e2e-agent}\nadmin: {allowed_commands: ["+fake+"]}\napprovals: {hold: 1s}\n")
 	cfg := filepath.Join(p.Dir, "mediator.yaml")
 	run := func(args ...string) (string, string) {
 		t.Helper()

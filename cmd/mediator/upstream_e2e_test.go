@@ -19,6 +19,14 @@ import (
 // and returns a config fragment pointing at them.
 func policyFragment(t testing.TB, rules string) string {
 	t.Helper()
+	frag, _ := policyFiles(t, rules)
+	return frag
+}
+
+// policyFiles is policyFragment, and the policy file's path, for a test
+// that rewrites it.
+func policyFiles(t testing.TB, rules string) (fragment, policyPath string) {
+	t.Helper()
 	dir := t.TempDir()
 	model, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "policy", "model.conf"))
 	if err != nil {
@@ -31,7 +39,7 @@ func policyFragment(t testing.TB, rules string) string {
 	if err := os.WriteFile(pp, []byte(rules), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return "policy: {model: " + mp + ", file: " + pp + "}\n"
+	return "policy: {model: " + mp + ", file: " + pp + "}\n", pp
 }
 
 // fakeConfig runs tools/testdata/fakeupstream as the stdio upstream "fake"
