@@ -23,7 +23,7 @@ func TestBrowserKeyboardAndBatchDecisions(t *testing.T) {
 	if out, err := approverCLI(t, p.DB, testPassword+"\n", "add", "alice", "--role", "approver"); err != nil {
 		t.Fatalf("approver add: %v\n%s", err, out)
 	}
-	tokB, errOut, code := runMediator(t, p.Dir, "token", "mint", "--agent", "bot-b", "--config", filepath.Join(p.Dir, "mediator.yaml"))
+	tokB, errOut, code := runMediator(t, p.Dir, "token", "mint", "--agent", "bot-b", "--server", p.Admin, "--config", filepath.Join(p.Dir, "mediator.yaml"))
 	if code != 0 {
 		t.Fatalf("token mint: exit %d: %s", code, errOut)
 	}
