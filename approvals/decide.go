@@ -1,11 +1,13 @@
 package approvals
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/mcp-mediator/mediator/mediator"
@@ -38,7 +40,32 @@ type GrantSpec struct {
 // Every refusal is an audit record (approvals/decide, denied, naming who
 // tried and why).
 func (q *Queue) Decide(ctx context.Context, id string, who Decider, approve bool, reason string, grant *GrantSpec) (mediator.Approval, error) {
-	a, err := q.decide(ctx, id, who, approve, reason, grant)
+	return q.DecideChoice(ctx, id, who, Choice{Approve: approve, Reason: reason, Grant: grant})
+}
+
+// Choice is what an approver decides about one approval.
+type Choice struct {
+	Approve bool
+	// Reason is required for a denial.
+	Reason string
+	// Grant, with an approval, lets later similar calls run (see
+	// GrantSpec); not with edited arguments.
+	Grant *GrantSpec
+	// Arguments, with an approval, are the arguments the call is to run
+	// with instead of the asked ones: a JSON object of at most
+	// mediator.MaxEditedArgumentsBytes. Equal to the asked ones (or
+	// empty), the call is approved as asked. The edited call is decided
+	// by intent and policy again before it runs.
+	Arguments json.RawMessage
+}
+
+// DecideChoice is Decide with everything an approver may choose: as
+// Decide, and an approval may edit the call's arguments. An edit is
+// refused for a denial, with a grant, and when any asked value is
+// withheld from the page (the approver would send the placeholder); on a
+// two-person approval every approver must approve the same arguments.
+func (q *Queue) DecideChoice(ctx context.Context, id string, who Decider, ch Choice) (mediator.Approval, error) {
+	a, err := q.decide(ctx, id, who, ch)
 	if err != nil && a.State != mediator.ApprovalApproved {
 		if a.ID == "" {
 			a.ID = id
@@ -48,7 +75,8 @@ func (q *Queue) Decide(ctx context.Context, id string, who Decider, approve bool
 	return a, err
 }
 
-func (q *Queue) decide(ctx context.Context, id string, who Decider, approve bool, reason string, grant *GrantSpec) (mediator.Approval, error) {
+func (q *Queue) decide(ctx context.Context, id string, who Decider, ch Choice) (mediator.Approval, error) {
+	approve, reason, grant := ch.Approve, ch.Reason, ch.Grant
 	if who.Role != mediator.RoleApprover && who.Role != mediator.RoleAdmin {
 		return mediator.Approval{}, fmt.Errorf("%w: role %q may not decide approvals", mediator.ErrApprovalForbidden, who.Role)
 	}
@@ -69,13 +97,17 @@ func (q *Queue) decide(ctx context.Context, id string, who Decider, approve bool
 			"approvals.refuse_withheld allows only a denial: deny it, and have the agent pass secrets by reference",
 			mediator.ErrApprovalForbidden, len(w), w[0].Path)
 	}
+	edit, err := editOf(a, ch)
+	if err != nil {
+		return a, err
+	}
 	var re *regexp.Regexp
 	if approve && grant != nil {
 		if re, err = grant.compile(); err != nil {
 			return a, err
 		}
 	}
-	a, err = q.store.DecideApproval(ctx, id, mediator.ApprovalDecision{Approver: who.Name, Approve: approve, Reason: reason, At: q.now()})
+	a, err = q.store.DecideApproval(ctx, id, mediator.ApprovalDecision{Approver: who.Name, Approve: approve, Reason: reason, At: q.now(), Arguments: edit})
 	if errors.Is(err, mediator.ErrApprovalExpired) {
 		// Too late: the approval expires now (and that is recorded).
 		if next, rerr := q.refresh(ctx, a); rerr == nil {
@@ -85,12 +117,71 @@ func (q *Queue) decide(ctx context.Context, id string, who Decider, approve bool
 	if err != nil {
 		return a, err
 	}
-	q.log.Info("approval decided", "approval", id, "approver", who.Name, "approve", approve, "state", a.State)
+	q.log.Info("approval decided", "approval", id, "approver", who.Name, "approve", approve, "edited", edit != nil, "state", a.State)
+	if edit != nil {
+		reason = strings.TrimSpace("with edited arguments " + string(edit) + "; " + reason)
+	}
 	q.recordDecision(ctx, a, who.Name, approve, reason)
 	if re != nil && a.State == mediator.ApprovalApproved {
 		err = q.addGrant(ctx, a, who.Name, grant)
 	}
 	return a, err
+}
+
+// Editable reports whether an approver may edit a's arguments before
+// approving: every asked value is shown in full (none withheld or
+// redacted, the arguments not cut) and no grant is involved.
+func Editable(a mediator.Approval) bool { return uneditable(a) == nil }
+
+// uneditable says why a's asked arguments cannot be the start of an edit
+// (nil when they can).
+func uneditable(a mediator.Approval) error {
+	if asked, err := mediator.DecodeJSON(canonicalOrEmpty(a.Arguments)); err != nil {
+		return fmt.Errorf("%w: the asked arguments cannot be read (%w), so an edit cannot start from them: approve the call as asked or deny it", mediator.ErrApprovalForbidden, err)
+	} else if _, ok := asked.(map[string]any); !ok {
+		return fmt.Errorf("%w: the asked arguments are longer than the page shows (they are cut), so an edit would drop the rest: approve the call as asked or deny it", mediator.ErrApprovalForbidden)
+	}
+	if w := Withheld(a.Arguments); len(w) > 0 {
+		return fmt.Errorf("%w: %d asked value(s) are withheld from the page (%s first), so an edit would send their placeholders: "+
+			"approve the call as asked or deny it", mediator.ErrApprovalForbidden, len(w), w[0].Path)
+	}
+	return nil
+}
+
+// editOf checks the arguments ch edits a's call to and returns them as
+// canonical JSON, or nil when ch edits nothing (no arguments, or the
+// asked ones).
+func editOf(a mediator.Approval, ch Choice) (json.RawMessage, error) {
+	if len(bytes.TrimSpace(ch.Arguments)) == 0 {
+		return nil, nil
+	}
+	switch {
+	case !ch.Approve:
+		return nil, fmt.Errorf("%w: edited arguments go with an approval; a denial runs nothing (deny without them)", mediator.ErrInvalidRequest)
+	case len(ch.Arguments) > mediator.MaxEditedArgumentsBytes:
+		return nil, fmt.Errorf("%w: the edited arguments are %d bytes, more than the %d allowed", mediator.ErrInvalidRequest, len(ch.Arguments), mediator.MaxEditedArgumentsBytes)
+	}
+	v, err := mediator.DecodeJSON(ch.Arguments)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the edited arguments are not JSON (%w); correct them", mediator.ErrInvalidRequest, err)
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return nil, fmt.Errorf("%w: the edited arguments must be a JSON object ({\"name\": value, ...}), as a tool call's are", mediator.ErrInvalidRequest)
+	}
+	edit, err := mediator.CanonicalJSON(ch.Arguments)
+	if err != nil {
+		return nil, err
+	}
+	if mediator.SameArguments(edit, canonicalOrEmpty(a.Arguments)) {
+		return nil, nil // edited back to what was asked
+	}
+	if err := uneditable(a); err != nil {
+		return nil, err
+	}
+	if ch.Grant != nil {
+		return nil, fmt.Errorf("%w: a grant lets later calls run as they are asked, and this approval edits the call; approve the edit without a grant", ErrInvalidGrant)
+	}
+	return edit, nil
 }
 
 // compile checks the spec and returns its anchored pattern.

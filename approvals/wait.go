@@ -91,6 +91,7 @@ func verdictOf(a mediator.Approval) mediator.Verdict {
 			names, reasons = append(names, d.Approver), append(reasons, d.Reason)
 		}
 		v.Approver, v.Reason = strings.Join(names, "+"), strings.Join(reasons, "; ")
+		v.Arguments = a.Edited()
 	case mediator.ApprovalDenied:
 		d, _ := a.DeniedBy()
 		v.Approver, v.Reason = d.Approver, d.Reason

@@ -1,6 +1,7 @@
 package mediator
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -156,6 +157,38 @@ type ApprovalDecision struct {
 	Approve  bool      `json:"approve"`
 	Reason   string    `json:"reason"`
 	At       time.Time `json:"at"`
+	// Arguments, on an approval, are the arguments the approver edited
+	// the call to (canonical JSON object): the call runs with them
+	// instead of the asked ones, after intent and policy decide again.
+	// Nil: approved as asked. Every approver of a two-person approval
+	// approves the same arguments.
+	Arguments json.RawMessage `json:"arguments,omitempty"`
+}
+
+// MaxEditedArgumentsBytes bounds the arguments an approver may edit a
+// call to.
+const MaxEditedArgumentsBytes = 64 << 10
+
+// Edited returns the arguments the approving decisions edited the call to
+// (nil when they approved it as asked).
+func (a Approval) Edited() json.RawMessage {
+	for _, d := range a.Decisions {
+		if d.Approve {
+			return d.Arguments
+		}
+	}
+	return nil
+}
+
+// SameArguments reports whether two approving decisions approve the same
+// call: both as asked, or both edited to equal canonical JSON.
+func SameArguments(a, b json.RawMessage) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b)
+	}
+	ca, err1 := CanonicalJSON(a)
+	cb, err2 := CanonicalJSON(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ca, cb)
 }
 
 // Final reports whether the approval has left pending.

@@ -1,9 +1,9 @@
 package mediator
 
 import (
-	"time"
-
 	"context"
+	"encoding/json"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -145,6 +145,14 @@ type Verdict struct {
 	ApprovalID string
 	Approver   string
 	Reason     string
+	// Arguments, on an approval, are the arguments the approvers edited
+	// the call to (a canonical JSON object); nil when approved as asked.
+	// The pipeline runs the edited call through intent and policy again
+	// before it forwards it.
+	Arguments json.RawMessage
+	// Asked is set by the pipeline when it runs an edit: the arguments
+	// the agent asked with, as the record holds them (redacted).
+	Asked json.RawMessage
 }
 
 // Recorder appends records to the audit chain. Record returns once the

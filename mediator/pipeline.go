@@ -2,6 +2,7 @@ package mediator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -446,8 +447,72 @@ func (p *pipeline) approve(next Handler) Handler {
 			d.Reason = "denied by approver " + v.Approver + ": " + v.Reason
 			return &DenyError{Decision: d}
 		}
+		if v.Arguments != nil {
+			return p.runEdited(ctx, c, next)
+		}
 		return next(ctx, c)
 	}
+}
+
+// maxAskedBytes bounds the asked arguments an edited call's record keeps
+// beside the edited ones.
+const maxAskedBytes = 64 << 10
+
+// runEdited runs the call as its approvers edited it: the edited arguments
+// replace the agent's in the call and in the request forwarded, and intent
+// and policy (with the outbound secret scan) decide again on them, so that
+// an edit cannot take a call where the rules would not let it go. The
+// approval covers the edited call when policy allows it or holds it for
+// approval under the same rule; any other answer refuses it, and nothing
+// is forwarded. The record holds the edited arguments, and the asked ones
+// in its approval. The behaviour check is not run again: it scores the
+// agent, and the edit is not the agent's.
+func (p *pipeline) runEdited(ctx context.Context, c *Call, next Handler) error {
+	v := c.Verdict
+	req, ok := c.Request.(*mcp.CallToolRequest)
+	if !ok {
+		c.Decision.Effect = EffectDeny
+		return fmt.Errorf("%w: approval %s edits the arguments of a %s call, and only a tool call's can be edited; ask the approver to approve it as asked or deny it",
+			ErrApprovalUnavailable, v.ApprovalID, c.Method)
+	}
+	var args map[string]any
+	if err := json.Unmarshal(v.Arguments, &args); err != nil || args == nil {
+		c.Decision.Effect = EffectDeny
+		return fmt.Errorf("%w: approval %s carries edited arguments that are not a JSON object; ask the approver to decide again",
+			ErrApprovalUnavailable, v.ApprovalID)
+	}
+	asked := c.RecordArguments
+	if asked == nil {
+		asked, _ = CanonicalValue(c.Arguments)
+	}
+	if len(asked) > maxAskedBytes {
+		asked, _ = json.Marshal(fmt.Sprintf("[%d bytes of asked arguments, longer than the %d kept]", len(asked), maxAskedBytes))
+	}
+	v.Asked = asked
+	approvedRule := c.Decision.Rule
+	// RawArguments, when set, is what is forwarded (it keeps large
+	// numbers exact): the edit, as the approver wrote it (canonical).
+	c.Arguments, req.Params.Arguments, req.Params.RawArguments = args, args, v.Arguments
+	c.RecordArguments = nil
+	if c.Scan != nil {
+		c.Scan.ArgSecrets = nil
+	}
+	p.logger().Info("running the call with the arguments its approver edited", "call", c.ID, "approval", v.ApprovalID, "approver", v.Approver)
+	covered := func(ctx context.Context, c *Call) error {
+		if c.Decision.Effect == EffectApprove && c.Decision.Rule != approvedRule {
+			d := c.Decision
+			d.Effect = EffectDeny
+			d.Reason = fmt.Sprintf("the edited call needs approval under rule %s, not %s, which approval %s was for", d.Rule, approvedRule, v.ApprovalID)
+			c.Decision = d
+			return &DenyError{Decision: d, Hint: "Ask the user; the approver must deny this approval and the call be made as edited, to be approved under its own rule"}
+		}
+		return next(ctx, c)
+	}
+	err := p.checkIntent(p.authorize(covered))(ctx, c)
+	if err != nil && IsDenial(err) {
+		return fmt.Errorf("approval %s edited the call's arguments, and the edited call is refused: %w", v.ApprovalID, err)
+	}
+	return err
 }
 
 // forward sends the call to its upstream. Protocol methods are served by the

@@ -41,7 +41,7 @@ func NewRecord(c *Call, callErr error, end time.Time) ChainRecord {
 		r.TaskID = c.Intent.TaskID
 	}
 	if v := c.Verdict; v != nil && v.ApprovalID != "" {
-		r.Approval = &ApprovalRef{ID: v.ApprovalID, Approved: v.Approved, Approver: v.Approver, Reason: v.Reason}
+		r.Approval = &ApprovalRef{ID: v.ApprovalID, Approved: v.Approved, Approver: v.Approver, Reason: v.Reason, AskedArguments: v.Asked}
 	}
 	if c.Target != nil {
 		r.Kind, r.Server, r.ToolHash = c.Target.Kind, c.Target.Server, c.Target.Hash

@@ -426,4 +426,8 @@ type ApprovalRef struct {
 	Approved bool   `json:"approved"`
 	Approver string `json:"approver,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// AskedArguments, when the approvers edited the call, are the
+	// arguments the agent asked with (redacted); the record's arguments
+	// are the edited ones, which ran.
+	AskedArguments json.RawMessage `json:"asked_arguments,omitempty"`
 }

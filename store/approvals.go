@@ -308,6 +308,12 @@ func applyDecision(a *mediator.Approval, d mediator.ApprovalDecision) error {
 		if mediator.SameIdentity(old.Approver, d.Approver) {
 			return fmt.Errorf("%w: %s already approved %s; a second approver must decide", mediator.ErrApprovalForbidden, d.Approver, a.ID)
 		}
+		// Two approvers approve one call: the same arguments, as asked
+		// or edited alike.
+		if d.Approve && old.Approve && !mediator.SameArguments(old.Arguments, d.Arguments) {
+			return fmt.Errorf("%w: %s approved %s %s; approve the same arguments, or deny it (with a reason) for the agent to ask again",
+				mediator.ErrApprovalForbidden, old.Approver, a.ID, editWords(old.Arguments))
+		}
 	}
 	a.Decisions = append(a.Decisions, d)
 	switch {
@@ -320,6 +326,19 @@ func applyDecision(a *mediator.Approval, d mediator.ApprovalDecision) error {
 	}
 	a.Decided = d.At
 	return nil
+}
+
+// editWords says what an approving decision approved.
+func editWords(args json.RawMessage) string {
+	if len(args) == 0 {
+		return "as asked"
+	}
+	const max = 200
+	s := string(args)
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max], "") + "…"
+	}
+	return "with the arguments edited to " + s
 }
 
 // expireTx marks a pending approval expired inside tx.

@@ -62,6 +62,10 @@ func TestApprovalStateMachine(t *testing.T) {
 	deny := func(who, why string, at time.Time) mediator.ApprovalDecision {
 		return mediator.ApprovalDecision{Approver: who, Reason: why, At: at}
 	}
+	edited := func(d mediator.ApprovalDecision, args string) mediator.ApprovalDecision {
+		d.Arguments = json.RawMessage(args)
+		return d
+	}
 	in := t0.Add(time.Minute)
 	cases := []struct {
 		name     string
@@ -84,6 +88,16 @@ func TestApprovalStateMachine(t *testing.T) {
 			[]error{nil, nil}, mediator.ApprovalApproved},
 		{"the same person cannot approve twice", 2, []mediator.ApprovalDecision{approve("bob", in), approve("bob", in)},
 			[]error{nil, mediator.ErrApprovalForbidden}, mediator.ApprovalPending},
+		{"two approvers of the same edit decide", 2, []mediator.ApprovalDecision{edited(approve("bob", in), `{"amount":50}`), edited(approve("carol", in), `{ "amount": 50 }`)},
+			[]error{nil, nil}, mediator.ApprovalApproved},
+		{"a second approver of another edit is refused", 2, []mediator.ApprovalDecision{edited(approve("bob", in), `{"amount":50}`), edited(approve("carol", in), `{"amount":60}`)},
+			[]error{nil, mediator.ErrApprovalForbidden}, mediator.ApprovalPending},
+		{"a second approver as asked after an edit is refused", 2, []mediator.ApprovalDecision{edited(approve("bob", in), `{"amount":50}`), approve("carol", in)},
+			[]error{nil, mediator.ErrApprovalForbidden}, mediator.ApprovalPending},
+		{"a second approver's edit after an approval as asked is refused", 2, []mediator.ApprovalDecision{approve("bob", in), edited(approve("carol", in), `{"amount":50}`)},
+			[]error{nil, mediator.ErrApprovalForbidden}, mediator.ApprovalPending},
+		{"a second person may deny an edit", 2, []mediator.ApprovalDecision{edited(approve("bob", in), `{"amount":50}`), deny("carol", "no", in)},
+			[]error{nil, nil}, mediator.ApprovalDenied},
 		{"a second person may still deny", 2, []mediator.ApprovalDecision{approve("bob", in), deny("carol", "too much", in)},
 			[]error{nil, nil}, mediator.ApprovalDenied},
 	}
@@ -101,6 +115,9 @@ func TestApprovalStateMachine(t *testing.T) {
 			got, err := s.Approval(t.Context(), a.ID)
 			if err != nil || got.State != tc.want {
 				t.Fatalf("state %s (err %v), want %s", got.State, err, tc.want)
+			}
+			if first := tc.steps[0]; first.Approve && tc.want == mediator.ApprovalApproved && !mediator.SameArguments(got.Edited(), first.Arguments) {
+				t.Fatalf("approved with arguments %s, want %s", got.Edited(), first.Arguments)
 			}
 		})
 	}

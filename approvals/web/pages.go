@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -64,6 +65,12 @@ type detailBody struct {
 	Now       time.Time
 	MaxReason int
 	MaxGrant  int
+	// CanEdit is set when the approver may edit the arguments before
+	// approving (every asked value shown in full); EditArgs prefills the
+	// editor: an earlier approver's edit, else the asked arguments.
+	CanEdit  bool
+	EditArgs string
+	MaxEdit  int
 }
 
 func (h *Handler) detailPage(w http.ResponseWriter, r *http.Request) {
@@ -89,6 +96,11 @@ func (h *Handler) showDetail(w http.ResponseWriter, r *http.Request, status int,
 	if why == "" {
 		body.Blocked = h.cfg.Queue.Blocked(r.Context(), a)
 		body.Identical = h.identical(r, u, a)
+		body.CanEdit, body.MaxEdit = approvals.Editable(a), mediator.MaxEditedArgumentsBytes
+		body.EditArgs = pretty(a.Arguments)
+		if e := a.Edited(); e != nil {
+			body.EditArgs = pretty(e)
+		}
 	}
 	if n := len(a.Askers); n > 0 && h.cfg.History != nil {
 		body.LaterSession = a.Askers[n-1].SessionID
@@ -173,10 +185,24 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 		h.showDetail(w, r, http.StatusBadRequest, err.Error(), "")
 		return
 	}
-	a, err := h.cfg.Queue.Decide(r.Context(), id, approvals.Decider{Name: u.Name, Role: u.Role}, approve, reason, grant)
+	ch := approvals.Choice{Approve: approve, Reason: reason, Grant: grant}
+	if approve {
+		ch.Arguments = json.RawMessage(f.Get("arguments"))
+	}
+	if len(ch.Arguments) > mediator.MaxEditedArgumentsBytes {
+		h.showDetail(w, r, http.StatusBadRequest, fmt.Sprintf("The edited arguments are longer than %d bytes; shorten them.", mediator.MaxEditedArgumentsBytes), "")
+		return
+	}
+	a, err := h.cfg.Queue.DecideChoice(r.Context(), id, approvals.Decider{Name: u.Name, Role: u.Role}, ch)
 	if err != nil {
 		h.log.Warn("approvals: decision refused", "user", u.Name, "approval", id, "err", err)
 		h.showDetail(w, r, decideStatus(err), decideMessage(err), "")
+		return
+	}
+	if a.Edited() != nil && len(f["also"]) > 0 {
+		// An edit is for one call: the identical ones stay pending.
+		h.showDetail(w, r, http.StatusConflict, fmt.Sprintf("This call is approved with your edited arguments; the %d identical call(s) were not decided: "+
+			"an edit is for one call. Decide them on their own pages.", len(f["also"])), "")
 		return
 	}
 	also, refused := h.decideAlso(r, u, a, f["also"], approve, reason)
@@ -270,7 +296,7 @@ func decideMessage(err error) string {
 		return "This approval was already decided; nothing changed."
 	case errors.Is(err, mediator.ErrApprovalExpired):
 		return "This approval expired before your decision; nothing changed. The agent must ask again."
-	case errors.Is(err, mediator.ErrInvalidRequest):
+	case errors.Is(err, mediator.ErrInvalidRequest) && strings.Contains(err.Error(), "reason"):
 		return "A denial needs a reason (at most 2000 bytes)."
 	case decideStatus(err) == http.StatusInternalServerError:
 		return "The decision could not be saved; try again."

@@ -191,9 +191,13 @@ func (h *Handler) authed(next http.HandlerFunc) http.HandlerFunc {
 
 var errCSRF = errors.New("this form is missing its security token or the token is stale; reload the page and try again")
 
+// maxFormBytes bounds a posted form: room for edited arguments of
+// mediator.MaxEditedArgumentsBytes, URL-encoded, beside the other fields.
+const maxFormBytes = 4*mediator.MaxEditedArgumentsBytes + 16<<10
+
 // checkPost parses a bounded form and checks its CSRF token and origin.
 func (h *Handler) checkPost(w http.ResponseWriter, r *http.Request, want string) error {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		return errors.New("the form could not be read (too large or malformed)")
 	}
