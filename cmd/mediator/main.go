@@ -176,6 +176,7 @@ Usage:
   mediator call TOOL [--args JSON] [--url URL] [--config FILE]     call one tool through a running mediator as an agent
                                                                   (bearer token from $MEDIATOR_TOKEN); exit 1 when refused
   mediator version                                                print the version
+  mediator completion bash|zsh                                    print a shell completion script (source <(mediator completion bash))
 
 Without --config the embedded default runs: the demo upstream over ./sandbox,
 the example policy, ./mediator.db, and http://127.0.0.1:8080/mcp, where a
@@ -228,6 +229,8 @@ func Run(ctx context.Context, args []string, e env) error {
 		return cmdCall(ctx, args[1:], e)
 	case "claude-code":
 		return cmdClaudeCode(ctx, args[1:], e)
+	case "completion":
+		return cmdCompletion(ctx, args[1:], e)
 	case "version", "--version":
 		fmt.Fprintln(e.stdout, versionLine())
 		return nil
