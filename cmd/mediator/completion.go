@@ -159,7 +159,9 @@ func bashCompletion(w cmdWords) string {
 
 // shellWord quotes s for the shell in double quotes (the words are
 // mediator's own: letters, digits, dashes, spaces).
-func shellWord(s string) string { return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "`", "\\`").Replace(s) + `"` }
+func shellWord(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "`", "\\`").Replace(s) + `"`
+}
 
 func sortedKeys(m map[string][]string) []string {
 	keys := make([]string, 0, len(m))
