@@ -11,6 +11,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"errors"
@@ -244,12 +245,19 @@ type pageData struct {
 	Body  any
 }
 
+// A page is drawn whole before it is sent: a template error answers 500
+// instead of a page cut off mid-form (a decision form without its
+// fields, under HTTP 200).
 func (h *Handler) render(w http.ResponseWriter, status int, name string, d pageData) {
+	var b bytes.Buffer
+	if err := h.tmpl.ExecuteTemplate(&b, name, d); err != nil {
+		h.log.Error("approvals: render", "template", name, "err", err)
+		http.Error(w, "The page could not be drawn (a template error); the mediator's log says why. Nothing was decided.", http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	if err := h.tmpl.ExecuteTemplate(w, name, d); err != nil {
-		h.log.Error("approvals: render", "template", name, "err", err)
-	}
+	_, _ = w.Write(b.Bytes())
 }
 
 // fail renders an error page (or plain text for scripts) with status.

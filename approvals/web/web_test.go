@@ -2,6 +2,7 @@ package web
 
 import (
 	"crypto/tls"
+	"log/slog"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
@@ -165,5 +166,21 @@ func TestAddressBucket(t *testing.T) {
 	now = now.Add(10 * time.Minute)
 	if w := b.wait("10.0.0.1"); w != 0 || len(b.m) != 0 {
 		t.Fatalf("after 10 minutes: wait %s, %d entries kept", w, len(b.m))
+	}
+}
+
+// A template error answers 500 with nothing of the page, not a page cut
+// off mid-form under 200.
+func TestRenderTemplateError(t *testing.T) {
+	t.Parallel()
+	tmpl, err := parseTemplates()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{tmpl: tmpl, log: slog.New(slog.DiscardHandler)}
+	w := httptest.NewRecorder()
+	h.render(w, 200, "detail.html", pageData{Title: "x", Body: "not a detail body"})
+	if w.Code != 500 || strings.Contains(w.Body.String(), "<form") || !strings.Contains(w.Body.String(), "template error") {
+		t.Fatalf("render of a broken page: %d\n%s", w.Code, w.Body.String())
 	}
 }
