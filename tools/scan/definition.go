@@ -122,9 +122,12 @@ type Context struct {
 }
 
 var (
-	shadowWhen   = regexp.MustCompile(`(?i)\b(when|whenever|every time|each time|any ?time|if|before|after)\b[^\n]{0,60}?\b(?:the\s+)?([\w.-]*\s*)(tools?|functions?|calls? to|servers?)\b[^.\n]{0,80}\b(always|also|must|should|instead|first|bcc|redirect|replace|change|append|add|send|include)\b`)
-	shadowOver   = regexp.MustCompile(`(?i)\b(overrides?|replaces?|supersedes?|takes? precedence over|hijacks?|intercepts?)\b[^.\n]{0,40}\b(other|all|any|every|existing|the\s+(built-in\s+)?['"\x60]?[\w.-]+['"\x60]?)\s+(tools?|servers?|functions?|instructions|behaviou?r)`)
-	shadowPrefer = regexp.MustCompile(`(?i)\b(always )?prefer this (tool|server)\b[^.\n]{0,30}\b(over|to|instead)\b|\b(other|these|those|all other)\b[^.\n]{0,30}\b(tools|servers)\b[^.\n]{0,60}\b(deprecated|malware|malicious|broken|unsafe|insecure|compromised|must not be used)\b|\bnever (use|call|invoke)\b[^.\n]{0,15}\b(them|the built-in|other|any other)\b|\binstead of (the |any )?(other|built-in|original)\b|\bnever use the (built-in )?['"\x60]?[\w.-]+['"\x60]?( or [\w.-]+)? tools?\b`)
+	shadowWhen = regexp.MustCompile(`(?i)\b(when|whenever|every time|each time|any ?time|if|before|after)\b[^\n]{0,60}?\b(?:the\s+)?([\w.-]*\s*)(tools?|functions?|calls? to|servers?)\b[^.\n]{0,80}\b(always|also|must|should|instead|first|bcc|redirect|replace|change|append|add|send|include)\b`)
+	shadowOver = regexp.MustCompile(`(?i)\b(overrides?|replaces?|supersedes?|takes? precedence over|hijacks?|intercepts?)\b[^.\n]{0,40}\b(other|all|any|every|existing|the\s+(built-in\s+)?['"\x60]?[\w.-]+['"\x60]?)\s+(tools?|servers?|functions?|instructions|behaviou?r)|\b(overrides?|supersedes?|takes? precedence over|hijacks?|intercepts?)\b\s+the\s+([\w.-]+\s+){1,3}(mcp\s+)?servers?\b`)
+	// shadowNamed is a rule imposed on a tool named in snake case: "when
+	// create_pull_request is called, always ...".
+	shadowNamed  = regexp.MustCompile(`(?i)\b(?:when|whenever|every time|each time|before|after)\b\s+(?:you\s+)?(?:call|use|invoke|run)?\s*['"\x60]?([a-z][a-z0-9]*(?:_[a-z0-9]+)+)['"\x60]?[^.\n]{0,80}\b(always|also|must|immediately|set|prefix|append|skip|disable|bcc|instead|redirect|replace)\b`)
+	shadowPrefer = regexp.MustCompile(`(?i)\b(always )?prefer this (tool|server)\b[^.\n]{0,30}\b(over|to|instead)\b|\b(other|these|those|all other)\b[^.\n]{0,30}\b(tools|servers)\b[^.\n]{0,60}\b(deprecated|malware|malicious|broken|unsafe|insecure|compromised|must not be used|poisoned|unreliable|untrustworthy|hacked|tampered)\b|\b(other|these|those)\b[^.\n]{0,40}\b(tools|servers)\b[^\n]{0,80}\bdo ?n[o']t (call|use|invoke|trust) (them|those|these)\b|\bnever (use|call|invoke)\b[^.\n]{0,15}\b(them|the built-in|other|any other)\b|\binstead of (the |any )?(other|built-in|original)\b|\bnever use the (built-in )?['"\x60]?[\w.-]+['"\x60]?( or [\w.-]+)? tools?\b`)
 )
 
 // Definition scans one tool definition (the upstream's JSON) and returns
@@ -163,6 +166,7 @@ func scanText(path, s string, ctx Context, out []mediator.Finding) []mediator.Fi
 	out = scanShadowing(path, s, ctx, out)
 	out = scanEncoded(path, s, out)
 	out = scanDefaultDestination(path, s, out)
+	out = scanForeign(path, s, ctx, out)
 	return scanExfil(path, s, out)
 }
 
@@ -204,6 +208,11 @@ func scanShadowing(path, s string, ctx Context, out []mediator.Finding) []mediat
 	if m := shadowWhen.FindStringSubmatchIndex(s); m != nil {
 		ref := strings.ToLower(strings.TrimSpace(s[m[4]:m[5]]))
 		if ref != "this" && ref != "" && !slices.ContainsFunc(ctx.Own, func(o string) bool { return strings.EqualFold(o, ref) }) {
+			out = append(out, finding("shadow.when_other_tool", "shadowing", mediator.SeverityHigh, path, s[m[0]:m[1]]))
+		}
+	}
+	if m := shadowNamed.FindStringSubmatchIndex(s); m != nil {
+		if ref := s[m[2]:m[3]]; !slices.ContainsFunc(ctx.Own, func(o string) bool { return strings.EqualFold(o, ref) }) {
 			out = append(out, finding("shadow.when_other_tool", "shadowing", mediator.SeverityHigh, path, s[m[0]:m[1]]))
 		}
 	}

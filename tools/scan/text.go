@@ -9,6 +9,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	ahocorasick "github.com/BobuSumisu/aho-corasick"
+
 	"github.com/mcp-mediator/mediator/mediator"
 )
 
@@ -114,21 +116,34 @@ func (p *pattern) anchored(lower string) bool {
 
 // instructionPatterns match text aimed at the model rather than at the
 // person reading a tool's description or a result.
-var instructionPatterns = []pattern{
+var instructionPatterns = newPatternSet(append(englishInstructions, foreignInstructions...))
+
+// englishInstructions are the instruction rules in English.
+var englishInstructions = []pattern{
 	pat("instruction.override", "model_instruction", mediator.SeverityHigh, "ignore|disregard|forget|override",
 		`\b(ignore|disregard|forget|override)\b[^.\n]{0,30}\b(previous|prior|above|earlier|all|any|other|your|system)\b[^.\n]{0,20}\b(instructions?|prompts?|rules|guidelines|directives|messages)\b`),
 	pat("instruction.secrecy", "model_instruction", mediator.SeverityHigh, "n't|not|never|without|keep|remain",
 		`\b(do ?n[o']t|never|must not|should not)\b[^.\n]{0,20}\b(tell|mention|inform|reveal|show|notify|alert|disclose|say)\b[^.\n]{0,25}\b(the )?(user|human|operator|them)\b|\bwithout (telling|informing|notifying|alerting|asking)\b[^.\n]{0,15}\b(the )?(user|human)\b|\b(user|human)\b[^.\n]{0,15}\b(must|should|need) not (know|see|be told|notice)\b|\b(keep|remain) (this )?(secret|hidden|silent|quiet)\b`),
 	pat("instruction.tag", "model_instruction", mediator.SeverityHigh, "<|[|system",
 		`<\s*/?\s*(important|system|instructions?|secret|hidden|admin|assistant|sys)\s*>|\[\s*(system|inst|important)\s*\]|<\|im_start\|>|\bsystem (message|prompt|override)\s*:`),
-	pat("instruction.sensitive_file", "model_instruction", mediator.SeverityHigh, ".ssh|ssh|id_|id |mcp.json|.aws|.env|/etc/|.netrc|.git-cred|.kube|.docker|private|keychain",
-		`\b(read(s|ing)?|cat|open(s|ing)?|load(s|ing)?|include|pass|send|attach|upload|provide|get|fetch|extract|copy|contents? (of|from))\b[^\n]{0,60}(~/\.ssh|\bid[_ ](rsa|ed25519|ecdsa)\b|\bssh[_ ](private[_ ])?key|\.ssh/|\bmcp\.json\b|\.aws/credentials|\.env\b|/etc/(passwd|shadow)|\.netrc|\.git-credentials|\.kube/config|\.docker/config\.json|private[_ ]key|\bkeychain\b)`),
+	pat("instruction.sensitive_file", "model_instruction", mediator.SeverityHigh, ".ssh|ssh|id_|id |mcp.json|.aws|.env|/etc/|.netrc|.git-cred|.kube|.docker|.config/gh|hosts.yml|.npmrc|.pypirc|environ|history|private|keychain",
+		`\b(read(s|ing)?|cat|open(s|ing)?|load(s|ing)?|include|pass|send|attach|upload|provide|get|fetch|extract|copy|contents? (of|from))\b[^\n]{0,60}`+sensitivePath),
 	pat("instruction.coercion", "model_instruction", mediator.SeverityHigh, "must|have to|required to|need to|before",
 		`\b(you|the (assistant|agent|ai|model|llm))\b[^.\n]{0,15}\b(must|have to|are required to|need to)\b[^.\n]{0,15}\b(always|first|immediately|also|before)\b[^.\n]{0,40}\b(call|use|invoke|run|read|send|include|pass)\b|\bbefore (using|calling|invoking) (this|any|the) tool\b[^.\n]{0,60}\b(read|call|use|invoke|send|pass|include|fetch)\b`),
 	pat("instruction.authority", "model_instruction", mediator.SeverityHigh, "precedence|priority|message|instruction|notice|consented|approved|authori|agreed|care|ask|even if",
 		`\b(takes?|have|has) (precedence|priority) over\b[^.\n]{0,20}\b(the user|user's|your|all|any|other)\b|\bthis is an? (system|developer|admin(istrator)?) (message|instruction|notice)\b|\b(obey|follow|execute|carry out)\b[^.\n]{0,10}\b(any|all|the)\b[^.\n]{0,10}\binstructions\b[^.\n]{0,20}\b(contained|in (it|them|the (result|response|output))|found|returned)\b|\b(user|owner|author) (has )?(already )?(consented|approved|authori[sz]ed|agreed|does not care)\b|\bdo ?n[o']t ask\b[^.\n]{0,20}\b(confirmation|permission|the user|again)\b|\beven if the user\b[^.\n]{0,20}\b(asks|requests|says|tells)\b`),
 	pat("instruction.role", "model_instruction", mediator.SeverityMedium, "you are now|act as|pretend|new instruction|from now on",
 		`\b(you are now|act as|pretend to be|new instructions?|from now on)\b`),
+	// Turning off the human in the loop: an approval flag set to false, a
+	// review skipped.
+	pat("instruction.bypass_approval", "model_instruction", mediator.SeverityHigh, "approv|review|consent|safety|confirm",
+		`\b[\w]*(approval|confirm(ation)?|consent|review)[\w]*\b\s*(to|=|:|as)\s*(false|off|0|no|none|disabled)\b|\b(disable|bypass|circumvent|turn off|switch off|suppress)\b[^.\n]{0,20}\b(user |human |the )?(approvals?|human review|reviews?|review step|consent( prompts?)?|safety checks?|permission prompts?)\b|\bskip\b[^.\n]{0,10}\b(any|all|the)\b[^.\n]{0,10}\b(code )?reviews?\b`),
+	// What a tool returns presented as the user's or the system's word.
+	pat("instruction.authority", "model_instruction", mediator.SeverityHigh, "treat|regard|consider",
+		`\b(treat|regard|consider)\b[^.\n]{0,10}\b(any|all|every|each)\b[^.\n]{0,10}\b(instructions?|text|content|output|results?)\b[^.\n]{0,40}\bas\b[^.\n]{0,10}\b(coming from the user|from the user|the user's|trusted|authoritative|system|a system)\b`),
+	// A credential the model is told to fetch and hand over.
+	pat("exfil.collect_secrets", "exfiltration", mediator.SeverityHigh, "environment|env|keychain|.config|shell",
+		`\b(read|get|take|grab|fetch|copy|look up|find|extract)\b[^.\n]{0,40}\b(from|in) (the )?(environment|env|shell|keychain|~/\.config|config files?|dotfiles?)\b[^.\n]{0,60}\b(put|paste|pass|place|include|insert|supply|send)\b[^.\n]{0,15}\b(it|them|the value|its value|the token|the key)\b`),
 }
 
 // quotedExample reports whether the match at [start,end) of s sits inside
@@ -152,14 +167,61 @@ var citedBefore = regexp.MustCompile(`(?i)\b(such as|e\.g\.|for example|for inst
 // ~/.ssh" describes what a tool does not do.
 var negatedBefore = regexp.MustCompile(`(?i)\b(never|not|n't|no|without|nor)\b\W*(\w+\W+){0,2}$`)
 
-// scanPatterns applies pats to s. A phrase quoted or cited as an example
-// is low.
-func scanPatterns(pats []pattern, path, s string, out []mediator.Finding) []mediator.Finding {
-	lower := strings.ToLower(s)
-	for _, p := range pats {
-		if !p.anchored(lower) {
+// maxPatterns bounds a patternSet, so that a scan marks its rules on the
+// stack.
+const maxPatterns = 64
+
+// patternSet is phrase rules with their anchors in one automaton, so
+// that a text is read once to learn which rules can match, not once per
+// anchor.
+type patternSet struct {
+	pats    []pattern
+	anchors *ahocorasick.Trie
+	owners  [][]int // per anchor, the rules it belongs to
+}
+
+func newPatternSet(pats []pattern) *patternSet {
+	if len(pats) > maxPatterns {
+		panic(fmt.Sprintf("scan: %d phrase rules in one set, at most %d", len(pats), maxPatterns))
+	}
+	ps := &patternSet{pats: pats}
+	index := map[string]int{}
+	var words []string
+	for i, p := range pats {
+		for _, a := range p.anchors {
+			n, ok := index[a]
+			if !ok {
+				n = len(words)
+				index[a] = n
+				words = append(words, a)
+				ps.owners = append(ps.owners, nil)
+			}
+			ps.owners[n] = append(ps.owners[n], i)
+		}
+	}
+	ps.anchors = ahocorasick.NewTrieBuilder().AddStrings(words).Build()
+	return ps
+}
+
+// scanPatterns applies the rules of ps to s. A phrase quoted or cited as
+// an example is low.
+func scanPatterns(ps *patternSet, path, s string, out []mediator.Finding) []mediator.Finding {
+	var wanted [maxPatterns]bool
+	n := 0
+	ps.anchors.Walk([]byte(strings.ToLower(s)), func(_, _, a int64) bool {
+		for _, i := range ps.owners[a] {
+			if !wanted[i] {
+				wanted[i] = true
+				n++
+			}
+		}
+		return n < len(ps.pats)
+	})
+	for i := range ps.pats {
+		if !wanted[i] {
 			continue
 		}
+		p := &ps.pats[i]
 		loc := p.re.FindStringIndex(s)
 		if loc == nil {
 			continue
