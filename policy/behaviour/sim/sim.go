@@ -836,16 +836,23 @@ func driftStart(c corpus, kind string, env *envelope) int {
 		if kind == SlowCreep {
 			from = c.creepStart
 		}
+		// The directories this agent's own calls named before: a coding
+		// agent's repository is its own, not one the calibration agents
+		// happened to work in.
+		own := map[string]bool{}
 		for i, ev := range c.events {
 			d, n60, n10 := s.observe(ev)
 			if i < from || (kind == FanOut && !ev.drift) {
+				if dir := dirOf(ev.idKey); dir != "" && i < from {
+					own[ev.target.Name+" "+dir] = true
+				}
 				continue
 			}
 			lim, known := env.distinct[ev.target.Name]
 			if !known || d > lim || n60 > env.in60 || n10 > env.in10 {
 				return i
 			}
-			if dir := dirOf(ev.idKey); dir != "" && !env.dirs[ev.target.Name+" "+dir] {
+			if dir := dirOf(ev.idKey); dir != "" && !env.dirs[ev.target.Name+" "+dir] && !own[ev.target.Name+" "+dir] {
 				return i // a directory normal traffic never names
 			}
 		}
