@@ -184,7 +184,8 @@ func (p *pipeline) record(next Handler) Handler {
 		if rerr != nil {
 			c.Result = nil
 			p.logger().Error("audit record failed; result withheld", "call", c.ID, "method", c.Method, "err", rerr)
-			return fmt.Errorf("%w: the call's audit record could not be written, so its result is withheld", ErrAudit)
+			return fmt.Errorf("%w: the call's audit record could not be written, so its result is withheld (%w); "+
+				"an operator must check the mediator's database", ErrAudit, rerr)
 		}
 		return err
 	}

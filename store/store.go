@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -60,6 +61,10 @@ type Store struct {
 
 	healthMu sync.Mutex
 	lastErr  error // error of the last write batch, nil if it committed
+	// broken is set when a database file was removed from under the
+	// process (see fileGuard): no record is written after it.
+	broken error
+	files  *fileGuard
 
 	closeOnce sync.Once
 	closeErr  error
@@ -145,6 +150,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := s.openDBs(ctx); err != nil {
 		return nil, fmt.Errorf("%w: open audit store %s: %w", mediator.ErrAudit, path, err)
 	}
+	s.files = newFileGuard(s.path)
 	s.queue = make(chan request, max(4*s.batchSize, 64))
 	s.done = make(chan struct{})
 	w, err := newWriter(ctx, s)
@@ -178,6 +184,32 @@ func (s *Store) createPrivate() error {
 		return nil
 	}
 	return fmt.Errorf("create the database file: %w", err)
+}
+
+// Writable returns nil when this process can write the database: the file
+// opens for writing and its directory takes new files (SQLite's -wal and
+// -shm files). SQLite itself opens a read-only database without a word and
+// fails at the first record, so a mediator checks this at start; a command
+// that only reads (audit verify of a copy) need not.
+func (s *Store) Writable() error {
+	if strings.HasPrefix(s.path, "file:") || s.path == ":memory:" {
+		return nil
+	}
+	fix := "make it writable by the user the mediator runs as, or set database: to a writable path"
+	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("%w: the database %s is read-only to this process (%w): %s", mediator.ErrAudit, s.path, err, fix)
+	}
+	_ = f.Close()
+	dir := filepath.Dir(s.path)
+	probe, err := os.CreateTemp(dir, ".mediator-write-check-*")
+	if err != nil {
+		return fmt.Errorf("%w: the database's directory %s is read-only to this process (%w), so SQLite cannot create the database's -wal and -shm files: %s",
+			mediator.ErrAudit, dir, err, fix)
+	}
+	_ = probe.Close()
+	_ = os.Remove(probe.Name())
+	return nil
 }
 
 // openDBs opens the writer and reader pools and migrates the schema.
@@ -301,10 +333,95 @@ func (s *Store) Healthy() error {
 	}
 	s.healthMu.Lock()
 	defer s.healthMu.Unlock()
+	if s.broken != nil {
+		return s.broken
+	}
 	if s.lastErr != nil {
 		return fmt.Errorf("%w: last audit write failed: %w", mediator.ErrAudit, s.lastErr)
 	}
 	return nil
+}
+
+// recoverDeleted checkpoints the log into the deleted database file the
+// process still has open as fd, and copies that file to path (synced).
+func (s *Store) recoverDeleted(fd int, path string) error {
+	var busy, logged, moved int
+	if err := s.wdb.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logged, &moved); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("the checkpoint was blocked by a reader (%d of %d pages copied)", moved, logged)
+	}
+	src, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	if err := dst.Sync(); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
+}
+
+func (s *Store) brokenErr() error {
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	return s.broken
+}
+
+// lostFile handles a database file removed from under the process after
+// a commit. A deleted write-ahead log is still open, so the records it
+// holds are copied into the database file (a checkpoint) and the batch
+// stands; a deleted database file cannot be saved from here. Either way
+// the store writes nothing more: what it wrote next would be lost when the
+// process ends. It returns the batch's error (nil when its records are
+// safe in the database file).
+func (s *Store) lostFile(g *fileGone) error {
+	var broken, batch error
+	if g.wal {
+		var busy, logged, moved int
+		err := s.wdb.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logged, &moved)
+		if err == nil && busy != 0 {
+			err = fmt.Errorf("the checkpoint was blocked by a reader (%d of %d pages copied)", moved, logged)
+		}
+		if err == nil {
+			broken = fmt.Errorf("%w: %v; the records it held were saved into %s, and no record is written (so no call is forwarded) "+
+				"until the mediator is restarted, which opens a new log", mediator.ErrAudit, g, s.path)
+		} else {
+			broken = fmt.Errorf("%w: %v, and saving its records into %s failed (%w): they are lost when this process ends; "+
+				"no call is forwarded. Before restarting, stop the mediator with SIGTERM (it checkpoints on close) "+
+				"or copy the open log from /proc/%d/fd", mediator.ErrAudit, g, s.path, err, os.Getpid())
+			batch = broken
+		}
+	} else {
+		// The deleted file is still open: fold the log into it and copy
+		// it out, so that nothing it holds is lost.
+		to := g.path + ".recovered"
+		err := s.recoverDeleted(g.fd, to)
+		if err == nil {
+			broken = fmt.Errorf("%w: %v; its records, up to this one, were copied to %s, and no call is forwarded. "+
+				"Stop the mediator, move %s to %s, and start it again", mediator.ErrAudit, g, to, to, g.path)
+		} else {
+			broken = fmt.Errorf("%w: %v, and copying it out failed (%w); no call is forwarded, and the records since the file was "+
+				"deleted are only in the file this process still has open: copy /proc/%d/fd/%d to %s before the mediator stops",
+				mediator.ErrAudit, g, err, os.Getpid(), g.fd, g.path)
+		}
+		batch = broken
+	}
+	s.log.Error("audit store lost a file", "err", broken)
+	s.healthMu.Lock()
+	s.broken = broken
+	s.healthMu.Unlock()
+	return batch
 }
 
 func (s *Store) setHealth(err error) {

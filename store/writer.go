@@ -129,13 +129,16 @@ type writer struct {
 
 	records, commits atomic.Int64 // totals, for WriterStats
 
-	s     *Store
-	st    stmts // prepared on the writer connection
-	batch []request
-	errs  []error
-	rows  []*row
-	args  []driver.NamedValue
-	buf   []byte
+	s  *Store
+	st stmts // prepared on the writer connection
+	// newConn: the connection is new since the last commit, so the
+	// files it has open are to be found again (see fileGuard).
+	newConn bool
+	batch   []request
+	errs    []error
+	rows    []*row
+	args    []driver.NamedValue
+	buf     []byte
 }
 
 func newWriter(ctx context.Context, s *Store) (*writer, error) {
@@ -283,11 +286,20 @@ func (w *writer) flush() {
 // already stored, it retries once with the ids checked first: records
 // whose id is taken get errDuplicateID in errs and the rest are written.
 func (w *writer) write(errs []error) error {
+	if err := w.s.brokenErr(); err != nil {
+		return err
+	}
 	err := w.withConn(context.Background(), func(any) error { return w.writeOnce(errs, false) })
 	var ie *insertError
 	if errors.As(err, &ie) {
 		w.s.log.Warn("audit insert failed; retrying the batch with duplicate ids set aside", "err", err)
 		err = w.withConn(context.Background(), func(any) error { return w.writeOnce(errs, true) })
+	}
+	if err == nil {
+		if gone := w.s.files.check(w.newConn); gone != nil {
+			err = w.s.lostFile(gone)
+		}
+		w.newConn = false
 	}
 	if err == nil {
 		w.records.Add(int64(len(w.rows)))
@@ -467,6 +479,7 @@ func (w *writer) withConn(ctx context.Context, f func(dc any) error) error {
 	return conn.Raw(func(dc any) error {
 		if w.st.dc != dc {
 			// A new connection (the old one failed): its statements went with it.
+			w.newConn = true // and its files are others
 			st, err := prepareStmts(ctx, dc)
 			if err != nil {
 				return err

@@ -285,6 +285,10 @@ func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (*store.Store
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", cfg.path(cfg.Database), err)
 	}
+	if err := s.Writable(); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcp-mediator/mediator/mediator"
+	"github.com/mcp-mediator/mediator/store"
 )
 
 // Issue 12: kill -9 of serve at random points during 32-way load of calls
@@ -26,17 +28,30 @@ import (
 // every entry the upstream executed is in the chain — as the forwarding
 // record written before the call went out, or its outcome — and the chain
 // verifies. Each restart records "outcome unknown" for the forwards the
-// killed process left open, and audit verify lists them.
+// killed process left open, and audit verify lists them. Each round also
+// leaves a call held for a human; no pending approval is lost to a kill:
+// every one is still pending, with its arguments, after every round.
 func TestE2EKillNineLeavesNoCallUnrecorded(t *testing.T) {
 	t.Parallel()
 	ledger := filepath.Join(t.TempDir(), "ledger.txt")
-	cfg := fakeConfig(t, "")
+	cfg := policyFragment(t, "p, *, tool, fake__echo, approve, echo-needs-a-human\np, *, tool, fake__*, allow, fake-all\n") + `
+agent: {id: e2e-agent}
+auth: {anonymous: {id: e2e-agent}}
+approvals: {hold: 200ms}
+upstreams:
+  - name: fake
+    command: ` + buildTool(t, "tools/testdata/fakeupstream") + "\n"
+	pending := map[string]string{} // approval id → the text it holds
 	var dir string
 	rounds, executed, unknown := 20, 0, 0
 	rng := rand.New(rand.NewPCG(12, 9))
 	for round := range rounds {
 		p := startServeIn(t, dir, cfg)
 		dir = p.Dir
+		held := httpClient(t, p.URL)
+		text := fmt.Sprintf("held in round %d", round)
+		id, _ := pendingMeta(t, callTool(t, held, "fake__echo", map[string]any{"text": text}))
+		pending[id] = text
 		var sent atomic.Int64
 		ctx, cancel := context.WithCancel(t.Context())
 		var wg sync.WaitGroup
@@ -90,6 +105,7 @@ func TestE2EKillNineLeavesNoCallUnrecorded(t *testing.T) {
 			t.Fatalf("round %d: audit verify after kill -9: %d\n%s%s", round, code, out, errOut)
 		}
 		executed = len(entries)
+		checkPending(t, round, p.DB, pending)
 		if strings.Contains(out, "outcome unknown") {
 			unknown++
 		}
@@ -127,6 +143,32 @@ func TestE2EKillNineLeavesNoCallUnrecorded(t *testing.T) {
 	}
 	t.Logf("%d rounds: %d calls executed by the upstream, all recorded; %d forwards, %d outcomes, %d outcome unknown (%d rounds left some)",
 		rounds, executed, forwards, outcomes, unknowns, unknown)
+}
+
+// checkPending fails unless every approval in want is still pending in the
+// database at path, holding its text.
+func checkPending(t *testing.T, round int, path string, want map[string]string) {
+	t.Helper()
+	st, err := store.Open(t.Context(), path, store.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	list, err := st.Approvals(t.Context(), mediator.ApprovalFilter{State: mediator.ApprovalPending, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]string{}
+	for _, a := range list {
+		var args struct{ Text string }
+		_ = json.Unmarshal(a.Arguments, &args)
+		have[a.ID] = args.Text
+	}
+	for id, text := range want {
+		if got, ok := have[id]; !ok || got != text {
+			t.Fatalf("round %d: approval %s (%q) is no longer pending after kill -9 (pending: %v)", round, id, text, have)
+		}
+	}
 }
 
 // rawClient is an initialized MCP client that reports errors instead of
