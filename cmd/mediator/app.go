@@ -204,17 +204,29 @@ func (a *app) startCheckpoints(ctx, bg context.Context, lookup func(string) (str
 	return nil
 }
 
-// startShipping sends committed records to the configured syslog
-// collector in the background (serve only: one shipper per database).
+// startShipping sends committed records to the configured collectors
+// (syslog, OTLP logs) in the background (serve only: one shipper per
+// database and collector).
 func (a *app) startShipping(ctx context.Context) error {
-	if a.cfg.Audit.Ship.Syslog.Address == "" {
-		return nil
+	var sinks []sink
+	if a.cfg.Audit.Ship.Syslog.Address != "" {
+		sinks = append(sinks, newSyslogSink(a.cfg.Audit.Ship.Syslog))
 	}
-	sh, err := newShipper(ctx, a.cfg.Audit.Ship.Syslog, a.store, a.log)
-	if err != nil {
-		return err
+	if a.cfg.Audit.Ship.OTLP.Endpoint != "" {
+		sk, err := newOTLPSink(ctx, a.cfg.Audit.Ship.OTLP, os.LookupEnv)
+		if err != nil {
+			return err
+		}
+		sinks = append(sinks, sk)
 	}
-	a.bg.Go(func() { sh.run(a.bgCtx) })
+	for _, sk := range sinks {
+		sh, err := newShipper(ctx, sk, a.store, a.log)
+		if err != nil {
+			sk.close()
+			return err
+		}
+		a.bg.Go(func() { sh.run(a.bgCtx) })
+	}
 	return nil
 }
 

@@ -262,6 +262,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Builtins.validate()...)
 	errs = append(errs, c.Audit.Checkpoints.validate()...)
 	errs = append(errs, c.Audit.Ship.Syslog.validate()...)
+	errs = append(errs, c.Audit.Ship.OTLP.validate()...)
 	for i, p := range c.Audit.Redact {
 		if _, err := regexp.Compile(p); err != nil {
 			errs = append(errs, fmt.Errorf("audit.redact[%d]: %w", i, err))

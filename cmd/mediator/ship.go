@@ -19,7 +19,8 @@ import (
 
 // ShipConfig is audit.ship: where committed records are sent as well.
 type ShipConfig struct {
-	Syslog SyslogConfig `yaml:"syslog"`
+	Syslog SyslogConfig   `yaml:"syslog"`
+	OTLP   OTLPLogsConfig `yaml:"otlp"`
 }
 
 // SyslogConfig sends every record as an RFC 5424 message to a syslog
@@ -51,55 +52,56 @@ func (c *SyslogConfig) validate() []error {
 	return nil
 }
 
-// resendWindow is how many records are sent again after a collector's
-// outage: those a dying connection may have swallowed.
+// resendWindow is how many records are sent again after a syslog
+// collector's outage: those a dying TCP connection may have swallowed.
 const resendWindow = 64
 
-// shipSeqKey is the setting holding the seq of the last record shipped to
-// syslog, so that a restart resumes there.
-const shipSeqKey = "audit.ship.syslog.seq"
-
-// shipper reads committed records from the database and sends them: it
-// never sits in a call's way, and a collector that is down loses nothing
-// (shipping resumes from the stored seq). An outage and its end are
-// themselves audit records.
-type shipper struct {
-	st       *store.Store
-	network  string
-	addr     string
-	facility int
-	app      string
-	host     string
-	log      *slog.Logger
-	conn     net.Conn
-	down     bool
-	after    int64
+// sink is where a shipper sends records.
+type sink interface {
+	// kind names the sink in records and settings: syslog, otlp.
+	kind() string
+	// where names the collector in messages.
+	where() string
+	// resend is how many records before the last delivered one to send
+	// again after an outage.
+	resend() int64
+	// alive reports, before a batch, that what was sent before still got
+	// through (nil) or why not.
+	alive() error
+	// send delivers recs in order; it returns how many were delivered.
+	send(ctx context.Context, recs []mediator.ChainRecord) (int, error)
+	close()
 }
 
-func newShipper(ctx context.Context, cfg SyslogConfig, st *store.Store, log *slog.Logger) (*shipper, error) {
-	u, _ := url.Parse(cfg.Address) // validated
-	sh := &shipper{st: st, network: u.Scheme, addr: u.Host, facility: 13, app: "mcp-mediator", log: log}
-	if cfg.Facility != nil {
-		sh.facility = *cfg.Facility
-	}
-	if cfg.AppName != "" {
-		sh.app = cfg.AppName
-	}
-	if h, err := os.Hostname(); err == nil && h != "" {
-		sh.host = h
-	} else {
-		sh.host = "-"
-	}
-	v, ok, err := st.Setting(ctx, shipSeqKey)
+// shipper reads committed records from the database and sends them to a
+// sink: it never sits in a call's way, and a collector that is down loses
+// nothing (shipping resumes from the stored seq). An outage and its end
+// are themselves audit records.
+type shipper struct {
+	st    *store.Store
+	sink  sink
+	log   *slog.Logger
+	down  bool
+	after int64
+}
+
+// shipSeqKey is the setting holding the seq of the last record shipped
+// to a sink, so that a restart resumes there.
+func shipSeqKey(kind string) string { return "audit.ship." + kind + ".seq" }
+
+func newShipper(ctx context.Context, sk sink, st *store.Store, log *slog.Logger) (*shipper, error) {
+	sh := &shipper{st: st, sink: sk, log: log}
+	key := shipSeqKey(sk.kind())
+	v, ok, err := st.Setting(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("audit.ship.syslog: %w", err)
+		return nil, fmt.Errorf("audit.ship.%s: %w", sk.kind(), err)
 	}
 	if ok {
 		if sh.after, err = strconv.ParseInt(v, 10, 64); err != nil {
-			return nil, fmt.Errorf("audit.ship.syslog: stored seq %q: %w", v, err)
+			return nil, fmt.Errorf("audit.ship.%s: stored seq %q: %w", sk.kind(), v, err)
 		}
 	} else if sh.after, _, err = st.Head(ctx); err != nil { // from now on
-		return nil, fmt.Errorf("audit.ship.syslog: %w", err)
+		return nil, fmt.Errorf("audit.ship.%s: %w", sk.kind(), err)
 	}
 	return sh, nil
 }
@@ -108,11 +110,7 @@ func newShipper(ctx context.Context, cfg SyslogConfig, st *store.Store, log *slo
 func (sh *shipper) run(ctx context.Context) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
-	defer func() {
-		if sh.conn != nil {
-			_ = sh.conn.Close()
-		}
-	}()
+	defer sh.sink.close()
 	for {
 		select {
 		case <-ctx.Done():
@@ -130,47 +128,136 @@ func (sh *shipper) ship(ctx context.Context) {
 		if err != nil || len(recs) == 0 {
 			return
 		}
-		if sh.conn != nil && sh.network == "tcp" && !connAlive(sh.conn) {
-			// Gone since the last batch: what was written last may be
-			// lost too.
-			_ = sh.conn.Close()
-			sh.conn = nil
-			sh.outage(ctx, errors.New("the collector closed the connection"))
+		if err := sh.sink.alive(); err != nil {
+			// Gone since the last batch: what was sent last may be lost
+			// too.
+			sh.outage(ctx, err)
 			continue
 		}
-		for _, r := range recs {
-			if err := sh.send(r); err != nil {
-				sh.outage(ctx, err)
-				return
-			}
-			sh.after = r.Seq
+		n, err := sh.sink.send(ctx, recs)
+		if n > 0 {
+			sh.after = recs[n-1].Seq
+		}
+		if err != nil {
+			sh.outage(ctx, err)
+			return
 		}
 		sh.recovered(ctx)
-		if err := sh.st.SetSetting(ctx, shipSeqKey, strconv.FormatInt(sh.after, 10)); err != nil {
-			sh.log.Warn("audit shipping: storing the shipped seq failed; records may be sent twice after a restart", "err", err)
+		if err := sh.st.SetSetting(ctx, shipSeqKey(sh.sink.kind()), strconv.FormatInt(sh.after, 10)); err != nil {
+			sh.log.Warn("audit shipping: storing the shipped seq failed; records may be sent twice after a restart", "sink", sh.sink.kind(), "err", err)
 		}
 	}
 }
 
-func (sh *shipper) send(r mediator.ChainRecord) error {
-	if sh.conn == nil {
-		c, err := net.DialTimeout(sh.network, sh.addr, 5*time.Second)
+// outage records, once per outage, that records are not reaching the
+// collector (they are sent when it is back).
+func (sh *shipper) outage(ctx context.Context, err error) {
+	if sh.down {
+		return
+	}
+	sh.down = true
+	// The collector may not have received the last records before it went
+	// away: send them again when it is back (at least once; seq and id let
+	// it drop duplicates).
+	sh.after = max(0, sh.after-sh.sink.resend())
+	sh.log.Error("audit shipping: the collector is unreachable; records wait in the database and are sent when it is back",
+		"sink", sh.sink.kind(), "collector", sh.sink.where(), "after_seq", sh.after, "err", err)
+	sh.record(ctx, mediator.OutcomeFailed, fmt.Sprintf("audit shipping to %s %s failed after seq %d (%v); "+
+		"records are kept and sent when the collector is back", sh.sink.kind(), sh.sink.where(), sh.after, err))
+}
+
+func (sh *shipper) recovered(ctx context.Context) {
+	if !sh.down {
+		return
+	}
+	sh.down = false
+	sh.log.Info("audit shipping: the collector is back", "sink", sh.sink.kind(), "collector", sh.sink.where(), "seq", sh.after)
+	sh.record(ctx, mediator.OutcomeOK, fmt.Sprintf("audit shipping to %s %s resumed; shipped up to seq %d", sh.sink.kind(), sh.sink.where(), sh.after))
+}
+
+func (sh *shipper) record(ctx context.Context, o mediator.Outcome, msg string) {
+	rec := mediator.ChainRecord{Time: time.Now(), Method: "mediator/ship", Kind: mediator.KindProtocol, Name: sh.sink.kind(),
+		Outcome: o, Decision: mediator.Decision{Effect: mediator.EffectAllow, Rule: "audit.ship", Reason: msg}}
+	if o != mediator.OutcomeOK {
+		rec.Error = msg
+	}
+	if err := sh.st.Record(ctx, rec); err != nil && !errors.Is(err, context.Canceled) {
+		sh.log.Error("audit shipping: recording the shipping state failed", "err", err)
+	}
+}
+
+// syslogSink sends each record as an RFC 5424 message.
+type syslogSink struct {
+	network, addr string
+	facility      int
+	app, host     string
+	conn          net.Conn
+}
+
+func newSyslogSink(cfg SyslogConfig) *syslogSink {
+	u, _ := url.Parse(cfg.Address) // validated
+	sk := &syslogSink{network: u.Scheme, addr: u.Host, facility: 13, app: "mcp-mediator"}
+	if cfg.Facility != nil {
+		sk.facility = *cfg.Facility
+	}
+	if cfg.AppName != "" {
+		sk.app = cfg.AppName
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		sk.host = h
+	} else {
+		sk.host = "-"
+	}
+	return sk
+}
+
+func (sk *syslogSink) kind() string  { return "syslog" }
+func (sk *syslogSink) where() string { return sk.network + "://" + sk.addr }
+func (sk *syslogSink) resend() int64 { return resendWindow }
+
+func (sk *syslogSink) alive() error {
+	if sk.conn != nil && sk.network == "tcp" && !connAlive(sk.conn) {
+		_ = sk.conn.Close()
+		sk.conn = nil
+		return errors.New("the collector closed the connection")
+	}
+	return nil
+}
+
+func (sk *syslogSink) send(_ context.Context, recs []mediator.ChainRecord) (int, error) {
+	for i, r := range recs {
+		if err := sk.sendOne(r); err != nil {
+			return i, err
+		}
+	}
+	return len(recs), nil
+}
+
+func (sk *syslogSink) sendOne(r mediator.ChainRecord) error {
+	if sk.conn == nil {
+		c, err := net.DialTimeout(sk.network, sk.addr, 5*time.Second)
 		if err != nil {
 			return err
 		}
-		sh.conn = c
+		sk.conn = c
 	}
-	msg := syslogMessage(r, sh.facility, sh.host, sh.app)
-	if sh.network == "tcp" {
+	msg := syslogMessage(r, sk.facility, sk.host, sk.app)
+	if sk.network == "tcp" {
 		msg = strconv.Itoa(len(msg)) + " " + msg // RFC 6587 octet counting
 	}
-	_ = sh.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if _, err := sh.conn.Write([]byte(msg)); err != nil {
-		_ = sh.conn.Close()
-		sh.conn = nil
+	_ = sk.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := sk.conn.Write([]byte(msg)); err != nil {
+		_ = sk.conn.Close()
+		sk.conn = nil
 		return err
 	}
 	return nil
+}
+
+func (sk *syslogSink) close() {
+	if sk.conn != nil {
+		_ = sk.conn.Close()
+	}
 }
 
 // connAlive reports whether a TCP connection to a collector (which never
@@ -184,43 +271,6 @@ func connAlive(c net.Conn) bool {
 	_ = c.SetReadDeadline(time.Time{})
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// outage records, once per outage, that records are not reaching the
-// collector (they are sent when it is back).
-func (sh *shipper) outage(ctx context.Context, err error) {
-	if sh.down {
-		return
-	}
-	sh.down = true
-	// TCP says nothing of what the collector received before it went
-	// away: send the last records again when it is back (at least once;
-	// seq and id let it drop duplicates).
-	sh.after = max(0, sh.after-resendWindow)
-	sh.log.Error("audit shipping: the syslog collector is unreachable; records wait in the database and are sent when it is back",
-		"address", sh.network+"://"+sh.addr, "after_seq", sh.after, "err", err)
-	sh.record(ctx, mediator.OutcomeFailed, fmt.Sprintf("audit shipping to syslog %s://%s failed after seq %d (%v); "+
-		"records are kept and sent when the collector is back", sh.network, sh.addr, sh.after, err))
-}
-
-func (sh *shipper) recovered(ctx context.Context) {
-	if !sh.down {
-		return
-	}
-	sh.down = false
-	sh.log.Info("audit shipping: the syslog collector is back", "address", sh.network+"://"+sh.addr, "seq", sh.after)
-	sh.record(ctx, mediator.OutcomeOK, fmt.Sprintf("audit shipping to syslog %s://%s resumed; shipped up to seq %d", sh.network, sh.addr, sh.after))
-}
-
-func (sh *shipper) record(ctx context.Context, o mediator.Outcome, msg string) {
-	rec := mediator.ChainRecord{Time: time.Now(), Method: "mediator/ship", Kind: mediator.KindProtocol, Name: "syslog",
-		Outcome: o, Decision: mediator.Decision{Effect: mediator.EffectAllow, Rule: "audit.ship", Reason: msg}}
-	if o != mediator.OutcomeOK {
-		rec.Error = msg
-	}
-	if err := sh.st.Record(ctx, rec); err != nil && !errors.Is(err, context.Canceled) {
-		sh.log.Error("audit shipping: recording the shipping state failed", "err", err)
-	}
 }
 
 // syslogMessage is r as one RFC 5424 message: structured data naming the

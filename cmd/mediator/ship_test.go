@@ -79,3 +79,39 @@ func TestSyslogConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestOTLPLogsConfig(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		c    OTLPLogsConfig
+		ok   bool
+		want string // the URL records are sent to, when ok
+	}{
+		{OTLPLogsConfig{}, true, ""},
+		{OTLPLogsConfig{Endpoint: "http://127.0.0.1:4318"}, true, "http://127.0.0.1:4318/v1/logs"},
+		{OTLPLogsConfig{Endpoint: "https://otel.example/"}, true, "https://otel.example/v1/logs"},
+		{OTLPLogsConfig{Endpoint: "https://otel.example/custom/logs", HeadersEnv: "OTEL_KEY"}, true, "https://otel.example/custom/logs"},
+		{OTLPLogsConfig{Endpoint: "grpc://otel.example:4317"}, false, ""},
+		{OTLPLogsConfig{Endpoint: "127.0.0.1:4318"}, false, ""},
+		{OTLPLogsConfig{Endpoint: "https://user:secret@otel.example"}, false, ""},
+		{OTLPLogsConfig{Endpoint: "http://otel.example", ServiceName: strings.Repeat("s", 129)}, false, ""},
+		{OTLPLogsConfig{HeadersEnv: "OTEL_KEY"}, false, ""},
+		{OTLPLogsConfig{ServiceName: "svc"}, false, ""},
+	} {
+		errs := tc.c.validate()
+		if (len(errs) == 0) != tc.ok {
+			t.Errorf("%+v: %v", tc.c, errs)
+			continue
+		}
+		for _, err := range errs {
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("%+v: the error shows the password: %v", tc.c, err)
+			}
+		}
+		if tc.want != "" {
+			if got, err := logsURL(tc.c.Endpoint); err != nil || got != tc.want {
+				t.Errorf("logsURL(%q) = %q, %v; want %q", tc.c.Endpoint, got, err, tc.want)
+			}
+		}
+	}
+}
