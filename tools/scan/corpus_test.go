@@ -83,6 +83,21 @@ func TestCorpus(t *testing.T) {
 	// pre-fill where data goes), giving 0.833 and 0; the set is no longer
 	// blind, and its floor keeps a change from losing ground on it.
 	t.Run("held out", func(t *testing.T) { measureCorpus(t, "testdata/holdout.jsonl", heldOutRecall, heldOutFalsePositives) })
+	// A second held-out set (holdout2.jsonl, 120 definitions in nine
+	// languages), written blind by another author. Measured blind when it
+	// was added: recall 0.900 (exfiltration 5 of 10, encoded payloads 9
+	// of 10, the rest 10 of 10), false positives on hard benign 0.167 (5
+	// of 30), on benign 0. The general fixes it showed followed: a full
+	// stop inside ".env" or a host name no longer ends a sentence; mail
+	// addresses as destinations when what is sent is sensitive; secrets
+	// encoded into a lookup; a credential "forwarded to our partner"; a
+	// double-encoded jailbreak; the metadata address high only with a
+	// path to credentials; another tool named without a directive is
+	// medium; isolates around right-to-left words are Unicode's own
+	// advice. Then: recall 1.000, hard benign 0.033 — the one left is a
+	// linter quoting a whole payload as an example, which the model
+	// reads like any other; it stays flagged on purpose.
+	t.Run("held out 2", func(t *testing.T) { measureCorpus(t, "testdata/holdout2.jsonl", 0.95, 0.05) })
 }
 
 func measureCorpus(t *testing.T, file string, minRecall, maxFP float64) {

@@ -193,17 +193,69 @@ func scanDefaultDestination(path, s string, out []mediator.Finding) []mediator.F
 	return out
 }
 
-// scanShadowing reports text that tells the model how to use other tools.
-func scanShadowing(path, s string, ctx Context, out []mediator.Finding) []mediator.Finding {
+// directive is a word that imposes on the model: what a sentence naming
+// another tool needs to shadow it.
+var directive = regexp.MustCompile(`(?i)\b(always|must|never|instead|should|shall|do not|don't|make sure|ensure|required?|only|first|before|whenever|every time|each time|override|overrides|replace|redirect|ignore|prefer|rather than|also|include|add|append|set|send|cc|bcc|important|note to)\b|` +
+	i18nAlways[1:len(i18nAlways)-1] + `|` + alt("muss", "müssen", "nie", "niemals", "statt", "anstatt", "wichtig", "jedem", "jeder",
+	"debe", "deben", "nunca", "jamás", "en lugar de", "en vez de", "importante", "cada",
+	"doit", "doivent", "jamais", "au lieu de", "chaque", "ne jamais",
+	"deve", "devem", "em vez de", "ometti", "omettere", "mai", "invece di", "ogni",
+	"должен", "должны", "никогда", "вместо", "каждом", "каждый", "важно") +
+	`|必须|必須|不要|切勿|而不是|代替|決して|代わりに|しないで|絶対|대신|절대|마다`)
+
+// otherToolNamed reports where s names a tool of another server. Naming
+// one is a workflow hint ("typically used after read_file"), medium,
+// unless a sentence naming it tells the model what to do (directive):
+// high, and that sentence is the match.
+func otherToolNamed(path, s string, ctx Context) (mediator.Finding, bool) {
 	lower := strings.ToLower(s)
+	var first mediator.Finding
+	found := false
 	for _, name := range ctx.Others {
 		if len(name) < 4 || slices.Contains(ctx.Own, name) {
 			continue
 		}
-		if i := wordIndex(lower, strings.ToLower(name)); i >= 0 {
-			out = append(out, finding("shadow.other_tool", "shadowing", mediator.SeverityHigh, path, around(s, i, len(name))))
+		n := strings.ToLower(name)
+		for off := 0; off < len(lower); {
+			i := wordIndex(lower[off:], n)
+			if i < 0 {
+				break
+			}
+			i += off
+			if directive.MatchString(sentenceAround(s, i)) {
+				return finding("shadow.other_tool", "shadowing", mediator.SeverityHigh, path, around(s, i, len(name))), true
+			}
+			if !found {
+				first, found = finding("shadow.other_tool", "shadowing", mediator.SeverityMedium, path, around(s, i, len(name))), true
+			}
+			off = i + len(n)
+		}
+	}
+	return first, found
+}
+
+// sentenceAround is the sentence of s holding offset i.
+func sentenceAround(s string, i int) string {
+	start, end := 0, len(s)
+	for j := i - 1; j > 0; j-- {
+		if (s[j] == ' ' || s[j] == '\n') && strings.ContainsRune(".!?\n", rune(s[j-1])) {
+			start = j
 			break
 		}
+	}
+	for j := i; j < len(s)-1; j++ {
+		if strings.ContainsRune(".!?\n", rune(s[j])) && (s[j+1] == ' ' || s[j+1] == '\n') {
+			end = j
+			break
+		}
+	}
+	return s[start:end]
+}
+
+// scanShadowing reports text that tells the model how to use other tools.
+func scanShadowing(path, s string, ctx Context, out []mediator.Finding) []mediator.Finding {
+	if f, ok := otherToolNamed(path, s, ctx); ok {
+		out = append(out, f)
 	}
 	if m := shadowWhen.FindStringSubmatchIndex(s); m != nil {
 		ref := strings.ToLower(strings.TrimSpace(s[m[4]:m[5]]))

@@ -113,7 +113,28 @@ var foreignInstructions = []pattern{
 // foreignSendToURL matches text telling the model to send something to an
 // address, in the other languages; an SOV language puts the verb after
 // the address.
-var foreignSendToURL = regexp.MustCompile(`(?i)` + i18nSend + `[^.\n。]{0,80}(https?://[^\s"'<>)]+)|(https?://[^\s"'<>)]+)[^.\n。]{0,20}` + i18nSend)
+var foreignSendToURL = regexp.MustCompile(`(?i)` + i18nSend + i18nSentence + `{0,120}(https?://[^\s"'<>)]+)|(https?://[^\s"'<>)]+)[^.\n。]{0,20}` + i18nSend)
+
+// i18nSentence is a character of one sentence: a full stop counts only
+// before a space or the end (".env" and "example.com" do not end one).
+const i18nSentence = `(?:[^.\n。]|\.\S)`
+
+// sendToMailbox matches text telling the model to send something to a
+// mail address, in any of the languages; it counts when what is sent is
+// sensitive (sensitiveObject), since "send feedback to help@vendor.io"
+// is ordinary.
+var sendToMailbox = regexp.MustCompile(`(?i)(\b(send|e-?mail|mail|forward|cc|bcc)(s|ed)?\b|` + i18nSend[1:len(i18nSend)-1] + `)` + i18nSentence + `{0,160}?\b([\w.+-]+@([\w-]+\.)+[a-z]{2,})\b`)
+
+// sensitiveObject is what must not be mailed out: contacts, histories,
+// conversations, credentials and key files, in the languages above.
+var sensitiveObject = regexp.MustCompile(`(?i)contacts|contact list|address book|contatos|contactos|kontakte|adressbuch|contatti|rubrica|carnet d'adresses|контакт|联系人|聯絡人|連絡先|연락처|` +
+	`\bhistory\b|histórico|historial|historique|verlauf|cronologia|истори|历史|歷史|履歴|기록|` +
+	`conversation|conversa|conversación|gespräch|unterhaltung|conversazione|переписк|разговор|对话|對話|会話|대화|` +
+	`passwor|senha|contraseña|mot de passe|пароль|密码|密碼|パスワード|비밀번호|credential|zugangsdaten|credenciais|credenciales|identifiants|credenziali|` +
+	`api[ _-]?key|\btokens?\b|\.env\b|\.ssh|id_rsa|private key|clave privada|chave privada|privater schlüssel|clé privée|私钥|秘密鍵|개인 키`)
+
+// exampleMailbox is a mail address that reaches no one.
+var exampleMailbox = regexp.MustCompile(`(?i)@([\w-]+\.)*(example\.(com|org|net)|localhost|invalid|test)$`)
 
 // exampleHost is an address that sends nothing anywhere.
 var exampleHost = regexp.MustCompile(`(?i)^https?://([\w-]+\.)*(example\.(com|org|net)|localhost|127\.0\.0\.1|\[::1\])([:/]|$)`)
@@ -151,6 +172,11 @@ func scanForeign(path, s string, ctx Context, out []mediator.Finding) []mediator
 		}
 		if !exampleHost.MatchString(url) {
 			out = append(out, finding("exfil.send_to_url", "exfiltration", mediator.SeverityHigh, path, m[0]))
+		}
+	}
+	if strings.Contains(s, "@") {
+		if m := sendToMailbox.FindStringSubmatch(s); m != nil && !exampleMailbox.MatchString(m[len(m)-2]) && sensitiveObject.MatchString(m[0]) {
+			out = append(out, finding("exfil.send_to_mailbox", "exfiltration", mediator.SeverityHigh, path, m[0]))
 		}
 	}
 	if !alwaysAnchor.anchored(strings.ToLower(s)) {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -59,6 +60,10 @@ func pictographic(r rune) bool {
 // scanInvisible reports hidden characters in s. A zero-width joiner
 // between two pictographs (an emoji sequence) is not hidden.
 func scanInvisible(path, s string, out []mediator.Finding) []mediator.Finding {
+	var isolates map[int]bool
+	if strings.Contains(s, "\u2069") {
+		isolates = rtlIsolates(s)
+	}
 	seen := map[string]bool{}
 	var prev rune
 	inFlag := false // inside an emoji tag sequence: 🏴 then tag letters, then cancel tag
@@ -77,6 +82,9 @@ func scanInvisible(path, s string, out []mediator.Finding) []mediator.Finding {
 			}
 		}
 		prev = r
+		if rule == "unicode.bidi" && isolates[i] {
+			rule = ""
+		}
 		if rule == "" || seen[rule] {
 			continue
 		}
@@ -88,6 +96,41 @@ func scanInvisible(path, s string, out []mediator.Finding) []mediator.Finding {
 		out = append(out, finding(rule, "hidden_chars", mediator.SeverityHigh, path, s[start:min(len(s), i+40)]))
 	}
 	return out
+}
+
+// rtlIsolates returns the offsets of directional isolates used as Unicode
+// recommends: an isolate opener (U+2066–U+2068), right-to-left words
+// (with spaces, digits and punctuation) and its U+2069, within 64
+// characters. Such a pair makes "Uploaded by محمد" render correctly and
+// can reorder nothing a reader would not see as right-to-left text; any
+// other bidi control, or Latin letters inside, stays a finding.
+func rtlIsolates(s string) map[int]bool {
+	ok := map[int]bool{}
+	for i, r := range s {
+		if r < 0x2066 || r > 0x2068 {
+			continue
+		}
+		rtl, n := false, 0
+		for j, c := range s[i+utf8.RuneLen(r):] {
+			n++
+			if c == 0x2069 {
+				if rtl {
+					ok[i], ok[i+utf8.RuneLen(r)+j] = true, true
+				}
+				break
+			}
+			if n > 64 || invisible(c) != "" || unicode.IsLetter(c) && !rightToLeft(c) {
+				break
+			}
+			rtl = rtl || rightToLeft(c)
+		}
+	}
+	return ok
+}
+
+// rightToLeft reports whether r is a letter of a right-to-left script.
+func rightToLeft(r rune) bool {
+	return unicode.In(r, unicode.Arabic, unicode.Hebrew, unicode.Syriac, unicode.Thaana, unicode.Nko) && unicode.IsLetter(r)
 }
 
 // pattern is one phrase rule. anchors are lower-case words one of which
@@ -241,7 +284,7 @@ var (
 	hexRun    = regexp.MustCompile(`(?i)(?:\\x[0-9a-f]{2}){12,}|\b(?:0x)?(?:[0-9a-f]{2}[ :]?){16,}\b`)
 	hexClean  = strings.NewReplacer(" ", "", ":", "", `\x`, "", `\X`, "", "0x", "", "0X", "")
 	// payloadWords are what an encoded blob must decode to to be a payload.
-	payloadWords = regexp.MustCompile(`(?i)\b(curl|wget|bash|sh -c|/bin/sh|nc -e|ncat|powershell|rm -rf|chmod|eval|exec|python -c|base64 -d|socket|subprocess|pty\.spawn|iex|invoke-expression|downloadstring|invoke-webrequest|xmrig|miner)\b|/dev/tcp/|https?://|\b(ignore|instructions?|assistant|system prompt|do not tell)\b|~/\.|/etc/`)
+	payloadWords = regexp.MustCompile(`(?i)\b(curl|wget|bash|sh -c|/bin/sh|nc -e|ncat|powershell|rm -rf|chmod|eval|exec|python -c|base64 -d|socket|subprocess|pty\.spawn|iex|invoke-expression|downloadstring|invoke-webrequest|xmrig|miner)\b|/dev/tcp/|https?://|\b(ignore|instructions?|assistant|system prompt|do not tell|you are now|unrestricted mode|developer mode|without (asking|telling|confirmation)|(execute|run) (any|every|all) commands?)\b|~/\.|/etc/`)
 )
 
 // scanEncoded decodes base64 and hex runs in s (twice, for a payload
@@ -338,24 +381,64 @@ func printable(s string) bool {
 var (
 	exfilHost  = regexp.MustCompile(`(?i)https?://[^\s"'<>)]*(webhook\.site|requestbin|pipedream\.net|ngrok(-free)?\.(io|app)|burpcollaborator|interact\.sh|oast\.(fun|pro|live|site|me|online)|beeceptor|hookbin|canarytokens|pastebin\.com|transfer\.sh|discord(app)?\.com/api/webhooks|ipinfo\.io)`)
 	exfilImage = regexp.MustCompile(`(?i)!\[[^\]]*\]\(\s*https?://[^)\s]*[?&][^)\s]*=`)
-	exfilSend  = regexp.MustCompile(`(?i)\b(send|post|forward|upload|append|transmit|exfiltrate|report|copy|sync|mirror|log)\b[^.\n]{0,80}\b(to|at|into)\b\s+<?https?://[^\s"'<>)]+`)
-	urlData    = regexp.MustCompile(`(?i)https?://[^\s"'<>)]*[?&][a-z_]*=\{[^}]*\}`)
+	// sentence is text that does not end a sentence: a full stop counts
+	// only before a space or the end (".env" and "example.com" do not).
+	exfilSend = regexp.MustCompile(`(?i)\b(send|post|forward|upload|append|transmit|exfiltrate|report|copy|sync|mirror|log)\b` + sentence + `{0,100}\b(to|at|into)\b\s+<?https?://[^\s"'<>)]+`)
+	urlData   = regexp.MustCompile(`(?i)https?://[^\s"'<>)]*[?&][a-z_]*=\{[^}]*\}`)
 	// exfilCollect asks the model to gather what it must never send out.
-	exfilCollect = regexp.MustCompile(`(?i)\b(include|put|pass|add|send|paste|provide|attach|collect|copy|gather|dump|append|forward)\b[^.\n]{0,40}\b(api[ _-]?keys?|access tokens?|credentials|passwords?|environment variables|secrets|system prompt|(full|entire|whole|complete) (user('s)? )?(prompt|conversation|chat|history|thread)|contents? of all|all open files|private (repos|repositories|files|data))\b`)
+	exfilCollect = regexp.MustCompile(`(?i)\b(include|put|pass|add|send|paste|provide|attach|collect|copy|gather|dump|append|forward)\b[^.\n]{0,40}\b(api[ _-]?keys?|access tokens?|credentials|passwords?|environment variables|all (the )?variables|output of .?(env|printenv|set)\b.?|unredacted|secrets|system prompt|(full|entire|whole|complete) (user('s)? )?(prompt|conversation|chat|history|thread)|contents? of all|all open files|private (repos|repositories|files|data))\b`)
 	exfilPublic  = regexp.MustCompile(`(?i)\b(private|confidential|internal|secret)\b[^\n]{0,200}\b(public (repo|repository|gist|channel|issue|pull request|bucket)|pastebin|publicly)\b`)
-	exfilMeta    = regexp.MustCompile(`(?i)169\.254\.169\.254|metadata\.google\.internal|/latest/meta-data|/computeMetadata/`)
+	// exfilMeta is a cloud instance's metadata service, where its
+	// credentials are: a path to them is high, a bare mention (an SSRF
+	// block list, the instance identity document) medium.
+	exfilMeta      = regexp.MustCompile(`(?i)169\.254\.169\.254|\[?fd00:ec2::254\]?|metadata\.google\.internal|/latest/meta-data|/computeMetadata/|/metadata/identity`)
+	exfilMetaCreds = regexp.MustCompile(`(?i)(169\.254\.169\.254|metadata\.google\.internal|fd00:ec2::254\]?)[^\s"'<>]*/(latest/(meta-data/iam|api/token)|computeMetadata/v1/instance/service-accounts|metadata/identity/oauth2)|security-credentials|service-accounts/[^\s/]+/token|\b(iam|role|instance|service account)[^.\n]{0,20}credentials[^.\n]{0,40}(169\.254\.169\.254|metadata (service|server|endpoint))|(169\.254\.169\.254|metadata (service|server|endpoint))[^.\n]{0,60}\b(iam|role|service account)[^.\n]{0,20}(credentials|token)`)
+	// exfilEncodeSecret hides a secret in an encoding that a lookup or
+	// an address carries out: "resolve <v>.q.evil.net where <v> is the
+	// hex of each API token".
+	exfilEncodeSecret = regexp.MustCompile(`(?i)\b(hex|base32|base64|url)[- ]?encod(e|ed|ing)\b[^.\n]{0,60}\b(api[ _-]?keys?|tokens?|secrets?|passwords?|credentials?)\b|\bencode\b[^.\n]{0,40}\b(api[ _-]?keys?|tokens?|secrets?|passwords?|credentials?)\b[^.\n]{0,30}\b(hex|base32|base64)\b`)
+	templatedHost     = regexp.MustCompile(`[<{\[$][\w -]{1,30}[>}\]]\.([a-z0-9-]+\.)+[a-z]{2,}\b`)
+	// exfilCredShared is a credential the description says goes to a
+	// third party.
+	exfilCredShared = regexp.MustCompile(`(?i)\b(forwarded|sent|shared|passed|transmitted|uploaded)\b[^.\n]{0,20}\b(to|with)\b[^.\n]{0,30}\b(partners?|third[- ]part(y|ies)|affiliates?)\b`)
+	credWord        = regexp.MustCompile(`(?i)\b(api[ _-]?keys?|access tokens?|tokens?|passwords?|secrets?|credentials?)\b`)
 )
 
-// scanExfil reports URLs an agent is told to send data to.
+// sentence is a character of one sentence (see exfilSend).
+const sentence = `(?:[^.\n]|\.\S)`
+
+// scanExfil reports URLs an agent is told to send data to. A rule runs
+// only on text holding one of the words every match of it needs (lower
+// case; none: always).
 func scanExfil(path, s string, out []mediator.Finding) []mediator.Finding {
+	lower := strings.ToLower(s)
 	for _, p := range []struct {
 		rule string
 		re   *regexp.Regexp
-	}{{"exfil.known_host", exfilHost}, {"exfil.markdown_image", exfilImage}, {"exfil.send_to_url", exfilSend}, {"exfil.url_template", urlData},
-		{"exfil.collect_secrets", exfilCollect}, {"exfil.private_to_public", exfilPublic}, {"exfil.cloud_metadata", exfilMeta}} {
+		need []string
+	}{{"exfil.known_host", exfilHost, []string{"://"}}, {"exfil.markdown_image", exfilImage, []string{"]("}},
+		{"exfil.send_to_url", exfilSend, []string{"://"}}, {"exfil.url_template", urlData, []string{"://"}},
+		{"exfil.collect_secrets", exfilCollect, nil}, {"exfil.private_to_public", exfilPublic, []string{"private", "confidential", "internal", "secret"}},
+		{"exfil.cloud_metadata", exfilMeta, []string{"169.254", "metadata", "meta-data", "fd00:ec2"}}} {
+		if p.need != nil && !slices.ContainsFunc(p.need, func(w string) bool { return strings.Contains(lower, w) }) {
+			continue
+		}
 		if m := p.re.FindString(s); m != "" {
+			if p.re == exfilMeta && !exfilMetaCreds.MatchString(s) {
+				return append(out, finding("exfil.cloud_metadata", "exfiltration", mediator.SeverityMedium, path, m))
+			}
 			return append(out, finding(p.rule, "exfiltration", mediator.SeverityHigh, path, m))
 		}
+	}
+	// Both expressions have gaps: they run only on text holding the word
+	// every match needs.
+	if !strings.Contains(lower, "encod") {
+	} else if m := exfilEncodeSecret.FindString(s); m != "" && (templatedHost.MatchString(s) || strings.Contains(s, "://")) {
+		return append(out, finding("exfil.encoded_secret", "exfiltration", mediator.SeverityHigh, path, m))
+	}
+	if !strings.Contains(lower, "part") && !strings.Contains(lower, "affiliate") {
+	} else if m := exfilCredShared.FindString(s); m != "" && credWord.MatchString(s) {
+		return append(out, finding("exfil.credential_shared", "exfiltration", mediator.SeverityHigh, path, m))
 	}
 	return out
 }
