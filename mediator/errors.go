@@ -2,6 +2,7 @@ package mediator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -177,3 +178,33 @@ func (e *PendingError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrApprovalPending) true.
 func (e *PendingError) Unwrap() error { return ErrApprovalPending }
+
+// UpstreamRPCError is an upstream's JSON-RPC error response to a request
+// the mediator forwarded. It reaches the agent as a JSON-RPC error with
+// the upstream's own code, message and data (see passthrough.go), so that
+// a client sees what it would see calling the upstream directly; the
+// record names the upstream and method as well. It wraps ErrUpstream.
+type UpstreamRPCError struct {
+	// Upstream and Method say who answered what.
+	Upstream, Method string
+	// Code, Message and Data are the upstream's error, Message cut to
+	// MaxUpstreamErrorText bytes and Data dropped (and said so in
+	// Message) when over MaxUpstreamErrorData.
+	Code    int
+	Message string
+	Data    json.RawMessage
+}
+
+// MaxUpstreamErrorText and MaxUpstreamErrorData bound an upstream error
+// passed on to the agent.
+const (
+	MaxUpstreamErrorText = 1024
+	MaxUpstreamErrorData = 64 << 10
+)
+
+func (e *UpstreamRPCError) Error() string {
+	return fmt.Sprintf("upstream %q answered %s with error %d: %s", e.Upstream, e.Method, e.Code, e.Message)
+}
+
+// Unwrap makes errors.Is(err, ErrUpstream) true.
+func (e *UpstreamRPCError) Unwrap() error { return ErrUpstream }

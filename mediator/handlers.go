@@ -25,6 +25,15 @@ type recordedError struct{ err error }
 func (e *recordedError) Error() string { return e.err.Error() }
 func (e *recordedError) Unwrap() error { return e.err }
 
+// handlerError is what a handler returns mcp-go for the chain's err: the
+// upstream's own JSON-RPC error when it is one (passthrough.go).
+func (s *Server) handlerError(ctx context.Context, err error) error {
+	if perr := s.passed.errorFor(ctx, err); perr != nil {
+		err = perr
+	}
+	return &recordedError{err}
+}
+
 // newCall starts a Call for a request that arrived in ctx.
 func (s *Server) newCall(ctx context.Context, method, name string) *Call {
 	c := &Call{ID: NewID(), Method: method, Name: name, Started: s.now()}
@@ -62,6 +71,9 @@ func (s *Server) handleTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	stripMediatorMeta(req.Params.Meta)
 	c.Request = &req
 	if err := s.run(ctx, c); err != nil {
+		if perr := s.passed.errorFor(ctx, err); perr != nil {
+			return nil, &recordedError{perr} // the upstream's own JSON-RPC error
+		}
 		return ErrorResult(err), nil
 	}
 	res, ok := c.Result.(*mcp.CallToolResult)
@@ -78,7 +90,7 @@ func (s *Server) handlePrompt(ctx context.Context, req mcp.GetPromptRequest) (*m
 	stripMediatorMeta(req.Params.Meta)
 	c.Request = &req
 	if err := s.run(ctx, c); err != nil {
-		return nil, &recordedError{err}
+		return nil, s.handlerError(ctx, err)
 	}
 	res, ok := c.Result.(*mcp.GetPromptResult)
 	if !ok || res == nil {
@@ -93,7 +105,7 @@ func (s *Server) handleResource(ctx context.Context, req mcp.ReadResourceRequest
 	stripMediatorMeta(req.Params.Meta)
 	c.Request = &req
 	if err := s.run(ctx, c); err != nil {
-		return nil, &recordedError{err}
+		return nil, s.handlerError(ctx, err)
 	}
 	res, ok := c.Result.(*mcp.ReadResourceResult)
 	if !ok || res == nil {
@@ -121,7 +133,7 @@ func (c completer) complete(ctx context.Context, name string, ref any, arg mcp.C
 	call.Arguments = map[string]any{"argument": arg.Name, "value": arg.Value}
 	call.Request = &req
 	if err := c.s.run(ctx, call); err != nil {
-		return nil, &recordedError{err}
+		return nil, c.s.handlerError(ctx, err)
 	}
 	res, ok := call.Result.(*mcp.CompleteResult)
 	if !ok || res == nil {

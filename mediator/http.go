@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
 
@@ -123,7 +124,12 @@ func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var issued issuedSession
 	ctx = context.WithValue(ctx, issuedKey{}, &issued)
-	g.next.ServeHTTP(w, r.WithContext(ctx))
+	scope := &passScope{}
+	ctx = withPassScope(ctx, scope)
+	pw := &passResponseWriter{ResponseWriter: w, p: &g.s.passed, sc: scope,
+		modern: mcp.IsModernProtocol(r.Header.Get(server.HeaderKeyProtocolVersion))}
+	g.next.ServeHTTP(pw, r.WithContext(ctx))
+	pw.finish()
 	if r.Method == http.MethodGet && sid == "" && issued.id != "" {
 		// A GET without a session opened a stream of its own, which
 		// mcp-go ends with the connection.

@@ -569,10 +569,43 @@ func (p *pipeline) forward(ctx context.Context, c *Call) (err error) {
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("%w: %w", context.Cause(ctx), err)
 	}
+	var rpc *UpstreamRPCError
+	if errors.As(err, &rpc) {
+		return p.inspectUpstreamError(ctx, c, rpc, err)
+	}
 	if err != nil {
 		return err
 	}
 	return p.inspectResult(ctx, c)
+}
+
+// inspectUpstreamError scans the text of an upstream's JSON-RPC error, which
+// reaches the agent as the upstream sent it, as it scans a result: a
+// secret in its message or data is redacted (or the error withheld, by the
+// upstream's configuration) and an injection marks the session. It
+// returns err, or the inspector's error when the error is withheld.
+func (p *pipeline) inspectUpstreamError(ctx context.Context, c *Call, rpc *UpstreamRPCError, err error) error {
+	res := &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent(rpc.Message)}}
+	if len(rpc.Data) > 0 {
+		res.Content = append(res.Content, mcp.NewTextContent(string(rpc.Data)))
+	}
+	result, recorded := c.Result, c.RecordResult
+	c.Result = res
+	ierr := p.inspectResult(ctx, c)
+	c.Result, c.RecordResult = result, recorded
+	if ierr != nil {
+		return ierr
+	}
+	rpc.Message = res.Content[0].(mcp.TextContent).Text
+	if len(rpc.Data) > 0 {
+		if d := res.Content[1].(mcp.TextContent).Text; json.Valid([]byte(d)) {
+			rpc.Data = json.RawMessage(d)
+		} else {
+			rpc.Data = nil
+			rpc.Message += " (the error's data held a secret and was dropped)"
+		}
+	}
+	return err
 }
 
 // inspectArguments scans the call's arguments for secrets and reads what

@@ -29,6 +29,7 @@ type Server struct {
 	opts     options
 	sessions sessionTable
 	subs     subscriptions
+	passed   passthrough
 	syncMu   sync.Mutex
 }
 

@@ -25,8 +25,9 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	// wait for a worker, and the audit writer would see too few records
 	// at a time to commit them together.
 	server.WithWorkerPoolSize(stdioWorkers)(st)
+	scope := &passScope{}
 	st.SetContextFunc(func(ctx context.Context) context.Context {
-		return WithCredentials(ctx, Credentials{Transport: "stdio"})
+		return withPassScope(WithCredentials(ctx, Credentials{Transport: "stdio"}), scope)
 	})
 	st.SetErrorLogger(log.New(slogWriter{s.log}, "", 0))
 	lines := newLineCapReader(in, int(s.opts.maxBody))
@@ -38,7 +39,7 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 		_ = s.reject(sctx, c, fmt.Errorf("%w: a line on stdin is not valid JSON (%d bytes, starting %q); send one JSON-RPC message per line",
 			ErrInvalidRequest, len(head), trimForError(string(head), 64)))
 	}
-	return st.Listen(ctx, lines, out)
+	return st.Listen(ctx, lines, &passWriter{w: out, p: &s.passed, sc: scope})
 }
 
 // stdioWorkers is how many tools/call one stdio agent may have running.

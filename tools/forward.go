@@ -16,7 +16,7 @@ import (
 )
 
 // maxErrorText bounds an upstream's error message as passed on.
-const maxErrorText = 1024
+const maxErrorText = mediator.MaxUpstreamErrorText
 
 // CallTool forwards tools/call for t to its upstream under the tool's
 // original name. The request's _meta is passed through, except that the
@@ -222,23 +222,23 @@ func isConnectionError(err error) bool {
 }
 
 // rpcError is an upstream's JSON-RPC error response.
-type rpcError struct {
-	upstream string
-	method   string
-	code     int
-	message  string
-}
+type rpcError = mediator.UpstreamRPCError
 
+// newRPCError keeps the upstream's code, message and data, bounded.
 func newRPCError(upstream, method string, d *mcp.JSONRPCErrorDetails) *rpcError {
-	return &rpcError{upstream: upstream, method: method, code: d.Code, message: trimText(d.Message, maxErrorText)}
+	e := &rpcError{Upstream: upstream, Method: method, Code: d.Code, Message: trimText(d.Message, maxErrorText)}
+	if d.Data != nil {
+		data, err := json.Marshal(d.Data)
+		switch {
+		case err != nil:
+		case len(data) > mediator.MaxUpstreamErrorData:
+			e.Message += fmt.Sprintf(" (the error's data, %d bytes, was dropped by the mediator: over its %d byte cap)", len(data), mediator.MaxUpstreamErrorData)
+		default:
+			e.Data = data
+		}
+	}
+	return e
 }
-
-func (e *rpcError) Error() string {
-	return fmt.Sprintf("upstream %q answered %s with error %d: %s", e.upstream, e.method, e.code, e.message)
-}
-
-// Unwrap makes errors.Is(err, mediator.ErrUpstream) true.
-func (e *rpcError) Unwrap() error { return mediator.ErrUpstream }
 
 // trimText cuts s to at most n bytes on a rune boundary.
 func trimText(s string, n int) string {

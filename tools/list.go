@@ -55,7 +55,7 @@ func (u *upstream) listAll(c *conn, method, field string) ([]json.RawMessage, er
 		page, next, err := u.listPage(c, method, field, cursor)
 		if err != nil {
 			var rpc *rpcError
-			if errors.As(err, &rpc) && rpc.code == mcp.METHOD_NOT_FOUND {
+			if errors.As(err, &rpc) && rpc.Code == mcp.METHOD_NOT_FOUND {
 				u.log.Debug("upstream does not implement a list method it declared", "method", method)
 				return nil, nil
 			}

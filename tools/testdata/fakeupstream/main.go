@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -112,6 +113,18 @@ func addTools(s *server.MCPServer) {
 		fmt.Fprintln(os.Stderr, "crashing on request")
 		os.Exit(3)
 		return nil, nil
+	})
+	// fail answers with a JSON-RPC error (mcp-go sends a handler's error
+	// as -32603 with its text); needs_url with -32042 and the
+	// elicitations in its data, as protocol version 2025-11-25 asks.
+	s.AddTool(mcp.NewTool("fail", mcp.WithString("why")), func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return nil, errors.New(r.GetString("why", "the ledger is locked"))
+	})
+	s.AddTool(mcp.NewTool("needs_url"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return nil, mcp.URLElicitationRequiredError{Elicitations: []mcp.ElicitationParams{{
+			Mode: mcp.ElicitationModeURL, ElicitationID: "el-7", URL: "https://auth.example.com/connect?el=7",
+			Message: "Connect your account to continue",
+		}}}
 	})
 	s.AddTool(mcp.NewTool("env"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		env := os.Environ()

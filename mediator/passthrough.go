@@ -1,0 +1,281 @@
+package mediator
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// An upstream's JSON-RPC error must reach the agent with its own code,
+// message and data, as it would calling the upstream directly. mcp-go turns
+// every error a handler returns into -32603 (internal error) with the
+// error's text as message, so the handler returns a passedError whose text
+// carries a random token, and the agent's transport (stdio's writer, the
+// HTTP gate's response writer) replaces the error object of a response
+// holding a token it issued with the upstream's. A token is 128 random
+// bits, used once and only in the scope it was issued in (one HTTP
+// request, one stdio connection): an upstream cannot name another call's
+// error by writing a token into its own.
+
+// passTokenPrefix starts every token; passTokenHex is its random part.
+const (
+	passTokenPrefix = "mcpm-upstream-error-"
+	passTokenHex    = 32
+)
+
+// passTTL is how long an issued token waits for its response (a call the
+// agent cancelled is never answered); passMax bounds the table.
+const (
+	passTTL = time.Minute
+	passMax = 4096
+)
+
+// passthrough holds the upstream errors waiting for their responses.
+type passthrough struct {
+	mu sync.Mutex
+	m  map[string]passEntry
+}
+
+type passEntry struct {
+	err   *UpstreamRPCError
+	scope *passScope
+	at    time.Time
+}
+
+// passScope is where a response is written: one per HTTP request and per
+// stdio connection, found in the handler's context. It is compared by
+// address, so it must not be zero-sized (Go may give all zero-sized
+// values one address).
+type passScope struct{ _ byte }
+
+type passScopeKey struct{}
+
+func withPassScope(ctx context.Context, sc *passScope) context.Context {
+	return context.WithValue(ctx, passScopeKey{}, sc)
+}
+
+// passedError is what a handler returns for an upstream's JSON-RPC error.
+type passedError struct {
+	token string
+	err   *UpstreamRPCError
+}
+
+func (e *passedError) Error() string { return e.err.Error() + " [" + e.token + "]" }
+func (e *passedError) Unwrap() error { return e.err }
+
+// errorFor returns the error a handler hands mcp-go for err: a passedError
+// when err is (or wraps) an upstream's JSON-RPC error and the transport
+// rewrites responses, nil otherwise.
+func (p *passthrough) errorFor(ctx context.Context, err error) error {
+	var rpc *UpstreamRPCError
+	sc, _ := ctx.Value(passScopeKey{}).(*passScope)
+	if sc == nil || !errors.As(err, &rpc) {
+		return nil
+	}
+	var b [passTokenHex / 2]byte
+	if _, rerr := rand.Read(b[:]); rerr != nil {
+		return nil // an ordinary error result then: nothing is lost but the code
+	}
+	token := passTokenPrefix + hex.EncodeToString(b[:])
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]passEntry{}
+	}
+	if len(p.m) >= passMax {
+		for k, e := range p.m {
+			if now.Sub(e.at) > passTTL {
+				delete(p.m, k)
+			}
+		}
+		if len(p.m) >= passMax {
+			return nil
+		}
+	}
+	p.m[token] = passEntry{err: rpc, scope: sc, at: now}
+	return &passedError{token: token, err: rpc}
+}
+
+// take returns and forgets the error issued under token in sc.
+func (p *passthrough) take(token string, sc *passScope) (*UpstreamRPCError, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.m[token]
+	if !ok || e.scope != sc {
+		return nil, false
+	}
+	delete(p.m, token)
+	return e.err, true
+}
+
+// rewrite returns msg, one message as a transport writes it (a JSON line, or
+// an SSE event whose data line is the JSON), with the error of a response
+// that names a token issued in sc replaced by the upstream's error; and
+// that error's code (0: unchanged).
+func (p *passthrough) rewrite(msg []byte, sc *passScope) ([]byte, int) {
+	if !bytes.Contains(msg, []byte(passTokenPrefix)) {
+		return msg, 0
+	}
+	if bytes.HasPrefix(msg, []byte("event:")) || bytes.HasPrefix(msg, []byte("data:")) || bytes.HasPrefix(msg, []byte("id:")) {
+		lines := bytes.Split(msg, []byte("\n"))
+		for i, l := range lines {
+			if data, ok := bytes.CutPrefix(l, []byte("data: ")); ok {
+				if out, code := p.rewriteJSON(data, sc); code != 0 {
+					lines[i] = append([]byte("data: "), out...)
+					return bytes.Join(lines, []byte("\n")), code
+				}
+			}
+		}
+		return msg, 0
+	}
+	body := bytes.TrimRight(msg, "\r\n")
+	out, code := p.rewriteJSON(body, sc)
+	if code == 0 {
+		return msg, 0
+	}
+	return append(out, msg[len(body):]...), code
+}
+
+// rewriteJSON rewrites one JSON-RPC error response (see rewrite).
+func (p *passthrough) rewriteJSON(b []byte, sc *passScope) ([]byte, int) {
+	var resp struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   *struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(b, &resp) != nil || resp.Error == nil {
+		return b, 0
+	}
+	i := strings.LastIndex(resp.Error.Message, passTokenPrefix)
+	if i < 0 || len(resp.Error.Message) < i+len(passTokenPrefix)+passTokenHex {
+		return b, 0
+	}
+	rpc, ok := p.take(resp.Error.Message[i:i+len(passTokenPrefix)+passTokenHex], sc)
+	if !ok {
+		return b, 0
+	}
+	out, err := json.Marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   struct {
+			Code    int             `json:"code"`
+			Message string          `json:"message"`
+			Data    json.RawMessage `json:"data,omitempty"`
+		} `json:"error"`
+	}{mcp.JSONRPC_VERSION, resp.ID, struct {
+		Code    int             `json:"code"`
+		Message string          `json:"message"`
+		Data    json.RawMessage `json:"data,omitempty"`
+	}{rpc.Code, rpc.Message, rpc.Data}})
+	if err != nil {
+		return b, 0
+	}
+	return out, rpc.Code
+}
+
+// passWriter rewrites what mcp-go's stdio server writes: one message per
+// Write.
+type passWriter struct {
+	w  io.Writer
+	p  *passthrough
+	sc *passScope
+}
+
+func (w *passWriter) Write(b []byte) (int, error) {
+	out, _ := w.p.rewrite(b, w.sc)
+	if _, err := w.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// passResponseWriter rewrites what mcp-go's streamable HTTP server writes
+// for one request: a JSON body (one Write) or SSE events (one Write each).
+// The status of a JSON body is held until the body is seen, since
+// protocol version 2026-07-28 maps some error codes onto HTTP statuses.
+type passResponseWriter struct {
+	http.ResponseWriter
+	p       *passthrough
+	sc      *passScope
+	modern  bool
+	status  int
+	started bool
+}
+
+func (w *passResponseWriter) WriteHeader(status int) {
+	if w.started || w.status != 0 {
+		return
+	}
+	if strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+		w.status = status // held until the body
+		return
+	}
+	w.started = true
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *passResponseWriter) Write(b []byte) (int, error) {
+	out, code := w.p.rewrite(b, w.sc)
+	if !w.started {
+		w.started = true
+		status := w.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		if code != 0 && w.modern && status == http.StatusOK {
+			status = modernErrorStatus(code)
+		}
+		w.ResponseWriter.WriteHeader(status)
+	}
+	if _, err := w.ResponseWriter.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func (w *passResponseWriter) Flush() {
+	if !w.started && w.status != 0 {
+		w.started = true
+		w.ResponseWriter.WriteHeader(w.status)
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *passResponseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// finish writes a held status that no body followed.
+func (w *passResponseWriter) finish() {
+	if !w.started && w.status != 0 {
+		w.started = true
+		w.ResponseWriter.WriteHeader(w.status)
+	}
+}
+
+// modernErrorStatus is the HTTP status protocol version 2026-07-28 gives a
+// JSON-RPC error code, as mcp-go's streamable HTTP server maps it.
+func modernErrorStatus(code int) int {
+	switch code {
+	case mcp.METHOD_NOT_FOUND:
+		return http.StatusNotFound
+	case mcp.HEADER_MISMATCH, mcp.MISSING_REQUIRED_CLIENT_CAPABILITY, mcp.UNSUPPORTED_PROTOCOL_VERSION,
+		mcp.INVALID_REQUEST, mcp.INVALID_PARAMS, mcp.PARSE_ERROR:
+		return http.StatusBadRequest
+	}
+	return http.StatusOK
+}
