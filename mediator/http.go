@@ -128,6 +128,12 @@ func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx = withPassScope(ctx, scope)
 	pw := &passResponseWriter{ResponseWriter: w, p: &g.s.passed, sc: scope,
 		modern: mcp.IsModernProtocol(r.Header.Get(server.HeaderKeyProtocolVersion))}
+	if r.Method == http.MethodPost && !pw.modern && strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		// A call's own notifications go on this POST's stream; a
+		// 2026-07-28 request or a client that takes no stream gets them
+		// the way mcp-go sends them.
+		scope.notify = pw.writeNotification
+	}
 	g.next.ServeHTTP(pw, r.WithContext(ctx))
 	pw.finish()
 	if r.Method == http.MethodGet && sid == "" && issued.id != "" {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -52,11 +53,17 @@ type passEntry struct {
 	at    time.Time
 }
 
-// passScope is where a response is written: one per HTTP request and per
-// stdio connection, found in the handler's context. It is compared by
-// address, so it must not be zero-sized (Go may give all zero-sized
-// values one address).
-type passScope struct{ _ byte }
+// passScope is the stream a response is written on: one per HTTP request
+// and per stdio connection, found in the handler's context. It is compared
+// by address. notify, when set, writes one notification (JSON) on that
+// stream at once, ahead of anything written later there: a call's progress
+// and log messages go out before its result, on its own stream, instead
+// of through mcp-go's per-session notification channel, which another
+// stream of the session (an HTTP GET) may drain and which stdio writes
+// from another goroutine than responses.
+type passScope struct {
+	notify func(msg []byte) error
+}
 
 type passScopeKey struct{}
 
@@ -189,6 +196,7 @@ func (p *passthrough) rewriteJSON(b []byte, sc *passScope) ([]byte, int) {
 // passWriter rewrites what mcp-go's stdio server writes: one message per
 // Write.
 type passWriter struct {
+	mu sync.Mutex // one message at a time: mcp-go's and the mediator's
 	w  io.Writer
 	p  *passthrough
 	sc *passScope
@@ -196,10 +204,20 @@ type passWriter struct {
 
 func (w *passWriter) Write(b []byte) (int, error) {
 	out, _ := w.p.rewrite(b, w.sc)
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if _, err := w.w.Write(out); err != nil {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// writeNotification writes msg as one line, between mcp-go's messages.
+func (w *passWriter) writeNotification(msg []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, err := w.w.Write(append(msg, '\n'))
+	return err
 }
 
 // passResponseWriter rewrites what mcp-go's streamable HTTP server writes
@@ -211,11 +229,47 @@ type passResponseWriter struct {
 	p       *passthrough
 	sc      *passScope
 	modern  bool
+	mu      sync.Mutex // one message at a time: mcp-go's and the mediator's
 	status  int
 	started bool
+	closed  bool // the handler returned: nothing more may be written
 }
 
+// writeNotification writes msg as an SSE event on this request's stream,
+// starting the stream when nothing was written yet. mcp-go then writes the
+// response as an event too (the session is marked upgraded by the caller).
+func (w *passResponseWriter) writeNotification(msg []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return errStreamClosed
+	}
+	if !w.started {
+		if w.status != 0 && w.status != http.StatusOK {
+			return errStreamClosed // an error status is on its way
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("Connection", "keep-alive")
+		w.started = true
+		w.ResponseWriter.WriteHeader(http.StatusOK)
+	}
+	if _, err := fmt.Fprintf(w.ResponseWriter, "event: message\ndata: %s\n\n", msg); err != nil {
+		return err
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+	return nil
+}
+
+// errStreamClosed: the request's stream can take no more notifications.
+var errStreamClosed = errors.New("the request's stream is closed")
+
 func (w *passResponseWriter) WriteHeader(status int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.started || w.status != 0 {
 		return
 	}
@@ -229,6 +283,8 @@ func (w *passResponseWriter) WriteHeader(status int) {
 
 func (w *passResponseWriter) Write(b []byte) (int, error) {
 	out, code := w.p.rewrite(b, w.sc)
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if !w.started {
 		w.started = true
 		status := w.status
@@ -247,6 +303,8 @@ func (w *passResponseWriter) Write(b []byte) (int, error) {
 }
 
 func (w *passResponseWriter) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if !w.started && w.status != 0 {
 		w.started = true
 		w.ResponseWriter.WriteHeader(w.status)
@@ -261,6 +319,9 @@ func (w *passResponseWriter) Unwrap() http.ResponseWriter { return w.ResponseWri
 
 // finish writes a held status that no body followed.
 func (w *passResponseWriter) finish() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
 	if !w.started && w.status != 0 {
 		w.started = true
 		w.ResponseWriter.WriteHeader(w.status)

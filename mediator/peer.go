@@ -2,7 +2,10 @@ package mediator
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -13,7 +16,23 @@ type peer struct {
 	srv     *server.MCPServer
 	ctx     context.Context
 	session string
+	// scope is the call's own stream (passthrough.go); done is set once
+	// the call's handler returns, after which nothing is written for it.
+	scope *passScope
+	mu    sync.Mutex
+	done  bool
 }
+
+// end marks the call answered: its notifications are dropped from now on,
+// and one being written finishes first, so that it precedes the result.
+func (p *peer) end() {
+	p.mu.Lock()
+	p.done = true
+	p.mu.Unlock()
+}
+
+// errCallEnded: a notification for a call that has been answered.
+var errCallEnded = errors.New("the call has been answered")
 
 var _ Peer = (*peer)(nil)
 
@@ -24,6 +43,29 @@ func (p *peer) Notify(_ context.Context, method string, params map[string]any) e
 	// that has ended are dropped.
 	if p.ctx.Err() != nil {
 		return p.ctx.Err()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return errCallEnded
+	}
+	if p.scope != nil && p.scope.notify != nil {
+		msg, err := json.Marshal(mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION,
+			Notification: mcp.Notification{Method: method, Params: mcp.NotificationParams{AdditionalFields: params}}})
+		if err != nil {
+			return err
+		}
+		err = p.scope.notify(msg)
+		if err == nil {
+			// mcp-go then writes the result on the same event stream.
+			if up, ok := server.ClientSessionFromContext(p.ctx).(server.SessionWithStreamableHTTPConfig); ok {
+				up.UpgradeToSSEWhenReceiveNotification()
+			}
+			return nil
+		}
+		if !errors.Is(err, errStreamClosed) {
+			return err
+		}
 	}
 	return p.srv.SendNotificationToClient(p.ctx, method, params)
 }

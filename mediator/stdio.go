@@ -26,6 +26,8 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	// at a time to commit them together.
 	server.WithWorkerPoolSize(stdioWorkers)(st)
 	scope := &passScope{}
+	pw := &passWriter{w: out, p: &s.passed, sc: scope}
+	scope.notify = pw.writeNotification
 	st.SetContextFunc(func(ctx context.Context) context.Context {
 		return withPassScope(WithCredentials(ctx, Credentials{Transport: "stdio"}), scope)
 	})
@@ -39,7 +41,7 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 		_ = s.reject(sctx, c, fmt.Errorf("%w: a line on stdin is not valid JSON (%d bytes, starting %q); send one JSON-RPC message per line",
 			ErrInvalidRequest, len(head), trimForError(string(head), 64)))
 	}
-	return st.Listen(ctx, lines, &passWriter{w: out, p: &s.passed, sc: scope})
+	return st.Listen(ctx, lines, pw)
 }
 
 // stdioWorkers is how many tools/call one stdio agent may have running.

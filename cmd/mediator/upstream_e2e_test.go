@@ -39,7 +39,7 @@ func policyFiles(t testing.TB, rules string) (fragment, policyPath string) {
 	if err := os.WriteFile(pp, []byte(rules), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return "policy: {model: " + mp + ", file: " + pp + "}\n", pp
+	return "policy: {model: " + yq(mp) + ", file: " + yq(pp) + "}\n", pp
 }
 
 // fakeConfig runs tools/testdata/fakeupstream as the stdio upstream "fake"
