@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"sync"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 
 	"github.com/mcp-mediator/mediator/mediator"
+	"github.com/mcp-mediator/mediator/mediator/tracing"
 )
 
 // OTLPLogsConfig sends every record as an OpenTelemetry log record to an
@@ -52,17 +52,7 @@ func (c *OTLPLogsConfig) validate() []error {
 
 // logsURL is endpoint with /v1/logs as its path when it has none.
 func logsURL(endpoint string) (string, error) {
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("%q is not an http(s) URL of an OTLP/HTTP collector (e.g. http://127.0.0.1:4318)", endpoint)
-	}
-	if u.User != nil {
-		return "", fmt.Errorf("%q holds credentials; send them as a header (headers_env) instead", u.Redacted())
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = "/v1/logs"
-	}
-	return u.String(), nil
+	return tracing.CollectorURL(endpoint, "/v1/logs", "audit.ship.otlp.headers_env")
 }
 
 // otlpSink exports records with the OpenTelemetry SDK's OTLP/HTTP log

@@ -65,15 +65,24 @@ var _ mediator.Tracer = (*Tracer)(nil)
 // itself, or with /v1/traces when it has no path. An endpoint that is not
 // an absolute http or https URL is an error naming the fix.
 func ExporterURL(endpoint string) (string, error) {
+	return CollectorURL(endpoint, "/v1/traces", "tracing.headers_env")
+}
+
+// CollectorURL is the URL one OTLP/HTTP signal is posted to: endpoint
+// itself, or with signalPath (e.g. /v1/logs) when it has no path. An
+// endpoint that is not an absolute http or https URL, or that holds
+// credentials (to be sent as headers, from the setting headersSetting),
+// is an error naming the fix; the error never shows a password.
+func CollectorURL(endpoint, signalPath, headersSetting string) (string, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", fmt.Errorf("%q is not an http(s) URL of an OTLP/HTTP collector (e.g. http://127.0.0.1:4318)", endpoint)
 	}
 	if u.User != nil {
-		return "", fmt.Errorf("%q holds credentials; send them as a header (tracing.headers_env) instead", u.Redacted())
+		return "", fmt.Errorf("%q holds credentials; send them as a header (%s) instead", u.Redacted(), headersSetting)
 	}
 	if u.Path == "" || u.Path == "/" {
-		u.Path = "/v1/traces"
+		u.Path = signalPath
 	}
 	return u.String(), nil
 }
