@@ -62,7 +62,7 @@ type passEntry struct {
 // stream of the session (an HTTP GET) may drain and which stdio writes
 // from another goroutine than responses.
 type passScope struct {
-	notify func(msg []byte) error
+	notify func(ctx context.Context, msg []byte) error
 }
 
 type passScopeKey struct{}
@@ -213,7 +213,9 @@ func (w *passWriter) Write(b []byte) (int, error) {
 }
 
 // writeNotification writes msg as one line, between mcp-go's messages.
-func (w *passWriter) writeNotification(msg []byte) error {
+// A pipe takes no deadline: over stdio the process serves one agent, whose
+// own stalled reader then holds up only itself.
+func (w *passWriter) writeNotification(_ context.Context, msg []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	_, err := w.w.Write(append(msg, '\n'))
@@ -232,17 +234,24 @@ type passResponseWriter struct {
 	mu      sync.Mutex // one message at a time: mcp-go's and the mediator's
 	status  int
 	started bool
-	closed  bool // the handler returned: nothing more may be written
+	closed  bool  // the handler returned: nothing more may be written
+	broken  error // a notification's write failed (the client stopped reading)
 }
 
 // writeNotification writes msg as an SSE event on this request's stream,
 // starting the stream when nothing was written yet. mcp-go then writes the
 // response as an event too (the session is marked upgraded by the caller).
-func (w *passResponseWriter) writeNotification(msg []byte) error {
+// The write ends at ctx's deadline: a client that stops reading its stream
+// cannot hold the writer, or the agents behind it, for longer; after such
+// a failure the stream takes no more notifications.
+func (w *passResponseWriter) writeNotification(ctx context.Context, msg []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return errStreamClosed
+	}
+	if w.broken != nil {
+		return w.broken
 	}
 	if !w.started {
 		if w.status != 0 && w.status != http.StatusOK {
@@ -255,11 +264,19 @@ func (w *passResponseWriter) writeNotification(msg []byte) error {
 		w.started = true
 		w.ResponseWriter.WriteHeader(http.StatusOK)
 	}
-	if _, err := fmt.Fprintf(w.ResponseWriter, "event: message\ndata: %s\n\n", msg); err != nil {
-		return err
+	rc := http.NewResponseController(w.ResponseWriter)
+	if dl, ok := ctx.Deadline(); ok && rc.SetWriteDeadline(dl) == nil {
+		defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	}
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
+	_, err := fmt.Fprintf(w.ResponseWriter, "event: message\ndata: %s\n\n", msg)
+	if err == nil {
+		if err = rc.Flush(); errors.Is(err, http.ErrNotSupported) {
+			err = nil // the body goes out with the response
+		}
+	}
+	if err != nil {
+		w.broken = fmt.Errorf("the agent's stream stopped taking notifications: %w", err)
+		return w.broken
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -38,7 +39,11 @@ var _ Peer = (*peer)(nil)
 
 func (p *peer) SessionID() string { return p.session }
 
-func (p *peer) Notify(_ context.Context, method string, params map[string]any) error {
+// notifyWriteTimeout bounds a notification's write when the caller's
+// context sets no deadline.
+const notifyWriteTimeout = 5 * time.Second
+
+func (p *peer) Notify(ctx context.Context, method string, params map[string]any) error {
 	// The call's own context carries the session; notifications for a call
 	// that has ended are dropped.
 	if p.ctx.Err() != nil {
@@ -55,7 +60,12 @@ func (p *peer) Notify(_ context.Context, method string, params map[string]any) e
 		if err != nil {
 			return err
 		}
-		err = p.scope.notify(msg)
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, notifyWriteTimeout)
+			defer cancel()
+		}
+		err = p.scope.notify(ctx, msg)
 		if err == nil {
 			// mcp-go then writes the result on the same event stream.
 			if up, ok := server.ClientSessionFromContext(p.ctx).(server.SessionWithStreamableHTTPConfig); ok {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
@@ -39,8 +38,10 @@ type conn struct {
 	deadOnce sync.Once
 	deadErr  error
 
-	events   chan func() // notification deliveries, in order
-	enqueued atomic.Uint64
+	events chan func() // resource updates, in order
+
+	outboxMu sync.Mutex
+	outboxes map[any]*outbox // per call: the notifications for its agent
 }
 
 // dial connects to the upstream and initialises the session.

@@ -136,12 +136,11 @@ func (u *upstream) call(ctx context.Context, rec *callRec, method string, params
 	u.mu.Lock()
 	rec.ctx = cctx
 	u.mu.Unlock()
-	mark := c.enqueued.Load()
 	res, err := c.request(cctx, method, params)
 	if err != nil {
 		return nil, u.callError(ctx, cctx, c, method, err)
 	}
-	c.flushEvents(mark)
+	c.flush(rec.peer)
 	return res, nil
 }
 

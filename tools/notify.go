@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -14,9 +15,12 @@ import (
 )
 
 const (
-	// eventQueue bounds the notifications waiting to be delivered to agents
-	// per connection; beyond it they are dropped.
+	// eventQueue bounds the resource updates waiting per connection;
+	// beyond it they are dropped.
 	eventQueue = 256
+	// outboxSize bounds the notifications waiting for one agent's call;
+	// beyond it they are dropped.
+	outboxSize = 256
 	// notifyTimeout bounds one delivery to an agent.
 	notifyTimeout = 5 * time.Second
 	// flushWait bounds how long a call's result waits for the delivery of
@@ -129,7 +133,7 @@ func (c *conn) onNotification(n mcp.JSONRPCNotification) {
 	case mcp.MethodNotificationProgress:
 		c.routeProgress(n)
 	case mcp.MethodNotificationMessage:
-		c.fanOutLog(n)
+		c.routeLog(n)
 	case mcp.MethodNotificationResourceUpdated:
 		uri, _ := n.Params.AdditionalFields["uri"].(string)
 		if uri != "" {
@@ -153,12 +157,17 @@ func (c *conn) routeProgress(n mcp.JSONRPCNotification) {
 	}
 	params := notificationParams(n)
 	params["progressToken"] = rt.token
-	c.enqueue(func() { c.deliver(rt.peer, rt.ctx, n.Method, params) })
+	c.post(rt.peer, rt.ctx, n.Method, params)
 }
 
-// fanOutLog passes a logging notification to every peer with a call in
-// flight on the upstream, its logger name prefixed with the upstream's.
-func (c *conn) fanOutLog(n mcp.JSONRPCNotification) {
+// routeLog passes a logging notification, its logger name prefixed with
+// the upstream's, to the agent session whose call it belongs to. A log
+// message names no request: it is delivered when every call in flight on
+// the upstream belongs to one agent session (to the oldest of them), and
+// dropped when calls of several sessions are in flight, since delivering
+// it to all of them would show one agent another's logs. (An upstream whose
+// logs matter with many agents at once wants a connection per agent.)
+func (c *conn) routeLog(n mcp.JSONRPCNotification) {
 	params := notificationParams(n)
 	logger, _ := params["logger"].(string)
 	if logger == "" {
@@ -166,14 +175,40 @@ func (c *conn) fanOutLog(n mcp.JSONRPCNotification) {
 	} else {
 		params["logger"] = c.u.name + "/" + logger
 	}
-	targets := c.u.peers()
-	if len(targets) == 0 {
+	target, sessions := c.u.logTarget()
+	switch {
+	case sessions == 0:
 		c.u.log.Debug("upstream log message with no call in flight dropped")
-		return
+	case sessions > 1:
+		c.u.log.Debug("upstream log message dropped: calls of several agent sessions are in flight and it names none",
+			"sessions", sessions)
+	default:
+		c.post(target.peer, target.ctx, n.Method, params)
 	}
-	for _, t := range targets {
-		c.enqueue(func() { c.deliver(t.peer, t.ctx, n.Method, maps.Clone(params)) })
+}
+
+// logTarget returns the oldest call in flight and how many distinct agent
+// sessions have calls in flight.
+func (u *upstream) logTarget() (peerCall, int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var oldest *callRec
+	var sessions []string
+	for _, rec := range u.calls {
+		if rec.peer == nil {
+			continue
+		}
+		if sid := rec.peer.SessionID(); !slices.Contains(sessions, sid) {
+			sessions = append(sessions, sid)
+		}
+		if oldest == nil || rec.id < oldest.id {
+			oldest = rec
+		}
 	}
+	if oldest == nil {
+		return peerCall{}, 0
+	}
+	return peerCall{peer: oldest.peer, ctx: oldest.ctx}, len(sessions)
 }
 
 // notificationParams copies a notification's params, _meta included.
@@ -218,30 +253,22 @@ func (u *upstream) peers() []peerCall {
 }
 
 // samePeer compares peers by identity when they are pointers and by
-// session id otherwise (a value type might not be comparable).
+// session id otherwise.
 func samePeer(a, b mediator.Peer) bool {
-	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
-	if ta != tb {
-		return false
-	}
-	if ta.Kind() == reflect.Pointer {
-		return a == b
-	}
-	return a.SessionID() == b.SessionID()
+	return reflect.TypeOf(a) == reflect.TypeOf(b) && peerKey(a) == peerKey(b)
 }
 
-// enqueue queues a delivery; when the queue is full the notification is
-// dropped rather than stalling the upstream's reader.
+// enqueue queues registry work (a resource update); when the queue is
+// full it is dropped rather than stalling the upstream's reader.
 func (c *conn) enqueue(fn func()) {
-	c.enqueued.Add(1)
 	select {
 	case c.events <- fn:
 	default:
-		c.u.log.Warn("notification queue to agents is full; dropping a notification")
+		c.u.log.Warn("resource update queue is full; dropping an update")
 	}
 }
 
-// deliverEvents runs the queued deliveries in order.
+// deliverEvents runs the queued registry work in order.
 func (c *conn) deliverEvents() {
 	for {
 		select {
@@ -250,6 +277,86 @@ func (c *conn) deliverEvents() {
 		case <-c.ctx.Done():
 			return
 		}
+	}
+}
+
+// outbox holds the notifications for one peer (one call) and delivers them
+// in order on a goroutine of its own, so that an agent which stops reading
+// (each delivery then waits up to notifyTimeout) delays and loses only its
+// own notifications, never another agent's. Its fields are guarded by the
+// connection's outboxMu; it leaves the connection's map once drained.
+type outbox struct {
+	key      any
+	q        []func()
+	queued   uint64 // notifications accepted, ever
+	done     uint64 // of them delivered or failed
+	dropped  int    // refused since the last warning
+	changed  chan struct{}
+	draining bool
+}
+
+// peerKey identifies a peer: by address when it is a pointer, else by its
+// session id (a value type might not be comparable).
+func peerKey(p mediator.Peer) any {
+	if v := reflect.ValueOf(p); v.Kind() == reflect.Pointer {
+		return v.Pointer()
+	}
+	return "session:" + p.SessionID()
+}
+
+// post queues one notification for p; beyond outboxSize waiting it is
+// dropped (and counted) rather than stalling the upstream's reader.
+func (c *conn) post(p mediator.Peer, callCtx context.Context, method string, params map[string]any) {
+	key := peerKey(p)
+	c.outboxMu.Lock()
+	defer c.outboxMu.Unlock()
+	ob := c.outboxes[key]
+	if ob == nil {
+		if c.outboxes == nil {
+			c.outboxes = map[any]*outbox{}
+		}
+		ob = &outbox{key: key, changed: make(chan struct{})}
+		c.outboxes[key] = ob
+	}
+	if len(ob.q) >= outboxSize {
+		if ob.dropped++; ob.dropped == 1 {
+			c.u.log.Warn("an agent is not taking its notifications; dropping them", "method", method, "session", p.SessionID())
+		}
+		return
+	}
+	ob.q = append(ob.q, func() { c.deliver(p, callCtx, method, params) })
+	ob.queued++
+	if !ob.draining {
+		ob.draining = true
+		go c.drain(ob)
+	}
+}
+
+// drain delivers an outbox's notifications until it is empty.
+func (c *conn) drain(ob *outbox) {
+	for {
+		c.outboxMu.Lock()
+		if len(ob.q) == 0 {
+			ob.draining = false
+			if c.outboxes[ob.key] == ob {
+				delete(c.outboxes, ob.key)
+			}
+			if ob.dropped > 1 {
+				c.u.log.Warn("notifications dropped for an agent that was not taking them", "count", ob.dropped)
+			}
+			c.outboxMu.Unlock()
+			return
+		}
+		fn := ob.q[0]
+		ob.q[0] = nil
+		ob.q = ob.q[1:]
+		c.outboxMu.Unlock()
+		fn()
+		c.outboxMu.Lock()
+		ob.done++
+		close(ob.changed)
+		ob.changed = make(chan struct{})
+		c.outboxMu.Unlock()
 	}
 }
 
@@ -268,23 +375,37 @@ func (c *conn) deliver(p mediator.Peer, callCtx context.Context, method string, 
 	}
 }
 
-// flushEvents waits (bounded) until the notifications queued since mark are
-// delivered, so that an agent sees a call's progress before its result.
-func (c *conn) flushEvents(mark uint64) {
-	if c.enqueued.Load() == mark {
+// flush waits (bounded by flushWait) until the notifications queued so far
+// for p are delivered, so that an agent sees a call's progress before its
+// result. Other agents' notifications do not hold it up.
+func (c *conn) flush(p mediator.Peer) {
+	if p == nil {
 		return
 	}
-	done := make(chan struct{})
-	select {
-	case c.events <- func() { close(done) }:
-	default:
+	key := peerKey(p)
+	c.outboxMu.Lock()
+	ob := c.outboxes[key]
+	if ob == nil {
+		c.outboxMu.Unlock()
 		return
 	}
+	target := ob.queued
+	c.outboxMu.Unlock()
 	t := time.NewTimer(flushWait)
 	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-	case <-c.ctx.Done():
+	for {
+		c.outboxMu.Lock()
+		done, changed := ob.done, ob.changed
+		c.outboxMu.Unlock()
+		if done >= target {
+			return
+		}
+		select {
+		case <-changed:
+		case <-t.C:
+			return
+		case <-c.ctx.Done():
+			return
+		}
 	}
 }

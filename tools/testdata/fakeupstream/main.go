@@ -249,6 +249,9 @@ func sleepTool(ctx context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult,
 func progressTool(s *server.MCPServer) server.ToolHandlerFunc {
 	return func(ctx context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		steps := r.GetInt("steps", 3)
+		// Bulk, spread over time, for a test of a client that stops reading.
+		pad := strings.Repeat("x", min(r.GetInt("pad", 0), 1<<16))
+		gap := time.Duration(min(r.GetInt("gap_ms", 0), 1000)) * time.Millisecond
 		var token any
 		if r.Params.Meta != nil {
 			token = r.Params.Meta.ProgressToken
@@ -256,10 +259,11 @@ func progressTool(s *server.MCPServer) server.ToolHandlerFunc {
 		for i := 1; i <= steps; i++ {
 			if token != nil {
 				_ = s.SendNotificationToClient(ctx, "notifications/progress", map[string]any{
-					"progressToken": token, "progress": i, "total": steps, "message": fmt.Sprintf("step %d", i),
+					"progressToken": token, "progress": i, "total": steps, "message": fmt.Sprintf("step %d", i) + pad,
 				})
 			}
 			_ = s.SendLogMessageToClient(ctx, mcp.NewLoggingMessageNotification(mcp.LoggingLevelInfo, "worker", fmt.Sprintf("log %d", i)))
+			time.Sleep(gap)
 		}
 		// The stdio server writes notifications from another goroutine than
 		// results: give them time to go out first, as a real tool's work would.
