@@ -559,10 +559,8 @@ func (p *pipeline) forward(ctx context.Context, c *Call) (err error) {
 		c.Result, err = p.d.Upstreams.GetPrompt(ctx, pr, *req)
 	case *mcp.CompleteRequest:
 		c.Result, err = p.d.Upstreams.Complete(ctx, c.Target.Server, *req)
-	case *mcp.SubscribeRequest:
-		err = p.d.Upstreams.Subscribe(ctx, c.Target.Server, req.Params.URI)
-	case *mcp.UnsubscribeRequest:
-		err = p.d.Upstreams.Unsubscribe(ctx, c.Target.Server, req.Params.URI)
+	case *subscriptionRequest:
+		err = req.forward(ctx, p.d.Upstreams, c.Target.Server)
 	default:
 		return fmt.Errorf("%w: unsupported request type %T", ErrInternal, req)
 	}

@@ -6,15 +6,81 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // subscriptions tracks which agent sessions subscribed to which resource,
 // so an upstream's notifications/resources/updated reaches exactly them.
+//
+// Agents share one upstream session, so the upstream holds one
+// subscription per resource for all of them: an unsubscribe is forwarded
+// only when no other agent session still listens on that upstream (else
+// one agent's unsubscribe, or one for a resource it never subscribed to,
+// would end another's updates). Subscribing and unsubscribing are
+// serialised per upstream, so that an unsubscribe forwarded as the last
+// listener leaves cannot overtake a new listener's subscribe.
 type subscriptions struct {
 	mu    sync.Mutex
 	byURI map[string]map[string]string // uri → session → server
+	fwd   map[string]*sync.Mutex       // server → the lock of its forwards
+}
+
+// lockServer serialises the subscription forwards of one upstream.
+func (s *subscriptions) lockServer(server string) func() {
+	s.mu.Lock()
+	if s.fwd == nil {
+		s.fwd = map[string]*sync.Mutex{}
+	}
+	m := s.fwd[server]
+	if m == nil {
+		m = &sync.Mutex{}
+		s.fwd[server] = m
+	}
+	s.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+// othersListen reports whether a session other than session subscribes to
+// uri on server.
+func (s *subscriptions) othersListen(uri, session, server string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sid, srv := range s.byURI[uri] {
+		if sid != session && srv == server {
+			return true
+		}
+	}
+	return false
+}
+
+// subscriptionRequest is a resources/subscribe or resources/unsubscribe
+// on its way through the chain; the chain's forward step calls forward.
+type subscriptionRequest struct {
+	URI         string
+	Unsubscribe bool
+	session     string
+	subs        *subscriptions
+}
+
+// forward changes the subscription upstream and records it, serialised
+// with the upstream's other subscription changes. An unsubscribe that
+// other sessions still need is recorded but not forwarded.
+func (r *subscriptionRequest) forward(ctx context.Context, up Upstreams, server string) error {
+	defer r.subs.lockServer(server)()
+	if !r.Unsubscribe {
+		if err := up.Subscribe(ctx, server, r.URI); err != nil {
+			return err
+		}
+		r.subs.add(r.URI, r.session, server)
+		return nil
+	}
+	if !r.subs.othersListen(r.URI, r.session, server) {
+		if err := up.Unsubscribe(ctx, server, r.URI); err != nil {
+			return err
+		}
+	}
+	r.subs.remove(r.URI, r.session)
+	return nil
 }
 
 func (s *subscriptions) add(uri, session, server string) {
@@ -29,16 +95,14 @@ func (s *subscriptions) add(uri, session, server string) {
 	s.byURI[uri][session] = server
 }
 
-// remove drops one subscription and reports whether uri has none left.
-func (s *subscriptions) remove(uri, session string) (last bool) {
+// remove drops one subscription.
+func (s *subscriptions) remove(uri, session string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.byURI[uri], session)
 	if len(s.byURI[uri]) == 0 {
 		delete(s.byURI, uri)
-		return true
 	}
-	return false
 }
 
 func (s *subscriptions) sessions(uri string) []string {
@@ -77,22 +141,10 @@ func (s *Server) gateSubscription(ctx context.Context, c *Call, raw json.RawMess
 		return s.refuse(ctx, c, fmt.Errorf("%w: %s needs params.uri", ErrInvalidRequest, c.Method))
 	}
 	c.Name = msg.Params.URI
-	if c.Method == "resources/subscribe" {
-		req := &mcp.SubscribeRequest{}
-		req.Params.URI = msg.Params.URI
-		c.Request = req
-	} else {
-		req := &mcp.UnsubscribeRequest{}
-		req.Params.URI = msg.Params.URI
-		c.Request = req
-	}
+	c.Request = &subscriptionRequest{URI: msg.Params.URI, Unsubscribe: c.Method == "resources/unsubscribe",
+		session: c.Session.ID, subs: &s.subs}
 	if err := s.run(ctx, c); err != nil {
 		return &recordedError{err}
-	}
-	if c.Method == "resources/subscribe" {
-		s.subs.add(c.Name, c.Session.ID, c.Target.Server)
-	} else {
-		s.subs.remove(c.Name, c.Session.ID)
 	}
 	return nil
 }
@@ -111,12 +163,15 @@ func (s *Server) resourceUpdated(server, uri string) {
 // unsubscribes upstream where nobody else listens.
 func (s *Server) dropSubscriptions(ctx context.Context, session string) {
 	for uri, server := range s.subs.ofSession(session) {
-		if s.subs.remove(uri, session) {
+		unlock := s.subs.lockServer(server)
+		if !s.subs.othersListen(uri, session, server) {
 			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			if err := s.deps.Upstreams.Unsubscribe(uctx, server, uri); err != nil {
 				s.log.Debug("upstream unsubscribe failed", "uri", uri, "server", server, "err", err)
 			}
 			cancel()
 		}
+		s.subs.remove(uri, session)
+		unlock()
 	}
 }

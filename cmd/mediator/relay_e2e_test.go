@@ -113,3 +113,101 @@ upstreams:
 		t.Fatalf("subscribing to a resource no rule allows: err = %v, want a denial", err)
 	}
 }
+
+// subscriber is an agent session that counts its resource updates.
+type subscriber struct {
+	c       *client.Client
+	updated chan string
+}
+
+func newSubscriber(t *testing.T, url string) *subscriber {
+	t.Helper()
+	tr, err := transport.NewStreamableHTTP(url, transport.WithContinuousListening()) //lint:ignore SA1019 the legacy GET stream is what 2025-11-25 clients use
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &subscriber{c: client.NewClient(tr), updated: make(chan string, 16)}
+	s.c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == "notifications/resources/updated" {
+			uri, _ := n.Params.AdditionalFields["uri"].(string)
+			s.updated <- uri
+		}
+	})
+	initClient(t, s.c)
+	return s
+}
+
+func (s *subscriber) subscription(t *testing.T, unsubscribe bool, uri string) {
+	t.Helper()
+	var err error
+	if unsubscribe {
+		req := mcp.UnsubscribeRequest{}
+		req.Params.URI = uri
+		err = s.c.Unsubscribe(t.Context(), req) //lint:ignore SA1019 resources/unsubscribe is how 2025-11-25 clients unsubscribe
+	} else {
+		req := mcp.SubscribeRequest{}
+		req.Params.URI = uri
+		err = s.c.Subscribe(t.Context(), req) //lint:ignore SA1019 resources/subscribe is how 2025-11-25 clients subscribe
+	}
+	if err != nil {
+		t.Fatalf("(un)subscribe %s: %v", uri, err)
+	}
+}
+
+// got reports whether an update for uri arrives within wait.
+func (s *subscriber) got(uri string, wait time.Duration) bool {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case u := <-s.updated:
+			if u == uri {
+				return true
+			}
+		case <-t.C:
+			return false
+		}
+	}
+}
+
+// Issue 18, item 1: agents share one upstream session, so the upstream holds
+// one subscription for all of them. One agent's unsubscribe, or one for a
+// resource it never subscribed to, must not end another's updates: the
+// unsubscribe reaches the upstream only when the last listener leaves.
+// (Before: every unsubscribe was forwarded, and B's updates stopped.) The
+// fake upstream honours subscriptions per session, as a real server does.
+func TestE2ESharedSubscriptionsCounted(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, policyFragment(t, "p, *, tool, fake__*, allow, fake-all\np, *, resource, fake://readme, allow, readme\n")+`
+agent: {id: e2e-agent}
+auth: {anonymous: {id: e2e-agent}}
+upstreams:
+  - name: fake
+    command: `+buildTool(t, "tools/testdata/fakeupstream")+"\n")
+	const uri = "fake://readme"
+	a, b, c := newSubscriber(t, p.URL), newSubscriber(t, p.URL), newSubscriber(t, p.URL)
+	a.subscription(t, false, uri)
+	b.subscription(t, false, uri)
+	touch := func(want string) {
+		t.Helper()
+		if out := resultText(callTool(t, c.c, "fake__touch", nil)); !strings.Contains(out, want) {
+			t.Fatalf("touch: %q, want %q", out, want)
+		}
+	}
+
+	c.subscription(t, true, uri) // C never subscribed
+	touch("1 subscribed sessions notified")
+	if !a.got(uri, 10*time.Second) || !b.got(uri, 10*time.Second) {
+		t.Fatal("after an unsubscribe by an agent that never subscribed, A or B got no update")
+	}
+	a.subscription(t, true, uri)
+	touch("1 subscribed sessions notified")
+	if !b.got(uri, 10*time.Second) {
+		t.Fatal("after A unsubscribed, B (still subscribed) got no update")
+	}
+	if a.got(uri, 300*time.Millisecond) {
+		t.Fatal("A got an update after unsubscribing")
+	}
+	b.subscription(t, true, uri) // the last listener: now the upstream is told
+	touch("0 subscribed sessions notified")
+}

@@ -17,6 +17,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -63,6 +64,9 @@ func main() {
 	}
 }
 
+// subscribed returns the client sessions subscribed to a resource.
+var subscribed func(uri string) []string
+
 func newServer() *server.MCPServer {
 	opts := []server.ServerOption{
 		server.WithToolCapabilities(true),
@@ -76,7 +80,38 @@ func newServer() *server.MCPServer {
 	if *pageSize > 0 {
 		opts = append(opts, server.WithPaginationLimit(*pageSize))
 	}
+	// Subscriptions, per client session, as a server that honours them
+	// keeps: touch notifies only the sessions subscribed to the readme.
+	var subsMu sync.Mutex
+	subs := map[string]bool{}
+	hooks := &server.Hooks{}
+	hooks.AddAfterSubscribe(func(ctx context.Context, _ any, m *mcp.SubscribeRequest, _ *mcp.EmptyResult) {
+		if cs := server.ClientSessionFromContext(ctx); cs != nil {
+			subsMu.Lock()
+			subs[cs.SessionID()+" "+m.Params.URI] = true
+			subsMu.Unlock()
+		}
+	})
+	hooks.AddAfterUnsubscribe(func(ctx context.Context, _ any, m *mcp.UnsubscribeRequest, _ *mcp.EmptyResult) {
+		if cs := server.ClientSessionFromContext(ctx); cs != nil {
+			subsMu.Lock()
+			delete(subs, cs.SessionID()+" "+m.Params.URI)
+			subsMu.Unlock()
+		}
+	})
+	opts = append(opts, server.WithHooks(hooks))
 	s := server.NewMCPServer(*name, "1.0.0", opts...)
+	subscribed = func(uri string) []string {
+		subsMu.Lock()
+		defer subsMu.Unlock()
+		var out []string
+		for k := range subs {
+			if sid, u, _ := strings.Cut(k, " "); u == uri {
+				out = append(out, sid)
+			}
+		}
+		return out
+	}
 	s.EnableSampling()
 	addTools(s)
 	for i := range *extraTools {
@@ -197,8 +232,14 @@ func addTools(s *server.MCPServer) {
 	s.AddTool(schema, text("ok"))
 	// touch announces that <name>://readme changed (for subscriptions).
 	s.AddTool(mcp.NewTool("touch"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		s.SendNotificationToAllClients("notifications/resources/updated", map[string]any{"uri": *name + "://readme"})
-		return mcp.NewToolResultText("touched"), nil
+		uri := *name + "://readme"
+		n := 0
+		for _, sid := range subscribed(uri) {
+			if s.SendNotificationToSpecificClient(sid, "notifications/resources/updated", map[string]any{"uri": uri}) == nil {
+				n++
+			}
+		}
+		return mcp.NewToolResultText(fmt.Sprintf("touched; %d subscribed sessions notified", n)), nil
 	})
 	s.AddTool(mcp.NewTool("wipe", mcp.WithDestructiveHintAnnotation(true)), text("wiped"))
 	// add_tool adds a tool, or redefines one (a "rug pull") when name is
