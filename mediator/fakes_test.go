@@ -40,7 +40,9 @@ func (f *fakeUpstreams) OnChange(fn func(*Catalog)) {
 
 func (f *fakeUpstreams) Subscribe(context.Context, string, string) error   { return nil }
 func (f *fakeUpstreams) Unsubscribe(context.Context, string, string) error { return nil }
-func (f *fakeUpstreams) OnResourceUpdated(func(string, string))            {}
+func (f *fakeUpstreams) OnResourceUpdated(func(string, string, string))    {}
+func (f *fakeUpstreams) EndSession(string)                                 {}
+func (f *fakeUpstreams) Isolated(string) bool                              { return false }
 
 type fakeRecorder struct {
 	mu      sync.Mutex

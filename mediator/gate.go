@@ -30,6 +30,7 @@ func (s *Server) hooks() *server.Hooks {
 	h.AddAfterListResourceTemplates(s.filterTemplates)
 	h.AddOnUnregisterSession(func(ctx context.Context, cs server.ClientSession) {
 		s.dropSubscriptions(ctx, cs.SessionID())
+		s.deps.Upstreams.EndSession(cs.SessionID())
 	})
 	return h
 }

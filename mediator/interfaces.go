@@ -41,8 +41,17 @@ type Upstreams interface {
 	Subscribe(ctx context.Context, server, uri string) error
 	Unsubscribe(ctx context.Context, server, uri string) error
 	// OnResourceUpdated registers fn to be called (from any goroutine) when
-	// an upstream sends notifications/resources/updated.
-	OnResourceUpdated(fn func(server, uri string))
+	// an upstream sends notifications/resources/updated. session is the
+	// agent session (SessionInfo.Key) whose own upstream session sent it,
+	// or "" when it came from the session all agents share.
+	OnResourceUpdated(fn func(server, uri, session string))
+	// EndSession tells the upstreams that an agent session ended: an
+	// upstream that gives each agent session its own upstream session
+	// closes that session's.
+	EndSession(session string)
+	// Isolated reports whether server gives each agent session its own
+	// upstream session (so subscriptions are not shared between agents).
+	Isolated(server string) bool
 }
 
 // Authenticator turns the credentials presented with a request into an

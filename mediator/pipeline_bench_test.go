@@ -47,7 +47,9 @@ func (benchUpstreams) Complete(context.Context, string, mcp.CompleteRequest) (*m
 func (benchUpstreams) OnChange(func(*mediator.Catalog))                  {}
 func (benchUpstreams) Subscribe(context.Context, string, string) error   { return nil }
 func (benchUpstreams) Unsubscribe(context.Context, string, string) error { return nil }
-func (benchUpstreams) OnResourceUpdated(func(string, string))            {}
+func (benchUpstreams) OnResourceUpdated(func(string, string, string))    {}
+func (benchUpstreams) EndSession(string)                                 {}
+func (benchUpstreams) Isolated(string) bool                              { return false }
 
 type benchAuthn struct{ a *mediator.Agent }
 

@@ -17,11 +17,20 @@ import (
 // one agent's unsubscribe, or one for a resource it never subscribed to,
 // would end another's updates). Subscribing and unsubscribing are
 // serialised per upstream, so that an unsubscribe forwarded as the last
-// listener leaves cannot overtake a new listener's subscribe.
+// listener leaves cannot overtake a new listener's subscribe. An upstream
+// with isolation "session" holds each agent session's subscriptions in
+// that session's own upstream session: nothing is shared, and an update
+// reaches only the agent session whose upstream session sent it.
 type subscriptions struct {
 	mu    sync.Mutex
-	byURI map[string]map[string]string // uri → session → server
-	fwd   map[string]*sync.Mutex       // server → the lock of its forwards
+	byURI map[string]map[string]subscriber // uri → session id → subscriber
+	fwd   map[string]*sync.Mutex           // server → the lock of its forwards
+}
+
+// subscriber is one agent session's subscription to a resource.
+type subscriber struct {
+	server string
+	key    string // the session's SessionInfo.Key
 }
 
 // lockServer serialises the subscription forwards of one upstream.
@@ -45,8 +54,8 @@ func (s *subscriptions) lockServer(server string) func() {
 func (s *subscriptions) othersListen(uri, session, server string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for sid, srv := range s.byURI[uri] {
-		if sid != session && srv == server {
+	for sid, sub := range s.byURI[uri] {
+		if sid != session && sub.server == server {
 			return true
 		}
 	}
@@ -58,7 +67,8 @@ func (s *subscriptions) othersListen(uri, session, server string) bool {
 type subscriptionRequest struct {
 	URI         string
 	Unsubscribe bool
-	session     string
+	session     string // the MCP session id, to send updates to
+	key         string // SessionInfo.Key, to match an isolated upstream session
 	subs        *subscriptions
 }
 
@@ -71,10 +81,10 @@ func (r *subscriptionRequest) forward(ctx context.Context, up Upstreams, server 
 		if err := up.Subscribe(ctx, server, r.URI); err != nil {
 			return err
 		}
-		r.subs.add(r.URI, r.session, server)
+		r.subs.add(r.URI, r.session, subscriber{server: server, key: r.key})
 		return nil
 	}
-	if !r.subs.othersListen(r.URI, r.session, server) {
+	if up.Isolated(server) || !r.subs.othersListen(r.URI, r.session, server) {
 		if err := up.Unsubscribe(ctx, server, r.URI); err != nil {
 			return err
 		}
@@ -83,16 +93,16 @@ func (r *subscriptionRequest) forward(ctx context.Context, up Upstreams, server 
 	return nil
 }
 
-func (s *subscriptions) add(uri, session, server string) {
+func (s *subscriptions) add(uri, session string, sub subscriber) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.byURI == nil {
-		s.byURI = make(map[string]map[string]string)
+		s.byURI = make(map[string]map[string]subscriber)
 	}
 	if s.byURI[uri] == nil {
-		s.byURI[uri] = make(map[string]string)
+		s.byURI[uri] = make(map[string]subscriber)
 	}
-	s.byURI[uri][session] = server
+	s.byURI[uri][session] = sub
 }
 
 // remove drops one subscription.
@@ -105,12 +115,17 @@ func (s *subscriptions) remove(uri, session string) {
 	}
 }
 
-func (s *subscriptions) sessions(uri string) []string {
+// sessions returns the sessions an update of uri from server reaches: the
+// subscribers on that server, and when key is set (the update came from
+// that agent session's own upstream session) only the one with that key.
+func (s *subscriptions) sessions(server, uri, key string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.byURI[uri]))
-	for sid := range s.byURI[uri] {
-		out = append(out, sid)
+	var out []string
+	for sid, sub := range s.byURI[uri] {
+		if sub.server == server && (key == "" || sub.key == key) {
+			out = append(out, sid)
+		}
 	}
 	return out
 }
@@ -121,8 +136,8 @@ func (s *subscriptions) ofSession(session string) map[string]string {
 	defer s.mu.Unlock()
 	out := map[string]string{}
 	for uri, subs := range s.byURI {
-		if server, ok := subs[session]; ok {
-			out[uri] = server
+		if sub, ok := subs[session]; ok {
+			out[uri] = sub.server
 		}
 	}
 	return out
@@ -142,16 +157,18 @@ func (s *Server) gateSubscription(ctx context.Context, c *Call, raw json.RawMess
 	}
 	c.Name = msg.Params.URI
 	c.Request = &subscriptionRequest{URI: msg.Params.URI, Unsubscribe: c.Method == "resources/unsubscribe",
-		session: c.Session.ID, subs: &s.subs}
+		session: c.Session.ID, key: c.Session.Key, subs: &s.subs}
 	if err := s.run(ctx, c); err != nil {
 		return &recordedError{err}
 	}
 	return nil
 }
 
-// resourceUpdated passes an upstream's update to the subscribed sessions.
-func (s *Server) resourceUpdated(server, uri string) {
-	for _, sid := range s.subs.sessions(uri) {
+// resourceUpdated passes an upstream's update to the subscribed sessions:
+// those subscribed to uri on server, and of an isolated upstream session
+// (key set) only its own agent session.
+func (s *Server) resourceUpdated(server, uri, key string) {
+	for _, sid := range s.subs.sessions(server, uri, key) {
 		err := s.mcp.SendNotificationToSpecificClient(sid, "notifications/resources/updated", map[string]any{"uri": uri})
 		if err != nil {
 			s.log.Debug("resource update not delivered", "session", sid, "uri", uri, "server", server, "err", err)
@@ -160,11 +177,12 @@ func (s *Server) resourceUpdated(server, uri string) {
 }
 
 // dropSubscriptions forgets a closed session's subscriptions and
-// unsubscribes upstream where nobody else listens.
+// unsubscribes upstream where nobody else listens. An isolated upstream's
+// subscriptions end with the session's own upstream session.
 func (s *Server) dropSubscriptions(ctx context.Context, session string) {
 	for uri, server := range s.subs.ofSession(session) {
 		unlock := s.subs.lockServer(server)
-		if !s.subs.othersListen(uri, session, server) {
+		if !s.deps.Upstreams.Isolated(server) && !s.subs.othersListen(uri, session, server) {
 			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			if err := s.deps.Upstreams.Unsubscribe(uctx, server, uri); err != nil {
 				s.log.Debug("upstream unsubscribe failed", "uri", uri, "server", server, "err", err)

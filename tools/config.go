@@ -101,7 +101,60 @@ type Config struct {
 	// the agent, redacted in the store) or "off" (neither results nor
 	// arguments are scanned: no r.obj.ArgSecrets, no session taint).
 	Secrets string `yaml:"secrets,omitempty" json:"secrets,omitempty"`
+
+	// Isolation is how agents share the upstream: "shared" (the default
+	// when empty: one upstream session for all agents) or "session" (one
+	// upstream session, a stdio child or an HTTP session, per agent
+	// session, for servers that keep state such as memory or shells).
+	Isolation string `yaml:"isolation,omitempty" json:"isolation,omitempty"`
+	// Sessions bounds the upstream sessions of isolation "session".
+	Sessions SessionLimits `yaml:"sessions,omitempty" json:"sessions,omitempty"`
 }
+
+// The isolation modes of Config.Isolation.
+const (
+	IsolationShared  = "shared"
+	IsolationSession = "session"
+)
+
+// SessionLimits bounds an upstream's per-agent-session connections.
+// Zero values take the defaults.
+type SessionLimits struct {
+	// Max is the most upstream sessions at once (default 16). A new agent
+	// session beyond it is refused until one ends or goes idle.
+	Max int `yaml:"max,omitempty" json:"max,omitempty"`
+	// PerAgent is the most upstream sessions one agent id holds at once
+	// (default 4).
+	PerAgent int `yaml:"per_agent,omitempty" json:"per_agent,omitempty"`
+	// Idle closes an upstream session with no call for this long (default
+	// 10m); the agent's next call starts a fresh one.
+	Idle time.Duration `yaml:"idle,omitempty" json:"idle,omitempty"`
+}
+
+// Defaults of SessionLimits.
+const (
+	DefaultMaxSessions      = 16
+	DefaultSessionsPerAgent = 4
+	DefaultSessionIdle      = 10 * time.Minute
+)
+
+// Effective returns the limits with defaults filled in.
+func (l SessionLimits) Effective() SessionLimits {
+	if l.Max == 0 {
+		l.Max = DefaultMaxSessions
+	}
+	if l.PerAgent == 0 {
+		l.PerAgent = DefaultSessionsPerAgent
+	}
+	if l.Idle == 0 {
+		l.Idle = DefaultSessionIdle
+	}
+	return l
+}
+
+// Isolated reports whether each agent session gets its own upstream
+// session.
+func (c *Config) Isolated() bool { return c.Isolation == IsolationSession }
 
 // The pinning modes of Config.Pinning.
 const (
@@ -355,6 +408,26 @@ func (c *Config) validate(w string) error {
 	case "", "redact", "block", "flag", "off":
 	default:
 		p.addf("secrets %q is not known: use redact, block, flag or off (or leave it out to redact)", c.Secrets)
+	}
+	switch c.Isolation {
+	case "", IsolationShared, IsolationSession:
+	default:
+		p.addf("isolation %q is not known: use shared or session (or leave it out to share)", c.Isolation)
+	}
+	if l := c.Sessions; l != (SessionLimits{}) {
+		if c.Isolation != IsolationSession {
+			p.addf("sessions is set but isolation is not session: set isolation: session, or remove sessions")
+		}
+		if l.Max < 0 || l.Max > 10000 || l.PerAgent < 0 || l.PerAgent > 10000 {
+			p.addf("sessions.max %d and sessions.per_agent %d must be between 1 and 10000 (or left out for %d and %d)",
+				l.Max, l.PerAgent, DefaultMaxSessions, DefaultSessionsPerAgent)
+		}
+		if e := l.Effective(); e.PerAgent > e.Max {
+			p.addf("sessions.per_agent %d is more than sessions.max %d: lower per_agent or raise max", e.PerAgent, e.Max)
+		}
+		if l.Idle < 0 || (l.Idle > 0 && l.Idle < time.Second) || l.Idle > 7*24*time.Hour {
+			p.addf("sessions.idle %v must be between 1s and 168h (or left out for %v)", l.Idle, DefaultSessionIdle)
+		}
 	}
 	if c.Mode != "" && c.Mode != "enforce" && c.Mode != "shadow" {
 		p.addf("mode %q is not known: use enforce or shadow (or leave it out to enforce)", c.Mode)

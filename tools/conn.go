@@ -39,15 +39,19 @@ type conn struct {
 	deadErr  error
 
 	events chan func() // resource updates, in order
+	// session is the agent session this connection serves alone
+	// (isolation "session"); "" for the shared connection.
+	session string
 
 	outboxMu sync.Mutex
 	outboxes map[any]*outbox // per call: the notifications for its agent
 }
 
-// dial connects to the upstream and initialises the session.
-func (u *upstream) dial() (*conn, error) {
+// dial connects to the upstream and initialises the session: the shared
+// one, or when session is set one agent session's own.
+func (u *upstream) dial(session string) (*conn, error) {
 	ctx, cancel := context.WithCancel(u.ctx)
-	c := &conn{u: u, ctx: ctx, cancel: cancel, dead: make(chan struct{}), events: make(chan func(), eventQueue)}
+	c := &conn{u: u, ctx: ctx, cancel: cancel, dead: make(chan struct{}), events: make(chan func(), eventQueue), session: session}
 	tr, err := u.newTransport(c)
 	if err != nil {
 		cancel()

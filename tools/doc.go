@@ -41,9 +41,18 @@
 // Calls are forwarded with the upstream's original name. The agent's
 // progress token is replaced by a registry-unique token, and the upstream's
 // progress notifications are routed back to the calling mediator.Peer with
-// the agent's token restored. Logging notifications go to the peers with
-// calls in flight on that upstream; sampling and elicitation requests are
-// relayed to the peer of the call that caused them. A cancelled call is
+// the agent's token restored. Each call's notifications have a queue of
+// their own, so an agent that stops reading delays only itself. A logging
+// notification names no request: it goes to the agent session that alone
+// has calls in flight on the connection, and to nobody when several do.
+// Sampling and elicitation requests are relayed to the peer of the call
+// that caused them.
+//
+// An upstream with isolation "session" gives each agent session an
+// upstream session of its own (a stdio child, or an HTTP session), dialled
+// on its first call, bounded by SessionLimits and closed when the agent
+// session ends (Registry.EndSession) or idles; its catalog still comes
+// from the shared connection. A cancelled call is
 // cancelled upstream with notifications/cancelled, and every call is bounded
 // by its upstream's timeout.
 //

@@ -127,10 +127,11 @@ func (r *Registry) forward(ctx context.Context, server, method string, meta *mcp
 // call sends method on the current connection, bounded by the upstream's
 // timeout, and maps failures to the mediator's sentinel errors.
 func (u *upstream) call(ctx context.Context, rec *callRec, method string, params any) (json.RawMessage, error) {
-	c, err := u.live()
+	c, release, err := u.connFor(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	cctx, cancel := context.WithTimeout(withCallRec(ctx, rec), u.timeout)
 	defer cancel()
 	u.mu.Lock()

@@ -137,7 +137,7 @@ func (c *conn) onNotification(n mcp.JSONRPCNotification) {
 	case mcp.MethodNotificationResourceUpdated:
 		uri, _ := n.Params.AdditionalFields["uri"].(string)
 		if uri != "" {
-			c.enqueue(func() { c.u.r.resourceUpdated(c.u.name, uri) })
+			c.enqueue(func() { c.u.r.resourceUpdated(c.u.name, uri, c.session) })
 		}
 	default:
 		c.u.log.Debug("upstream notification not relayed", "method", n.Method)
@@ -175,7 +175,7 @@ func (c *conn) routeLog(n mcp.JSONRPCNotification) {
 	} else {
 		params["logger"] = c.u.name + "/" + logger
 	}
-	target, sessions := c.u.logTarget()
+	target, sessions := c.u.logTarget(c.session)
 	switch {
 	case sessions == 0:
 		c.u.log.Debug("upstream log message with no call in flight dropped")
@@ -188,14 +188,15 @@ func (c *conn) routeLog(n mcp.JSONRPCNotification) {
 }
 
 // logTarget returns the oldest call in flight and how many distinct agent
-// sessions have calls in flight.
-func (u *upstream) logTarget() (peerCall, int) {
+// sessions have calls in flight; only session's calls when it is set (a
+// connection of one agent session's own).
+func (u *upstream) logTarget(session string) (peerCall, int) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	var oldest *callRec
 	var sessions []string
 	for _, rec := range u.calls {
-		if rec.peer == nil {
+		if rec.peer == nil || (session != "" && rec.peer.SessionID() != session) {
 			continue
 		}
 		if sid := rec.peer.SessionID(); !slices.Contains(sessions, sid) {
@@ -229,13 +230,14 @@ type peerCall struct {
 	ctx  context.Context
 }
 
-// peers returns the distinct peers with calls in flight.
-func (u *upstream) peers() []peerCall {
+// peers returns the distinct peers with calls in flight, of session only
+// when it is set.
+func (u *upstream) peers(session string) []peerCall {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	var out []peerCall
 	for _, rec := range u.calls {
-		if rec.peer == nil {
+		if rec.peer == nil || (session != "" && rec.peer.SessionID() != session) {
 			continue
 		}
 		dup := false

@@ -49,7 +49,7 @@ type Registry struct {
 
 	subsMu  sync.Mutex
 	subs    []func(*mediator.Catalog)
-	updated []func(server, uri string)
+	updated []func(server, uri, session string)
 
 	routesMu sync.Mutex
 	routes   map[string]*route

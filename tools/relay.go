@@ -16,7 +16,7 @@ type relay struct{ c *conn }
 
 // CreateMessage relays sampling/createMessage.
 func (rl *relay) CreateMessage(ctx context.Context, req mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
-	peer, callCtx, err := rl.c.u.peerFor(ctx, "sampling")
+	peer, callCtx, err := rl.c.u.peerFor(ctx, rl.c.session, "sampling")
 	if err != nil {
 		return nil, err
 	}
@@ -32,7 +32,7 @@ func (rl *relay) CreateMessage(ctx context.Context, req mcp.CreateMessageRequest
 
 // Elicit relays elicitation/create.
 func (rl *relay) Elicit(ctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
-	peer, callCtx, err := rl.c.u.peerFor(ctx, "elicitation")
+	peer, callCtx, err := rl.c.u.peerFor(ctx, rl.c.session, "elicitation")
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func (rl *relay) Elicit(ctx context.Context, req mcp.ElicitationRequest) (*mcp.E
 // the call's own response stream), else the only agent with calls in flight
 // on the upstream. With none, or several, the request is refused: the
 // mediator never guesses which agent to ask.
-func (u *upstream) peerFor(ctx context.Context, what string) (mediator.Peer, context.Context, error) {
+func (u *upstream) peerFor(ctx context.Context, session, what string) (mediator.Peer, context.Context, error) {
 	if rec := callRecFrom(ctx); rec != nil && rec.peer != nil {
 		u.mu.Lock()
 		cur, live := u.calls[rec.id]
@@ -61,7 +61,7 @@ func (u *upstream) peerFor(ctx context.Context, what string) (mediator.Peer, con
 			return rec.peer, callCtx, nil
 		}
 	}
-	peers := u.peers()
+	peers := u.peers(session)
 	switch len(peers) {
 	case 1:
 		return peers[0].peer, peers[0].ctx, nil

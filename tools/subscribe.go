@@ -29,8 +29,9 @@ func (r *Registry) subscription(ctx context.Context, server, method, uri string)
 }
 
 // OnResourceUpdated registers fn to be called when an upstream sends
-// notifications/resources/updated.
-func (r *Registry) OnResourceUpdated(fn func(server, uri string)) {
+// notifications/resources/updated: session is the agent session whose own
+// upstream session sent it (isolation "session"), "" for the shared one.
+func (r *Registry) OnResourceUpdated(fn func(server, uri, session string)) {
 	if fn == nil {
 		return
 	}
@@ -39,11 +40,11 @@ func (r *Registry) OnResourceUpdated(fn func(server, uri string)) {
 	r.subsMu.Unlock()
 }
 
-func (r *Registry) resourceUpdated(server, uri string) {
+func (r *Registry) resourceUpdated(server, uri, session string) {
 	r.subsMu.Lock()
 	fns := slices.Clone(r.updated)
 	r.subsMu.Unlock()
 	for _, fn := range fns {
-		fn(server, uri)
+		fn(server, uri, session)
 	}
 }

@@ -46,6 +46,7 @@ type upstream struct {
 	nextCall  uint64
 	draining  bool
 	inflight  sync.WaitGroup
+	sess      map[string]*sessConn // isolation "session": by agent session
 }
 
 func newUpstream(r *Registry, cfg Config) *upstream {
@@ -67,6 +68,14 @@ func newUpstream(r *Registry, cfg Config) *upstream {
 // back off, and again, until stop.
 func (u *upstream) run() {
 	defer close(u.done)
+	if u.cfg.Isolated() {
+		reaped := make(chan struct{})
+		go func() {
+			u.reapSessions()
+			close(reaped)
+		}()
+		defer func() { <-reaped }() // the sessions' children are stopped before done
+	}
 	var firstOnce sync.Once
 	signalFirst := func() { firstOnce.Do(func() { close(u.first) }) }
 	defer signalFirst()
@@ -109,7 +118,7 @@ func (u *upstream) run() {
 
 // connect dials the upstream and lists what it offers.
 func (u *upstream) connect() (*conn, *listing, error) {
-	c, err := u.dial()
+	c, err := u.dial("")
 	if err != nil {
 		return nil, nil, err
 	}

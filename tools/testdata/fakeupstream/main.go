@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -230,6 +231,30 @@ func addTools(s *server.MCPServer) {
 	}}
 	schema.Annotations.DestructiveHint = mcp.ToBoolPtr(true)
 	s.AddTool(schema, text("ok"))
+	// remember and recall keep a value in this process's memory, as a
+	// server with session state does; pid names the process.
+	var memMu sync.Mutex
+	memory := map[string]string{}
+	s.AddTool(mcp.NewTool("remember", mcp.WithString("key"), mcp.WithString("value")),
+		func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			memMu.Lock()
+			memory[r.GetString("key", "")] = r.GetString("value", "")
+			memMu.Unlock()
+			return mcp.NewToolResultText("remembered"), nil
+		})
+	s.AddTool(mcp.NewTool("recall", mcp.WithString("key")),
+		func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			memMu.Lock()
+			v, ok := memory[r.GetString("key", "")]
+			memMu.Unlock()
+			if !ok {
+				return mcp.NewToolResultText("nothing remembered"), nil
+			}
+			return mcp.NewToolResultText("recalled " + v), nil
+		})
+	s.AddTool(mcp.NewTool("pid"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText(strconv.Itoa(os.Getpid())), nil
+	})
 	// touch announces that <name>://readme changed (for subscriptions).
 	s.AddTool(mcp.NewTool("touch"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		uri := *name + "://readme"
