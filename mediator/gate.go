@@ -31,6 +31,7 @@ func (s *Server) hooks() *server.Hooks {
 	h.AddOnUnregisterSession(func(ctx context.Context, cs server.ClientSession) {
 		s.dropSubscriptions(ctx, cs.SessionID())
 		s.deps.Upstreams.EndSession(cs.SessionID())
+		s.clientErrs.forget(cs.SessionID())
 	})
 	return h
 }

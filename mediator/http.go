@@ -121,6 +121,10 @@ func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if body != nil {
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		if method == "" && sid != "" {
+			// a response: an error answer to a relayed request keeps its code
+			g.s.clientErrs.note(sid, body)
+		}
 	}
 	var issued issuedSession
 	ctx = context.WithValue(ctx, issuedKey{}, &issued)

@@ -15,6 +15,7 @@ import (
 // peer is the agent side of one call, backed by the mcp-go session in ctx.
 type peer struct {
 	srv     *server.MCPServer
+	errs    *clientErrors // the agent's error answers, to pass on with their codes
 	ctx     context.Context
 	session string
 	// scope is the call's own stream (passthrough.go); done is set once
@@ -85,14 +86,22 @@ func (p *peer) CreateMessage(ctx context.Context, req mcp.CreateMessageRequest) 
 		return nil, fmt.Errorf("%w: the agent's client does not support sampling", ErrNotSupported)
 	}
 	//lint:ignore SA1019 sampling is deprecated in 2026-07-28 but still how 2025-11-25 upstreams ask; we relay what they send
-	return p.srv.RequestSampling(mergeCancel(p.ctx, ctx), req)
+	res, err := p.srv.RequestSampling(mergeCancel(p.ctx, ctx), req)
+	if ce := p.errs.take(p.session, "sampling/createMessage", err); ce != nil {
+		return nil, ce
+	}
+	return res, err
 }
 
 func (p *peer) Elicit(ctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
 	if !p.clientCan(func(c mcp.ClientCapabilities) bool { return c.Elicitation != nil }) {
 		return nil, fmt.Errorf("%w: the agent's client does not support elicitation", ErrNotSupported)
 	}
-	return p.srv.RequestElicitation(mergeCancel(p.ctx, ctx), req)
+	res, err := p.srv.RequestElicitation(mergeCancel(p.ctx, ctx), req)
+	if ce := p.errs.take(p.session, "elicitation/create", err); ce != nil {
+		return nil, ce
+	}
+	return res, err
 }
 
 func (p *peer) clientCan(has func(mcp.ClientCapabilities) bool) bool {

@@ -30,7 +30,9 @@ type Server struct {
 	sessions sessionTable
 	subs     subscriptions
 	passed   passthrough
-	syncMu   sync.Mutex
+	// clientErrs: agents' error responses to relayed requests (clienterr.go)
+	clientErrs clientErrors
+	syncMu     sync.Mutex
 }
 
 // Option configures a Server.

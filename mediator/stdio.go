@@ -41,6 +41,10 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 		_ = s.reject(sctx, c, fmt.Errorf("%w: a line on stdin is not valid JSON (%d bytes, starting %q); send one JSON-RPC message per line",
 			ErrInvalidRequest, len(head), trimForError(string(head), 64)))
 	}
+	// The agent's error answers to relayed sampling and elicitation
+	// requests keep their codes (clienterr.go); mcp-go's stdio session
+	// is always "stdio".
+	lines.onLine = func(line []byte) { s.clientErrs.note("stdio", line) }
 	return st.Listen(ctx, lines, pw)
 }
 
@@ -66,6 +70,8 @@ type lineCapReader struct {
 	// onInvalid, when set, is told of each non-blank line that is not
 	// valid JSON (passed on unchanged, for mcp-go to answer).
 	onInvalid func(line []byte)
+	// onLine, when set, sees each line passed on.
+	onLine func(line []byte)
 }
 
 func newLineCapReader(r io.Reader, max int) *lineCapReader {
@@ -113,6 +119,9 @@ func (l *lineCapReader) readLine() ([]byte, error) {
 			if t := bytes.TrimSpace(line); len(t) > 0 && !json.Valid(t) {
 				l.onInvalid(t)
 			}
+		}
+		if l.onLine != nil {
+			l.onLine(line)
 		}
 		return line, err
 	}

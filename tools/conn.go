@@ -58,12 +58,16 @@ func (u *upstream) dial(session string) (*conn, error) {
 		return nil, err
 	}
 	c.tr = tr
-	relay := &relay{c: c}
-	c.client = client.NewClient(tr,
-		client.WithSamplingHandler(relay),
-		client.WithElicitationHandler(relay),
-		client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION),
-	)
+	opts := []client.ClientOption{client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION)}
+	if _, ok := tr.(transport.BidirectionalInterface); ok {
+		// The handlers make the client advertise sampling and elicitation;
+		// serveUpstreamRequest then answers in their place (relay.go). A
+		// transport that cannot take the upstream's requests (legacy SSE)
+		// advertises neither.
+		relay := &relay{c: c}
+		opts = append(opts, client.WithSamplingHandler(relay), client.WithElicitationHandler(relay))
+	}
+	c.client = client.NewClient(tr, opts...)
 	c.client.OnNotification(c.onNotification)
 	c.client.OnConnectionLost(func(err error) { c.markDead(fmt.Errorf("connection lost: %w", err)) })
 	go c.deliverEvents()
@@ -104,6 +108,9 @@ func (u *upstream) stdioTransport(c *conn) (transport.Interface, error) {
 func (c *conn) handshake() error {
 	if err := c.client.Start(c.ctx); err != nil {
 		return fmt.Errorf("start transport: %w", err)
+	}
+	if bd, ok := c.tr.(transport.BidirectionalInterface); ok {
+		bd.SetRequestHandler(c.serveUpstreamRequest) // in place of the client's (relay.go)
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.u.timeout)
 	defer cancel()

@@ -2,9 +2,11 @@ package tools
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
+	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mcp-mediator/mediator/mediator"
 )
@@ -86,4 +88,79 @@ func joinContexts(other, base context.Context) (context.Context, context.CancelF
 		stop()
 		cancel(nil)
 	}
+}
+
+// serveUpstreamRequest answers a request the upstream sends the mediator,
+// its client: sampling and elicitation go to the agent (relay), ping is
+// answered, anything else is "method not found". It stands in for mcp-go's
+// client handler so that an agent's JSON-RPC error reaches the upstream
+// with the agent's code, message and data (mcp-go sends every handler
+// error as -32603).
+func (c *conn) serveUpstreamRequest(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
+	rl := &relay{c: c}
+	var res any
+	var err error
+	switch mcp.MCPMethod(req.Method) {
+	case mcp.MethodSamplingCreateMessage:
+		var p mcp.CreateMessageParams
+		if err = decodeParams(req.Params, &p); err != nil {
+			return invalidParams(req, err), nil
+		}
+		for i := range p.Messages {
+			content, err := mcp.ParseSamplingContent(p.Messages[i].Content)
+			if err != nil {
+				return invalidParams(req, fmt.Errorf("message %d: %w", i, err)), nil
+			}
+			p.Messages[i].Content = content
+		}
+		res, err = rl.CreateMessage(ctx, mcp.CreateMessageRequest{Request: mcp.Request{Method: req.Method}, CreateMessageParams: p})
+	case mcp.MethodElicitationCreate:
+		var p mcp.ElicitationParams
+		if err = decodeParams(req.Params, &p); err == nil {
+			err = p.Validate()
+		}
+		if err != nil {
+			return invalidParams(req, err), nil
+		}
+		res, err = rl.Elicit(ctx, mcp.ElicitationRequest{Request: mcp.Request{Method: req.Method}, Params: p})
+	case mcp.MethodPing:
+		res = struct{}{}
+	default:
+		return transport.NewJSONRPCErrorResponse(req.ID, mcp.METHOD_NOT_FOUND,
+			fmt.Sprintf("method not found: the mediator does not offer %s to upstreams", mediator.QuoteIdentity(req.Method)), nil), nil
+	}
+	if err != nil {
+		var ce *mediator.ClientRPCError
+		if errors.As(err, &ce) {
+			var data any
+			if len(ce.Data) > 0 {
+				data = ce.Data
+			}
+			return transport.NewJSONRPCErrorResponse(req.ID, ce.Code, ce.Message, data), nil
+		}
+		return nil, err // the transport answers -32603 with the text
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the answer to %s: %w", req.Method, err)
+	}
+	return transport.NewJSONRPCResultResponse(req.ID, b), nil
+}
+
+// decodeParams decodes a request's params (as the transport decoded them)
+// into v.
+func decodeParams(params any, v any) error {
+	if params == nil {
+		return nil
+	}
+	b, err := json.Marshal(params)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+func invalidParams(req transport.JSONRPCRequest, err error) *transport.JSONRPCResponse {
+	return transport.NewJSONRPCErrorResponse(req.ID, mcp.INVALID_PARAMS,
+		fmt.Sprintf("invalid params of %s: %v", mediator.QuoteIdentity(req.Method), err), nil)
 }

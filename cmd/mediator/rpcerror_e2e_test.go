@@ -42,6 +42,13 @@ type stdioPeer struct {
 
 func startStdioPeer(t *testing.T, dir string, name string, args ...string) *stdioPeer {
 	t.Helper()
+	return startStdioPeerWith(t, dir, `{}`, name, args...)
+}
+
+// startStdioPeerWith is startStdioPeer initialising with the client
+// capabilities caps (JSON).
+func startStdioPeerWith(t *testing.T, dir, caps string, name string, args ...string) *stdioPeer {
+	t.Helper()
 	cmd := exec.CommandContext(t.Context(), name, args...)
 	cmd.Dir = dir
 	in, err := cmd.StdinPipe()
@@ -58,7 +65,7 @@ func startStdioPeer(t *testing.T, dir string, name string, args ...string) *stdi
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = in.Close(); _ = cmd.Wait() })
-	p.call("initialize", `{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}`)
+	p.call("initialize", `{"protocolVersion":"2025-11-25","capabilities":`+caps+`,"clientInfo":{"name":"e2e","version":"1"}}`)
 	if _, err := io.WriteString(in, `{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n"); err != nil {
 		t.Fatal(err)
 	}

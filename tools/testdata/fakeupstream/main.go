@@ -15,10 +15,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -52,7 +54,11 @@ func main() {
 	var err error
 	switch *mode {
 	case "stdio":
-		err = server.ServeStdio(s)
+		// stdin is tapped: the sample and elicit tools report the code and
+		// data of the client's error answer, which mcp-go drops.
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		err = server.NewStdioServer(s).Listen(ctx, &errTap{r: os.Stdin}, os.Stdout)
 	case "http":
 		err = serveHTTP(s)
 	case "sse":
@@ -255,6 +261,15 @@ func addTools(s *server.MCPServer) {
 	s.AddTool(mcp.NewTool("pid"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText(strconv.Itoa(os.Getpid())), nil
 	})
+	// client_caps reports the capabilities the client declared.
+	s.AddTool(mcp.NewTool("client_caps"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		cs, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo)
+		if !ok {
+			return mcp.NewToolResultError("the session keeps no client info"), nil
+		}
+		b, _ := json.Marshal(cs.GetClientCapabilities())
+		return mcp.NewToolResultText(string(b)), nil
+	})
 	// touch announces that <name>://readme changed (for subscriptions).
 	s.AddTool(mcp.NewTool("touch"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		uri := *name + "://readme"
@@ -346,7 +361,7 @@ func sampleTool(s *server.MCPServer) server.ToolHandlerFunc {
 			MaxTokens: 10,
 		}})
 		if err != nil {
-			return mcp.NewToolResultError("sampling failed: " + err.Error()), nil
+			return mcp.NewToolResultError("sampling failed: " + err.Error() + lastClientError()), nil
 		}
 		b, _ := json.Marshal(res.Content)
 		return mcp.NewToolResultText("sampled " + res.Model + " " + string(b)), nil
@@ -360,7 +375,7 @@ func elicitTool(s *server.MCPServer) server.ToolHandlerFunc {
 			RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}},
 		}})
 		if err != nil {
-			return mcp.NewToolResultError("elicitation failed: " + err.Error()), nil
+			return mcp.NewToolResultError("elicitation failed: " + err.Error() + lastClientError()), nil
 		}
 		b, _ := json.Marshal(res.Content)
 		return mcp.NewToolResultText(fmt.Sprintf("elicited %s %s", res.Action, b)), nil
@@ -415,4 +430,50 @@ func serveSSE(s *server.MCPServer) error {
 		return err
 	}
 	return http.Serve(ln, h)
+}
+
+// errTap passes stdin through and remembers the last JSON-RPC error
+// response the client sent, whole.
+type errTap struct {
+	r    *os.File
+	part []byte
+}
+
+var (
+	clientErrMu  sync.Mutex
+	clientErrMsg string
+)
+
+func (t *errTap) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	t.part = append(t.part, p[:n]...)
+	for {
+		i := strings.IndexByte(string(t.part), '\n')
+		if i < 0 {
+			break
+		}
+		var m struct {
+			Method string          `json:"method"`
+			Error  json.RawMessage `json:"error"`
+		}
+		if json.Unmarshal(t.part[:i], &m) == nil && m.Method == "" && len(m.Error) > 0 {
+			clientErrMu.Lock()
+			clientErrMsg = string(m.Error)
+			clientErrMu.Unlock()
+		}
+		t.part = t.part[i+1:]
+	}
+	return n, err
+}
+
+// lastClientError reports (and forgets) the client's last error answer.
+func lastClientError() string {
+	clientErrMu.Lock()
+	defer clientErrMu.Unlock()
+	if clientErrMsg == "" {
+		return ""
+	}
+	s := " [client error " + clientErrMsg + "]"
+	clientErrMsg = ""
+	return s
 }

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// relayedRequest is a request an MCP server sends its client.
+type relayedRequest struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+}
+
+// rejection is the agent's JSON-RPC error answer to a relayed request, as
+// a user declining it in a client would send it.
+const rejection = `{"code":-1,"message":"User rejected the request","data":{"reason":"declined in the client","at":"12:00"}}`
+
+// rejectOverStdio calls tool and answers the sampling or elicitation
+// request the call causes with rejection; it returns the call's result text.
+func rejectOverStdio(t *testing.T, p *stdioPeer, tool string) string {
+	t.Helper()
+	p.id++
+	callID := p.id
+	if _, err := fmt.Fprintf(p.in, `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%q,"arguments":{}}}`+"\n", callID, tool); err != nil {
+		t.Fatal(err)
+	}
+	asked := false
+	for {
+		line, err := p.out.ReadBytes('\n')
+		if err != nil {
+			t.Fatalf("%s: no answer: %v (stderr %s)", tool, err, p.stderr.String())
+		}
+		var req relayedRequest
+		if json.Unmarshal(line, &req) == nil && len(req.ID) > 0 && req.Method != "" {
+			asked = true
+			if _, err := fmt.Fprintf(p.in, `{"jsonrpc":"2.0","id":%s,"error":%s}`+"\n", req.ID, rejection); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		var r rpcResponse
+		if json.Unmarshal(line, &r) == nil && string(r.ID) == fmt.Sprint(callID) {
+			if !asked {
+				t.Fatalf("%s: answered without asking the agent: %s", tool, line)
+			}
+			return toolText(t, r)
+		}
+	}
+}
+
+func toolText(t *testing.T, r rpcResponse) string {
+	t.Helper()
+	if r.Error != nil {
+		t.Fatalf("a JSON-RPC error, not a result: %+v", *r.Error)
+	}
+	var res struct {
+		Content []struct {
+			Text string `json:"text"`
+		} `json:"content"`
+	}
+	if err := json.Unmarshal(r.Result, &res); err != nil || len(res.Content) == 0 {
+		t.Fatalf("result %s", r.Result)
+	}
+	return res.Content[0].Text
+}
+
+// rejectOverHTTP is rejectOverStdio for a stateful session (protocol
+// 2025-11-25) of a serve: the relayed request arrives on the session's GET
+// stream or the call's own POST stream, and the answer is POSTed.
+func rejectOverHTTP(t *testing.T, url, sid, tool string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	msgs := make(chan []byte, 16)
+	stream := func(method, body string) {
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, url, rd)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+		req.Header.Set("Mcp-Session-Id", sid)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return // the test's end cancels the GET stream
+		}
+		defer resp.Body.Close()
+		br := bufio.NewReader(resp.Body)
+		for {
+			line, err := br.ReadBytes('\n')
+			l := strings.TrimPrefix(strings.TrimSpace(string(line)), "data: ")
+			if strings.HasPrefix(l, "{") {
+				select {
+				case msgs <- []byte(l):
+				case <-ctx.Done():
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	go stream(http.MethodGet, "")
+	go stream(http.MethodPost, fmt.Sprintf(`{"jsonrpc":"2.0","id":77,"method":"tools/call","params":{"name":%q,"arguments":{}}}`, tool))
+	asked := false
+	for {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s over HTTP: no result within 30 s (asked: %v)", tool, asked)
+		case m := <-msgs:
+			var req relayedRequest
+			if json.Unmarshal(m, &req) == nil && len(req.ID) > 0 && req.Method != "" {
+				asked = true
+				status, _, body := rawRequest(t, "POST", url, "", sid, fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"error":%s}`, req.ID, rejection),
+					map[string]string{"Mcp-Protocol-Version": "2025-11-25"})
+				if status != http.StatusAccepted {
+					t.Fatalf("posting the rejection: HTTP %d %q", status, body)
+				}
+				continue
+			}
+			var r rpcResponse
+			if json.Unmarshal(m, &r) == nil && string(r.ID) == "77" {
+				if !asked {
+					t.Fatalf("%s: answered without asking the agent: %s", tool, m)
+				}
+				return toolText(t, r)
+			}
+		}
+	}
+}
+
+// Issue 18, item 3: when the agent refuses an upstream's sampling or
+// elicitation request with a JSON-RPC error (a user rejecting it), the
+// upstream gets that error with the agent's code, message and data, as it
+// would from the agent directly, whether the agent speaks stdio or HTTP
+// (before: -32603 with a text of the mediator's, the code and data lost).
+func TestE2EClientErrorsKeepTheirCodes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const caps = `{"sampling":{},"elicitation":{}}`
+	direct := startStdioPeerWith(t, dir, caps, buildTool(t, "tools/testdata/fakeupstream"))
+
+	cfg := filepath.Join(dir, "mediator.yaml")
+	if err := os.WriteFile(cfg, []byte(fakeConfig(t, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	viaStdio := startStdioPeerWith(t, dir, caps, binary(t), "stdio", "--config", cfg, "--db", filepath.Join(dir, "stdio.db"))
+
+	p := startServe(t, fakeConfig(t, ""))
+	status, hdr, body := rawRequest(t, "POST", p.URL, "", "",
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":`+caps+`,"clientInfo":{"name":"e2e","version":"1"}}}`, nil)
+	sid := hdr.Get("Mcp-Session-Id")
+	if status != 200 || sid == "" {
+		t.Fatalf("initialize over HTTP: %d %q", status, body)
+	}
+	rawRequest(t, "POST", p.URL, "", sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, nil)
+
+	for _, tool := range []string{"sample", "elicit"} {
+		t.Run(tool, func(t *testing.T) {
+			want := rejectOverStdio(t, direct, tool)
+			if !strings.Contains(want, `"code":-1`) || !strings.Contains(want, "declined in the client") {
+				t.Fatalf("directly, the upstream saw %q; want the agent's error", want)
+			}
+			if got := rejectOverStdio(t, viaStdio, "fake__"+tool); got != want {
+				t.Errorf("through mediator stdio the upstream saw\n  %q\ndirectly\n  %q", got, want)
+			}
+			if got := rejectOverHTTP(t, p.URL, sid, "fake__"+tool); got != want {
+				t.Errorf("through mediator serve (HTTP) the upstream saw\n  %q\ndirectly\n  %q", got, want)
+			}
+		})
+	}
+}
