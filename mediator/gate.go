@@ -175,6 +175,7 @@ func (s *Server) filterTools(ctx context.Context, _ any, _ *mcp.ListToolsRequest
 		}
 	}
 	res.Tools = kept
+	s.showTools(ctx, res)
 }
 
 func (s *Server) filterPrompts(ctx context.Context, _ any, _ *mcp.ListPromptsRequest, res *mcp.ListPromptsResult) {

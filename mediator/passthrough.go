@@ -49,6 +49,7 @@ type passthrough struct {
 
 type passEntry struct {
 	err   *UpstreamRPCError
+	tools []json.RawMessage // a tools/list's definitions (listing.go)
 	scope *passScope
 	at    time.Time
 }
@@ -94,64 +95,73 @@ func (p *passthrough) errorFor(ctx context.Context, err error) error {
 		return nil // an ordinary error result then: nothing is lost but the code
 	}
 	token := passTokenPrefix + hex.EncodeToString(b[:])
-	now := time.Now()
+	if !p.put(token, passEntry{err: rpc, scope: sc, at: time.Now()}) {
+		return nil
+	}
+	return &passedError{token: token, err: rpc}
+}
+
+// put keeps e under token, unless the table is full of live entries.
+func (p *passthrough) put(token string, e passEntry) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.m == nil {
 		p.m = map[string]passEntry{}
 	}
 	if len(p.m) >= passMax {
-		for k, e := range p.m {
-			if now.Sub(e.at) > passTTL {
+		for k, old := range p.m {
+			if e.at.Sub(old.at) > passTTL {
 				delete(p.m, k)
 			}
 		}
 		if len(p.m) >= passMax {
-			return nil
+			return false
 		}
 	}
-	p.m[token] = passEntry{err: rpc, scope: sc, at: now}
-	return &passedError{token: token, err: rpc}
+	p.m[token] = e
+	return true
 }
 
 // take returns and forgets the error issued under token in sc.
 func (p *passthrough) take(token string, sc *passScope) (*UpstreamRPCError, bool) {
+	e, ok := p.takeEntry(token, sc)
+	if !ok || e.err == nil {
+		return nil, false
+	}
+	return e.err, true
+}
+
+// takeEntry returns and forgets what was issued under token in sc.
+func (p *passthrough) takeEntry(token string, sc *passScope) (passEntry, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e, ok := p.m[token]
 	if !ok || e.scope != sc {
-		return nil, false
+		return passEntry{}, false
 	}
 	delete(p.m, token)
-	return e.err, true
+	return e, true
 }
 
 // rewrite returns msg, one message as a transport writes it (a JSON line, or
 // an SSE event whose data line is the JSON), with the error of a response
-// that names a token issued in sc replaced by the upstream's error; and
-// that error's code (0: unchanged).
+// that names a token issued in sc replaced by the upstream's error, or the
+// tools of a tools/list response by the upstreams' definitions
+// (listing.go); and the error's code (0: no error replaced).
 func (p *passthrough) rewrite(msg []byte, sc *passScope) ([]byte, int) {
-	if !bytes.Contains(msg, []byte(passTokenPrefix)) {
-		return msg, 0
+	switch {
+	case bytes.Contains(msg, []byte(passTokenPrefix)):
+		code := 0
+		out := p.rewriteMessage(msg, func(b []byte) ([]byte, bool) {
+			var out []byte
+			out, code = p.rewriteJSON(b, sc)
+			return out, code != 0
+		})
+		return out, code
+	case bytes.Contains(msg, []byte(listingTokenPrefix)):
+		return p.rewriteMessage(msg, func(b []byte) ([]byte, bool) { return p.rewriteListing(b, sc) }), 0
 	}
-	if bytes.HasPrefix(msg, []byte("event:")) || bytes.HasPrefix(msg, []byte("data:")) || bytes.HasPrefix(msg, []byte("id:")) {
-		lines := bytes.Split(msg, []byte("\n"))
-		for i, l := range lines {
-			if data, ok := bytes.CutPrefix(l, []byte("data: ")); ok {
-				if out, code := p.rewriteJSON(data, sc); code != 0 {
-					lines[i] = append([]byte("data: "), out...)
-					return bytes.Join(lines, []byte("\n")), code
-				}
-			}
-		}
-		return msg, 0
-	}
-	body := bytes.TrimRight(msg, "\r\n")
-	out, code := p.rewriteJSON(body, sc)
-	if code == 0 {
-		return msg, 0
-	}
-	return append(out, msg[len(body):]...), code
+	return msg, 0
 }
 
 // rewriteJSON rewrites one JSON-RPC error response (see rewrite).
@@ -356,4 +366,27 @@ func modernErrorStatus(code int) int {
 		return http.StatusBadRequest
 	}
 	return http.StatusOK
+}
+
+// rewriteMessage applies fn to the JSON of msg, one message as a transport
+// writes it (a JSON line, or an SSE event whose data line is the JSON).
+func (p *passthrough) rewriteMessage(msg []byte, fn func([]byte) ([]byte, bool)) []byte {
+	if bytes.HasPrefix(msg, []byte("event:")) || bytes.HasPrefix(msg, []byte("data:")) || bytes.HasPrefix(msg, []byte("id:")) {
+		lines := bytes.Split(msg, []byte("\n"))
+		for i, l := range lines {
+			if data, ok := bytes.CutPrefix(l, []byte("data: ")); ok {
+				if out, ok := fn(data); ok {
+					lines[i] = append([]byte("data: "), out...)
+					return bytes.Join(lines, []byte("\n"))
+				}
+			}
+		}
+		return msg
+	}
+	body := bytes.TrimRight(msg, "\r\n")
+	out, ok := fn(body)
+	if !ok {
+		return msg
+	}
+	return append(out, msg[len(body):]...)
 }

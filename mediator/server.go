@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -33,6 +34,8 @@ type Server struct {
 	// clientErrs: agents' error responses to relayed requests (clienterr.go)
 	clientErrs clientErrors
 	syncMu     sync.Mutex
+	// listed: the catalog's tools as agents are shown them (listing.go)
+	listed atomic.Pointer[map[string]listedTool]
 }
 
 // Option configures a Server.
@@ -170,6 +173,8 @@ func (s *Server) syncCatalog(cat *Catalog) {
 		tools = append(tools, server.ServerTool{Tool: mcp.Tool{Name: q.Tool.Name,
 			InputSchema: mcp.ToolInputSchema{Type: "object"}}, Handler: s.handleTool})
 	}
+	listed := listedTools(cat)
+	s.listed.Store(&listed)
 	s.mcp.SetTools(tools...)
 	s.syncPrompts(cat)
 	s.syncResources(cat)

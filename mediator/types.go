@@ -122,6 +122,9 @@ type Tool struct {
 	// (tools.<name>.paths, urls, plain): intent constraints on paths and
 	// hosts test every argument of their kind.
 	Args map[string]ArgKind `json:"args,omitempty"`
+	// Order is the tool's position in its upstream's tools/list: agents
+	// get tools in the upstreams' order (the catalog itself is by name).
+	Order int `json:"order,omitempty"`
 }
 
 // ArgKind is what an argument of a tool holds, as far as intent

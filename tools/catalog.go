@@ -214,6 +214,7 @@ func buildListing(cfg *Config, prefix string, raw rawListing, log *slog.Logger) 
 			continue
 		}
 		seen[t.Name] = true
+		t.Order = len(l.tools)
 		l.tools = append(l.tools, t)
 	}
 	warnUnknownOverrides(cfg, l.tools, log)

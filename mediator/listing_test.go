@@ -1,0 +1,56 @@
+package mediator
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestWithoutMember(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`{"name":"a","execution":{"taskSupport":"optional"},"x":1}`, `{"name":"a","x":1}`},
+		{`{"execution":{},"name":"a"}`, `{"name":"a"}`},
+		{`{"name":"a"}`, `{"name":"a"}`},
+		{`{"name":"a","description":"see \"execution\" below"}`, `{"name":"a","description":"see \"execution\" below"}`},
+		{`{ "name" : "a" , "execution" : null }`, `{"name":"a"}`},
+	}
+	for _, tt := range tests {
+		got, err := withoutMember(json.RawMessage(tt.in), "execution")
+		if err != nil || string(got) != tt.want {
+			t.Errorf("withoutMember(%s) = %s, %v; want %s", tt.in, got, err, tt.want)
+		}
+	}
+	if _, err := withoutMember(json.RawMessage(`["execution"]`), "execution"); err == nil {
+		t.Error("an array passed for an object")
+	}
+}
+
+// A listing token is honoured once, only on the stream it was issued for;
+// the definitions replace mcp-go's encodings and the token leaves the result.
+func TestRewriteListing(t *testing.T) {
+	var p passthrough
+	mine, other := &passScope{}, &passScope{}
+	defs := []json.RawMessage{nil, json.RawMessage(`{"name":"up__b","description":""}`)}
+	response := func(token string) []byte {
+		return []byte(`{"jsonrpc":"2.0","id":7,"result":{"_meta":{"` + listingMetaKey + `":"` + token + `"},"tools":[{"name":"own","annotations":{}},{"name":"up__b","annotations":{}}]}}` + "\n")
+	}
+	token := p.issueListing(mine, defs)
+	if !strings.HasPrefix(token, listingTokenPrefix) {
+		t.Fatalf("token %q", token)
+	}
+	if out, _ := p.rewrite(response(token), other); string(out) != string(response(token)) {
+		t.Errorf("another stream's response was rewritten: %s", out)
+	}
+	out, _ := p.rewrite(response(token), mine)
+	want := `{"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"own","annotations":{}},{"name":"up__b","description":""}]}}` + "\n"
+	if string(out) != want {
+		t.Errorf("rewritten:\n  %s\nwant\n  %s", out, want)
+	}
+	if again, _ := p.rewrite(response(token), mine); string(again) != string(response(token)) {
+		t.Errorf("a token was honoured twice: %s", again)
+	}
+	sse := append([]byte("event: message\ndata: "), response(p.issueListing(mine, defs))...)
+	if out, _ := p.rewrite(sse, mine); !strings.HasPrefix(string(out), "event: message\ndata: {") || strings.Contains(string(out), listingMetaKey) {
+		t.Errorf("an SSE event not rewritten: %s", out)
+	}
+}
