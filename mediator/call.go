@@ -91,6 +91,10 @@ type SessionInfo struct {
 // _meta key under "io.mcp-mediator/" is removed before a call is forwarded.
 const PromptMetaKey = "io.mcp-mediator/prompt"
 
+// ServerMetaKey is the _meta key of a log message relayed to an agent that
+// names the upstream it came from (its logger stays the upstream's).
+const ServerMetaKey = "io.mcp-mediator/server"
+
 // ResultJSON returns the call's result as JSON, or nil.
 func (c *Call) ResultJSON() json.RawMessage {
 	if c.Result == nil {

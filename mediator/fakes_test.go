@@ -38,11 +38,13 @@ func (f *fakeUpstreams) OnChange(fn func(*Catalog)) {
 	f.onChange = append(f.onChange, fn)
 }
 
-func (f *fakeUpstreams) Subscribe(context.Context, string, string) error   { return nil }
-func (f *fakeUpstreams) Unsubscribe(context.Context, string, string) error { return nil }
-func (f *fakeUpstreams) OnResourceUpdated(func(string, string, string))    {}
-func (f *fakeUpstreams) EndSession(string)                                 {}
-func (f *fakeUpstreams) Isolated(string) bool                              { return false }
+func (f *fakeUpstreams) Subscribe(context.Context, string, string) error       { return nil }
+func (f *fakeUpstreams) Unsubscribe(context.Context, string, string) error     { return nil }
+func (f *fakeUpstreams) OnResourceUpdated(func(string, string, string))        {}
+func (f *fakeUpstreams) EndSession(string)                                     {}
+func (f *fakeUpstreams) Isolated(string) bool                                  { return false }
+func (f *fakeUpstreams) SetLogLevel(context.Context, string, mcp.LoggingLevel) {}
+func (f *fakeUpstreams) OnLog(func(string, string, map[string]any))            {}
 
 type fakeRecorder struct {
 	mu      sync.Mutex

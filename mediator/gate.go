@@ -25,13 +25,17 @@ func (s *Server) hooks() *server.Hooks {
 	h.AddOnRequestInitialization(s.gate)
 	h.AddOnError(s.onError)
 	h.AddAfterListTools(s.filterTools)
+	h.AddAfterSetLevel(s.afterSetLevel)
 	h.AddAfterListPrompts(s.filterPrompts)
 	h.AddAfterListResources(s.filterResources)
 	h.AddAfterListResourceTemplates(s.filterTemplates)
+	h.AddOnRegisterSession(func(_ context.Context, cs server.ClientSession) { s.live.Store(cs.SessionID(), cs) })
 	h.AddOnUnregisterSession(func(ctx context.Context, cs server.ClientSession) {
+		s.live.Delete(cs.SessionID())
 		s.dropSubscriptions(ctx, cs.SessionID())
 		s.deps.Upstreams.EndSession(cs.SessionID())
 		s.clientErrs.forget(cs.SessionID())
+		s.levels.forget(cs.SessionID())
 	})
 	return h
 }

@@ -55,7 +55,7 @@ func (s *Server) now() time.Time {
 // run mediates c with a Peer for the upstream's way back.
 func (s *Server) run(ctx context.Context, c *Call) error {
 	sc, _ := ctx.Value(passScopeKey{}).(*passScope)
-	pr := &peer{srv: s.mcp, errs: &s.clientErrs, ctx: ctx, session: c.Session.ID, scope: sc}
+	pr := &peer{srv: s.mcp, errs: &s.clientErrs, levels: &s.levels, ctx: ctx, session: c.Session.ID, scope: sc}
 	defer pr.end()
 	ctx = WithPeer(ctx, pr)
 	ctx = WithCall(ctx, c)

@@ -52,6 +52,14 @@ type Upstreams interface {
 	// Isolated reports whether server gives each agent session its own
 	// upstream session (so subscriptions are not shared between agents).
 	Isolated(server string) bool
+	// SetLogLevel forwards an agent session's logging/setLevel (session is
+	// its SessionInfo.Key) to the upstream sessions that serve it.
+	SetLogLevel(ctx context.Context, session string, level mcp.LoggingLevel)
+	// OnLog registers fn to be called (from any goroutine) with an
+	// upstream's log message that no call in flight can be named for:
+	// session is the agent session whose own upstream session sent it, ""
+	// for a shared one.
+	OnLog(fn func(server, session string, params map[string]any))
 }
 
 // Authenticator turns the credentials presented with a request into an

@@ -16,6 +16,7 @@ import (
 type peer struct {
 	srv     *server.MCPServer
 	errs    *clientErrors // the agent's error answers, to pass on with their codes
+	levels  *logLevels    // the agents' log levels
 	ctx     context.Context
 	session string
 	// scope is the call's own stream (passthrough.go); done is set once
@@ -50,14 +51,18 @@ func (p *peer) Notify(ctx context.Context, method string, params map[string]any)
 	if p.ctx.Err() != nil {
 		return p.ctx.Err()
 	}
+	if method == "notifications/message" && p.levels != nil {
+		if level, _ := params["level"].(string); !p.levels.wantsLog(p.ctx, p.session, mcp.LoggingLevel(level)) {
+			return nil // below the level the agent asked for
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done {
 		return errCallEnded
 	}
 	if p.scope != nil && p.scope.notify != nil {
-		msg, err := json.Marshal(mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION,
-			Notification: mcp.Notification{Method: method, Params: mcp.NotificationParams{AdditionalFields: params}}})
+		msg, err := json.Marshal(notificationOf(method, params))
 		if err != nil {
 			return err
 		}
@@ -78,7 +83,37 @@ func (p *peer) Notify(ctx context.Context, method string, params map[string]any)
 			return err
 		}
 	}
-	return p.srv.SendNotificationToClient(p.ctx, method, params)
+	cs := server.ClientSessionFromContext(p.ctx)
+	if cs == nil || !cs.Initialized() {
+		return server.ErrNotificationNotInitialized
+	}
+	return sendToSession(cs, method, params)
+}
+
+// notificationOf builds a notification whose params are params, with a
+// "_meta" member as the notification's _meta (mcp-go's encoding drops a
+// "_meta" among the other params).
+func notificationOf(method string, params map[string]any) mcp.JSONRPCNotification {
+	np := mcp.NotificationParams{AdditionalFields: params}
+	if meta, ok := params["_meta"].(map[string]any); ok {
+		np.Meta = meta
+	}
+	return mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION, Notification: mcp.Notification{Method: method, Params: np}}
+}
+
+// sendToSession queues a notification on an MCP session's channel (its
+// GET stream, or the stdio pipe), as mcp-go's own senders do, but with its
+// _meta kept; a full channel drops it, saying so.
+func sendToSession(cs server.ClientSession, method string, params map[string]any) error {
+	if up, ok := cs.(server.SessionWithStreamableHTTPConfig); ok {
+		up.UpgradeToSSEWhenReceiveNotification()
+	}
+	select {
+	case cs.NotificationChannel() <- notificationOf(method, params):
+		return nil
+	default:
+		return server.ErrNotificationChannelBlocked
+	}
 }
 
 func (p *peer) CreateMessage(ctx context.Context, req mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {

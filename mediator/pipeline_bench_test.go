@@ -44,12 +44,14 @@ func (benchUpstreams) GetPrompt(context.Context, mediator.Prompt, mcp.GetPromptR
 func (benchUpstreams) Complete(context.Context, string, mcp.CompleteRequest) (*mcp.CompleteResult, error) {
 	return nil, mediator.ErrNotSupported
 }
-func (benchUpstreams) OnChange(func(*mediator.Catalog))                  {}
-func (benchUpstreams) Subscribe(context.Context, string, string) error   { return nil }
-func (benchUpstreams) Unsubscribe(context.Context, string, string) error { return nil }
-func (benchUpstreams) OnResourceUpdated(func(string, string, string))    {}
-func (benchUpstreams) EndSession(string)                                 {}
-func (benchUpstreams) Isolated(string) bool                              { return false }
+func (benchUpstreams) OnChange(func(*mediator.Catalog))                      {}
+func (benchUpstreams) Subscribe(context.Context, string, string) error       { return nil }
+func (benchUpstreams) Unsubscribe(context.Context, string, string) error     { return nil }
+func (benchUpstreams) OnResourceUpdated(func(string, string, string))        {}
+func (benchUpstreams) EndSession(string)                                     {}
+func (benchUpstreams) Isolated(string) bool                                  { return false }
+func (benchUpstreams) SetLogLevel(context.Context, string, mcp.LoggingLevel) {}
+func (benchUpstreams) OnLog(func(string, string, map[string]any))            {}
 
 type benchAuthn struct{ a *mediator.Agent }
 

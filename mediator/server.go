@@ -33,7 +33,11 @@ type Server struct {
 	passed   passthrough
 	// clientErrs: agents' error responses to relayed requests (clienterr.go)
 	clientErrs clientErrors
-	syncMu     sync.Mutex
+	// levels: the agents' logging/setLevel (logging.go)
+	levels logLevels
+	// live: the registered MCP sessions, by id (server.ClientSession)
+	live   sync.Map
+	syncMu sync.Mutex
 	// listed: the catalog's tools as agents are shown them (listing.go)
 	listed atomic.Pointer[map[string]listedTool]
 }
@@ -128,6 +132,7 @@ func NewServer(deps Deps, opts ...Option) (*Server, error) {
 	s.syncCatalog(deps.Upstreams.Catalog())
 	deps.Upstreams.OnChange(s.syncCatalog)
 	deps.Upstreams.OnResourceUpdated(s.resourceUpdated)
+	deps.Upstreams.OnLog(s.logBetweenCalls)
 	return s, nil
 }
 

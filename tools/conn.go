@@ -14,8 +14,9 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// upstreamLogLevel is the level asked of upstreams that support logging;
-// their notifications/message at this level and above reach the agents.
+// upstreamLogLevel is the level asked of upstreams that support logging,
+// unless an agent asks for more (logging.go); an agent that never set a
+// level gets their notifications/message at this level and above.
 const upstreamLogLevel = mcp.LoggingLevelInfo
 
 // errConnClosed is the death cause of a connection the registry closed.
@@ -121,12 +122,7 @@ func (c *conn) handshake() error {
 		return fmt.Errorf("initialize: %w", c.explain(err))
 	}
 	c.init = res
-	if res.Capabilities.Logging != nil {
-		_, err := c.request(ctx, "logging/setLevel", map[string]any{"level": upstreamLogLevel})
-		if err != nil {
-			c.u.log.Debug("upstream refused logging/setLevel", "err", err)
-		}
-	}
+	c.setLogLevel(ctx, c.u.r.logLevelFor(c.session))
 	return nil
 }
 

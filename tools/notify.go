@@ -169,16 +169,19 @@ func (c *conn) routeProgress(n mcp.JSONRPCNotification) {
 // logs matter with many agents at once wants a connection per agent.)
 func (c *conn) routeLog(n mcp.JSONRPCNotification) {
 	params := notificationParams(n)
-	logger, _ := params["logger"].(string)
-	if logger == "" {
-		params["logger"] = c.u.name
-	} else {
-		params["logger"] = c.u.name + "/" + logger
+	// The logger stays the upstream's; the server it came from goes in _meta.
+	meta, _ := params["_meta"].(map[string]any)
+	meta = maps.Clone(meta)
+	if meta == nil {
+		meta = map[string]any{}
 	}
+	meta[mediator.ServerMetaKey] = c.u.name
+	params["_meta"] = meta
 	target, sessions := c.u.logTarget(c.session)
 	switch {
 	case sessions == 0:
-		c.u.log.Debug("upstream log message with no call in flight dropped")
+		// Between calls: for the agents listening to this upstream session.
+		c.enqueue(func() { c.u.r.logBetweenCalls(c.u.name, c.session, params) })
 	case sessions > 1:
 		c.u.log.Debug("upstream log message dropped: calls of several agent sessions are in flight and it names none",
 			"sessions", sessions)

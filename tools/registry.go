@@ -51,6 +51,10 @@ type Registry struct {
 	subs    []func(*mediator.Catalog)
 	updated []func(server, uri, session string)
 
+	logMu    sync.Mutex
+	logs     logLevels
+	logFwdMu sync.Mutex // serialises forwarding the levels (logging.go)
+
 	routesMu sync.Mutex
 	routes   map[string]*route
 

@@ -289,7 +289,9 @@ func TestProgressAndLogging(t *testing.T) {
 		}
 	}
 	for _, n := range peer.received("notifications/message") {
-		if n.params["logger"] != "fake/worker" || n.params["level"] != "info" {
+		// The logger stays the upstream's; the server is named in _meta.
+		meta, _ := n.params["_meta"].(map[string]any)
+		if n.params["logger"] != "worker" || n.params["level"] != "info" || meta[mediator.ServerMetaKey] != "fake" {
 			t.Errorf("log message: %v", n.params)
 		}
 	}

@@ -426,8 +426,8 @@ func TestInteropTSClientThroughStdio(t *testing.T) {
 		{"everything__echo", map[string]any{"message": "over stdio"}},
 		{"everything__get-sum", map[string]any{"a": 1, "b": 1}},
 	}, "--stdio", "--", binary(t), "stdio", "--config", cfgPath, "--db", db)
-	// The mediator's own declare_intent, complete_task and permission_prompt are always listed.
-	if !slices.Equal(out.Tools, []string{mediator.ToolCompleteTask, mediator.ToolDeclareIntent, "everything__echo", mediator.ToolPermissionPrompt}) {
+	// The mediator's own declare_intent, complete_task and permission_prompt are always listed, first.
+	if !slices.Equal(out.Tools, []string{mediator.ToolCompleteTask, mediator.ToolDeclareIntent, mediator.ToolPermissionPrompt, "everything__echo"}) {
 		t.Errorf("tools/list = %v, want only the mediator's own tools and everything__echo (the policy allows nothing else)", out.Tools)
 	}
 	if c := out.Calls[0]; c.refused() || !strings.Contains(c.text(), "Echo: over stdio") {

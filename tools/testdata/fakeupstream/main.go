@@ -261,6 +261,25 @@ func addTools(s *server.MCPServer) {
 	s.AddTool(mcp.NewTool("pid"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText(strconv.Itoa(os.Getpid())), nil
 	})
+	// log_level reports the level the client asked for (logging/setLevel).
+	s.AddTool(mcp.NewTool("log_level"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		cs, ok := server.ClientSessionFromContext(ctx).(server.SessionWithLogging)
+		if !ok {
+			return mcp.NewToolResultError("the session keeps no log level"), nil
+		}
+		return mcp.NewToolResultText(string(cs.GetLogLevel())), nil
+	})
+	// log_later sends every client a log message (level, default warning)
+	// delay_ms after the call has been answered: a message between calls.
+	s.AddTool(mcp.NewTool("log_later"), func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		level := r.GetString("level", "warning")
+		delay := time.Duration(r.GetInt("delay_ms", 300)) * time.Millisecond
+		go func() {
+			time.Sleep(delay)
+			s.SendNotificationToAllClients("notifications/message", map[string]any{"level": level, "logger": "later", "data": "between calls"})
+		}()
+		return mcp.NewToolResultText("scheduled"), nil
+	})
 	// client_caps reports the capabilities the client declared.
 	s.AddTool(mcp.NewTool("client_caps"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		cs, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo)
