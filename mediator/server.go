@@ -114,7 +114,9 @@ func NewServer(deps Deps, opts ...Option) (*Server, error) {
 		server.WithResourceCapabilities(true, true),
 		server.WithPromptCapabilities(true),
 		server.WithLogging(),
-		server.WithElicitation(),
+		// No WithElicitation or EnableSampling: sampling and elicitation
+		// are client capabilities, which mcp-go would advertise as the
+		// server's; relaying them needs neither.
 		server.WithCompletions(),
 		server.WithPromptCompletionProvider(completer{s}),
 		server.WithResourceCompletionProvider(completer{s}),
@@ -128,7 +130,6 @@ func NewServer(deps Deps, opts ...Option) (*Server, error) {
 		mcpOpts = append(mcpOpts, server.WithLogger(slog.New(debugLevel{deps.Logger.Handler()})))
 	}
 	s.mcp = server.NewMCPServer(o.name, o.version, mcpOpts...)
-	s.mcp.EnableSampling()
 	s.syncCatalog(deps.Upstreams.Catalog())
 	deps.Upstreams.OnChange(s.syncCatalog)
 	deps.Upstreams.OnResourceUpdated(s.resourceUpdated)

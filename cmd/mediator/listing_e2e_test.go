@@ -33,7 +33,8 @@ func listedTools(t *testing.T, r rpcResponse) []json.RawMessage {
 // "annotations": {} or other member added, icons, output schema, _meta and
 // an empty description kept, byte for byte, over stdio and HTTP (before:
 // sorted by name and re-encoded by mcp-go, which added "annotations": {}).
-// "execution" is dropped on purpose: tasks are not proxied.
+// "execution" is dropped on purpose: tasks are not proxied. The mediator
+// claims no sampling or elicitation capability of its own.
 func TestE2EToolListingAsUpstreamSent(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -58,6 +59,21 @@ upstreams:
 	sid := hdr.Get("Mcp-Session-Id")
 	if status != 200 || sid == "" {
 		t.Fatalf("initialize over HTTP: %d %q", status, body)
+	}
+	// Sampling and elicitation are client capabilities: the mediator
+	// relays them and does not claim them as its own.
+	var init struct {
+		Result struct {
+			Capabilities map[string]json.RawMessage `json:"capabilities"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(body), &init); err != nil || init.Result.Capabilities["tools"] == nil {
+		t.Fatalf("initialize answer %q: %v", body, err)
+	}
+	for _, c := range []string{"sampling", "elicitation"} {
+		if _, ok := init.Result.Capabilities[c]; ok {
+			t.Errorf("the mediator advertises %q as a server capability: %s", c, body)
+		}
 	}
 	r, _ := httpCall(t, p.URL, sid, 2, "tools/list", `{}`)
 	viaHTTP := listedTools(t, r)
