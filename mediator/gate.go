@@ -36,6 +36,7 @@ func (s *Server) hooks() *server.Hooks {
 		s.deps.Upstreams.EndSession(cs.SessionID())
 		s.clientErrs.forget(cs.SessionID())
 		s.levels.forget(cs.SessionID())
+		s.cancelled.forget(cs.SessionID())
 	})
 	return h
 }

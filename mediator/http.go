@@ -121,16 +121,19 @@ func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if body != nil {
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		if method == "" && sid != "" {
+		switch {
+		case method == "" && sid != "":
 			// a response: an error answer to a relayed request keeps its code
 			g.s.clientErrs.note(sid, body)
+		case method == "notifications/cancelled" && sid != "":
+			g.s.cancelled.note(sid, body) // its request gets no answer
 		}
 	}
 	var issued issuedSession
 	ctx = context.WithValue(ctx, issuedKey{}, &issued)
 	scope := &passScope{}
 	ctx = withPassScope(ctx, scope)
-	pw := &passResponseWriter{ResponseWriter: w, p: &g.s.passed, sc: scope,
+	pw := &passResponseWriter{ResponseWriter: w, p: &g.s.passed, sc: scope, cancelled: &g.s.cancelled, session: sid,
 		modern: mcp.IsModernProtocol(r.Header.Get(server.HeaderKeyProtocolVersion))}
 	if r.Method == http.MethodPost && !pw.modern && strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 		// A call's own notifications go on this POST's stream; a

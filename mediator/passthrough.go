@@ -210,9 +210,15 @@ type passWriter struct {
 	w  io.Writer
 	p  *passthrough
 	sc *passScope
+	// cancelled: the response to a request the agent cancelled is not
+	// written (cancelled.go).
+	cancelled *cancelledIDs
 }
 
 func (w *passWriter) Write(b []byte) (int, error) {
+	if w.cancelled != nil && w.cancelled.drop("stdio", b) {
+		return len(b), nil
+	}
 	out, _ := w.p.rewrite(b, w.sc)
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -238,14 +244,18 @@ func (w *passWriter) writeNotification(_ context.Context, msg []byte) error {
 // protocol version 2026-07-28 maps some error codes onto HTTP statuses.
 type passResponseWriter struct {
 	http.ResponseWriter
-	p       *passthrough
-	sc      *passScope
-	modern  bool
-	mu      sync.Mutex // one message at a time: mcp-go's and the mediator's
-	status  int
-	started bool
-	closed  bool  // the handler returned: nothing more may be written
-	broken  error // a notification's write failed (the client stopped reading)
+	p  *passthrough
+	sc *passScope
+	// cancelled and session: the response to a request the agent
+	// cancelled is not written (cancelled.go).
+	cancelled *cancelledIDs
+	session   string
+	modern    bool
+	mu        sync.Mutex // one message at a time: mcp-go's and the mediator's
+	status    int
+	started   bool
+	closed    bool  // the handler returned: nothing more may be written
+	broken    error // a notification's write failed (the client stopped reading)
 }
 
 // writeNotification writes msg as an SSE event on this request's stream,
@@ -309,6 +319,15 @@ func (w *passResponseWriter) WriteHeader(status int) {
 }
 
 func (w *passResponseWriter) Write(b []byte) (int, error) {
+	if w.cancelled != nil && w.cancelled.drop(w.session, b) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if !w.started {
+			w.status = http.StatusAccepted // the request is closed without an answer
+			w.ResponseWriter.Header().Del("Content-Type")
+		}
+		return len(b), nil
+	}
 	out, code := w.p.rewrite(b, w.sc)
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -35,6 +35,8 @@ type Server struct {
 	clientErrs clientErrors
 	// levels: the agents' logging/setLevel (logging.go)
 	levels logLevels
+	// cancelled: the requests agents cancelled (cancelled.go)
+	cancelled cancelledIDs
 	// live: the registered MCP sessions, by id (server.ClientSession)
 	live   sync.Map
 	syncMu sync.Mutex

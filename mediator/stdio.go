@@ -26,7 +26,7 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	// at a time to commit them together.
 	server.WithWorkerPoolSize(stdioWorkers)(st)
 	scope := &passScope{}
-	pw := &passWriter{w: out, p: &s.passed, sc: scope}
+	pw := &passWriter{w: out, p: &s.passed, sc: scope, cancelled: &s.cancelled}
 	scope.notify = pw.writeNotification
 	st.SetContextFunc(func(ctx context.Context) context.Context {
 		return withPassScope(WithCredentials(ctx, Credentials{Transport: "stdio"}), scope)
@@ -44,7 +44,10 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	// The agent's error answers to relayed sampling and elicitation
 	// requests keep their codes (clienterr.go); mcp-go's stdio session
 	// is always "stdio".
-	lines.onLine = func(line []byte) { s.clientErrs.note("stdio", line) }
+	lines.onLine = func(line []byte) {
+		s.clientErrs.note("stdio", line)
+		s.cancelled.note("stdio", line)
+	}
 	return st.Listen(ctx, lines, pw)
 }
 

@@ -38,6 +38,9 @@ type stdioPeer struct {
 	out    *bufio.Reader
 	stderr *lockedBuffer
 	id     int
+	// skipped holds the lines call read past (notifications, other
+	// responses).
+	skipped string
 }
 
 func startStdioPeer(t *testing.T, dir string, name string, args ...string) *stdioPeer {
@@ -89,6 +92,7 @@ func (p *stdioPeer) call(method, params string) rpcResponse {
 		if json.Unmarshal(line, &r) == nil && string(r.ID) == fmt.Sprint(p.id) {
 			return r
 		}
+		p.skipped += string(line)
 	}
 	p.t.Fatalf("%s: no answer within 20 s", method)
 	return rpcResponse{}
