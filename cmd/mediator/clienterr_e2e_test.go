@@ -163,13 +163,7 @@ func TestE2EClientErrorsKeepTheirCodes(t *testing.T) {
 	viaStdio := startStdioPeerWith(t, dir, caps, binary(t), "stdio", "--config", cfg, "--db", filepath.Join(dir, "stdio.db"))
 
 	p := startServe(t, fakeConfig(t, ""))
-	status, hdr, body := rawRequest(t, "POST", p.URL, "", "",
-		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":`+caps+`,"clientInfo":{"name":"e2e","version":"1"}}}`, nil)
-	sid := hdr.Get("Mcp-Session-Id")
-	if status != 200 || sid == "" {
-		t.Fatalf("initialize over HTTP: %d %q", status, body)
-	}
-	rawRequest(t, "POST", p.URL, "", sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, nil)
+	sid, _ := rawSession(t, p.URL, caps)
 
 	for _, tool := range []string{"sample", "elicit"} {
 		t.Run(tool, func(t *testing.T) {

@@ -54,12 +54,7 @@ upstreams:
 	viaStdio := listedTools(t, startStdioPeer(t, dir, binary(t), "stdio", "--config", cfg, "--db", filepath.Join(dir, "stdio.db")).call("tools/list", `{}`))
 
 	p := startServe(t, config)
-	status, hdr, body := rawRequest(t, "POST", p.URL, "", "",
-		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}`, nil)
-	sid := hdr.Get("Mcp-Session-Id")
-	if status != 200 || sid == "" {
-		t.Fatalf("initialize over HTTP: %d %q", status, body)
-	}
+	sid, body := rawSession(t, p.URL, `{}`)
 	// Sampling and elicitation are client capabilities: the mediator
 	// relays them and does not claim them as its own.
 	var init struct {

@@ -143,13 +143,7 @@ upstreams:
 `
 	}
 	p := startServe(t, config)
-	status, hdr, body := rawRequest(t, "POST", p.URL, "", "",
-		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}`, nil)
-	sid := hdr.Get("Mcp-Session-Id")
-	if status != 200 || sid == "" {
-		t.Fatalf("initialize: %d %q", status, body)
-	}
-	rawRequest(t, "POST", p.URL, "", sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, nil)
+	sid, _ := rawSession(t, p.URL, `{}`)
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

@@ -98,6 +98,21 @@ func (p *stdioPeer) call(method, params string) rpcResponse {
 	return rpcResponse{}
 }
 
+// rawSession opens an MCP session of protocol 2025-11-25 on a serve with
+// the client capabilities caps (JSON), initialised; it returns the session
+// id and the initialize answer's body.
+func rawSession(t *testing.T, url, caps string) (sid, initBody string) {
+	t.Helper()
+	status, hdr, body := rawRequest(t, "POST", url, "", "",
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":`+caps+`,"clientInfo":{"name":"e2e","version":"1"}}}`, nil)
+	sid = hdr.Get("Mcp-Session-Id")
+	if status != 200 || sid == "" {
+		t.Fatalf("initialize over HTTP: %d %q", status, body)
+	}
+	rawRequest(t, "POST", url, "", sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, nil)
+	return sid, body
+}
+
 // httpCall sends one request to a serve's agent endpoint and returns its
 // response, from a JSON body or the SSE stream, and the HTTP status.
 func httpCall(t *testing.T, url, sid string, id int, method, params string) (rpcResponse, int) {
@@ -134,13 +149,7 @@ func TestE2EUpstreamErrorsKeepTheirCodes(t *testing.T) {
 	viaStdio := startStdioPeer(t, dir, binary(t), "stdio", "--config", cfg, "--db", stdioDB)
 
 	p := startServe(t, fakeConfig(t, ""))
-	status, hdr, body := rawRequest(t, "POST", p.URL, "", "",
-		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}`, nil)
-	sid := hdr.Get("Mcp-Session-Id")
-	if status != 200 || sid == "" {
-		t.Fatalf("initialize over HTTP: %d %q", status, body)
-	}
-	rawRequest(t, "POST", p.URL, "", sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, nil)
+	sid, _ := rawSession(t, p.URL, `{}`)
 
 	forged := "mcpm-upstream-error-" + strings.Repeat("ab", 16)
 	httpID := 10
