@@ -2,6 +2,7 @@ package mediator
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -40,6 +41,7 @@ type Server struct {
 	// live: the registered MCP sessions, by id (server.ClientSession)
 	live   sync.Map
 	syncMu sync.Mutex
+	synced syncedLists // guarded by syncMu
 	// listed: the catalog's tools as agents are shown them (listing.go)
 	listed atomic.Pointer[map[string]listedTool]
 }
@@ -183,9 +185,47 @@ func (s *Server) syncCatalog(cat *Catalog) {
 	}
 	listed := listedTools(cat)
 	s.listed.Store(&listed)
-	s.mcp.SetTools(tools...)
+	// Each kind is registered again only when it changed: mcp-go tells
+	// every session that the kind's list changed on each registration, and
+	// one upstream change must reach agents as one notification, of its
+	// own kind.
+	if s.synced.changed("tools", project(tools, func(t server.ServerTool) mcp.Tool { return t.Tool })) {
+		s.mcp.SetTools(tools...)
+	}
 	s.syncPrompts(cat)
 	s.syncResources(cat)
+}
+
+// syncedLists remembers what was last registered with mcp-go, per kind, as
+// a digest of its encoding; guarded by Server.syncMu.
+type syncedLists map[string][sha256.Size]byte
+
+// changed reports whether v differs from what was last registered as kind
+// (always, the first time), and remembers v.
+func (l *syncedLists) changed(kind string, v any) bool {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return true // register it again rather than miss a change
+	}
+	sum := sha256.Sum256(b)
+	if last, ok := (*l)[kind]; ok && last == sum {
+		return false
+	}
+	if *l == nil {
+		*l = syncedLists{}
+	}
+	(*l)[kind] = sum
+	return true
+}
+
+// project maps xs through f (the definitions of registered objects, without
+// their handlers, which do not encode).
+func project[T, D any](xs []T, f func(T) D) []D {
+	out := make([]D, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
 }
 
 func (s *Server) syncPrompts(cat *Catalog) {
@@ -199,7 +239,9 @@ func (s *Server) syncPrompts(cat *Catalog) {
 		mp.Name = p.Name
 		prompts = append(prompts, server.ServerPrompt{Prompt: mp, Handler: s.handlePrompt})
 	}
-	s.mcp.SetPrompts(prompts...)
+	if s.synced.changed("prompts", project(prompts, func(p server.ServerPrompt) mcp.Prompt { return p.Prompt })) {
+		s.mcp.SetPrompts(prompts...)
+	}
 }
 
 func (s *Server) syncResources(cat *Catalog) {
@@ -212,7 +254,9 @@ func (s *Server) syncResources(cat *Catalog) {
 		}
 		resources = append(resources, server.ServerResource{Resource: mr, Handler: s.handleResource})
 	}
-	s.mcp.SetResources(resources...)
+	if s.synced.changed("resources", project(resources, func(r server.ServerResource) mcp.Resource { return r.Resource })) {
+		s.mcp.SetResources(resources...)
+	}
 	templates := make([]server.ServerResourceTemplate, 0, len(cat.Templates))
 	for _, t := range cat.Templates {
 		var mt mcp.ResourceTemplate
@@ -222,7 +266,9 @@ func (s *Server) syncResources(cat *Catalog) {
 		}
 		templates = append(templates, server.ServerResourceTemplate{Template: mt, Handler: s.handleResource})
 	}
-	s.mcp.SetResourceTemplates(templates...)
+	if s.synced.changed("templates", project(templates, func(t server.ServerResourceTemplate) mcp.ResourceTemplate { return t.Template })) {
+		s.mcp.SetResourceTemplates(templates...)
+	}
 }
 
 // ToMCPTool turns a catalog tool into mcp-go's type for listing, keeping the

@@ -180,10 +180,13 @@ func TestE2EListChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := client.NewClient(tr)
-	changed := make(chan struct{}, 4)
+	var mu sync.Mutex
+	changed := map[string]int{}
 	c.OnNotification(func(n mcp.JSONRPCNotification) {
-		if n.Method == "notifications/tools/list_changed" {
-			changed <- struct{}{}
+		if strings.HasSuffix(n.Method, "/list_changed") {
+			mu.Lock()
+			changed[n.Method]++
+			mu.Unlock()
 		}
 	})
 	initClient(t, c)
@@ -192,10 +195,17 @@ func TestE2EListChanged(t *testing.T) {
 	}
 	waitFor(t, 20*time.Second, func() bool { return contains(toolNames(t, c), "fake__late_tool") },
 		"the new upstream tool never appeared in tools/list")
-	select {
-	case <-changed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no notifications/tools/list_changed reached the agent")
+	waitFor(t, 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return changed["notifications/tools/list_changed"] > 0
+	}, "no notifications/tools/list_changed reached the agent")
+	// Issue 18, item 6: one change, one notification, of its own kind.
+	time.Sleep(time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(changed) != 1 || changed["notifications/tools/list_changed"] != 1 {
+		t.Errorf("one new tool sent the agent %v; want one notifications/tools/list_changed", changed)
 	}
 }
 
