@@ -207,4 +207,7 @@ func (p *fakePeer) Elicit(_ context.Context, req mcpElicit) (*mcpElicitResult, e
 	p.elicited = append(p.elicited, req)
 	return nil, mediator.ErrNotSupported
 }
+func (p *fakePeer) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+	return nil, mediator.ErrNotSupported
+}
 func (p *fakePeer) SessionID() string { return "s1" }

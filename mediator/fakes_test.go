@@ -45,6 +45,7 @@ func (f *fakeUpstreams) EndSession(string)                                     {
 func (f *fakeUpstreams) Isolated(string) bool                                  { return false }
 func (f *fakeUpstreams) SetLogLevel(context.Context, string, mcp.LoggingLevel) {}
 func (f *fakeUpstreams) OnLog(func(string, string, map[string]any))            {}
+func (f *fakeUpstreams) RootsChanged(string)                                   {}
 
 type fakeRecorder struct {
 	mu      sync.Mutex

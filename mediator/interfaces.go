@@ -60,6 +60,9 @@ type Upstreams interface {
 	// session is the agent session whose own upstream session sent it, ""
 	// for a shared one.
 	OnLog(fn func(server, session string, params map[string]any))
+	// RootsChanged passes an agent session's notifications/roots/list_changed
+	// (session is its SessionInfo.Key) to the upstream sessions that serve it.
+	RootsChanged(session string)
 }
 
 // Authenticator turns the credentials presented with a request into an
@@ -190,6 +193,9 @@ type Peer interface {
 	// Elicit relays an elicitation request; ErrNotSupported when the agent's
 	// client did not declare the capability.
 	Elicit(ctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error)
+	// ListRoots relays roots/list; ErrNotSupported when the agent's client
+	// did not declare roots.
+	ListRoots(ctx context.Context, req mcp.ListRootsRequest) (*mcp.ListRootsResult, error)
 	// SessionID identifies the agent session (for per-session upstreams).
 	SessionID() string
 }

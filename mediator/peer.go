@@ -139,6 +139,17 @@ func (p *peer) Elicit(ctx context.Context, req mcp.ElicitationRequest) (*mcp.Eli
 	return res, err
 }
 
+func (p *peer) ListRoots(ctx context.Context, req mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+	if !p.clientCan(func(c mcp.ClientCapabilities) bool { return c.Roots != nil }) {
+		return nil, fmt.Errorf("%w: the agent's client does not support roots", ErrNotSupported)
+	}
+	res, err := p.srv.RequestRoots(mergeCancel(p.ctx, ctx), req)
+	if ce := p.errs.take(p.session, "roots/list", err); ce != nil {
+		return nil, ce
+	}
+	return res, err
+}
+
 func (p *peer) clientCan(has func(mcp.ClientCapabilities) bool) bool {
 	cs, ok := server.ClientSessionFromContext(p.ctx).(server.SessionWithClientInfo)
 	return ok && has(cs.GetClientCapabilities())

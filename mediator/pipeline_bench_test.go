@@ -52,6 +52,7 @@ func (benchUpstreams) EndSession(string)                                     {}
 func (benchUpstreams) Isolated(string) bool                                  { return false }
 func (benchUpstreams) SetLogLevel(context.Context, string, mcp.LoggingLevel) {}
 func (benchUpstreams) OnLog(func(string, string, map[string]any))            {}
+func (benchUpstreams) RootsChanged(string)                                   {}
 
 type benchAuthn struct{ a *mediator.Agent }
 

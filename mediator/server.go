@@ -134,6 +134,11 @@ func NewServer(deps Deps, opts ...Option) (*Server, error) {
 		mcpOpts = append(mcpOpts, server.WithLogger(slog.New(debugLevel{deps.Logger.Handler()})))
 	}
 	s.mcp = server.NewMCPServer(o.name, o.version, mcpOpts...)
+	s.mcp.AddNotificationHandler(string(mcp.MethodNotificationRootsListChanged), func(ctx context.Context, _ mcp.JSONRPCNotification) {
+		if cs := server.ClientSessionFromContext(ctx); cs != nil {
+			s.deps.Upstreams.RootsChanged(s.logKey(cs.SessionID())) // the upstream asks again
+		}
+	})
 	s.syncCatalog(deps.Upstreams.Catalog())
 	deps.Upstreams.OnChange(s.syncCatalog)
 	deps.Upstreams.OnResourceUpdated(s.resourceUpdated)

@@ -61,12 +61,13 @@ func (u *upstream) dial(session string) (*conn, error) {
 	c.tr = tr
 	opts := []client.ClientOption{client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION)}
 	if _, ok := tr.(transport.BidirectionalInterface); ok {
-		// The handlers make the client advertise sampling and elicitation;
+		// The handlers make the client advertise sampling, elicitation and roots;
 		// serveUpstreamRequest then answers in their place (relay.go). A
 		// transport that cannot take the upstream's requests (legacy SSE)
 		// advertises neither.
 		relay := &relay{c: c}
-		opts = append(opts, client.WithSamplingHandler(relay), client.WithElicitationHandler(relay))
+		opts = append(opts, client.WithSamplingHandler(relay), client.WithElicitationHandler(relay),
+			client.WithRootsHandler(relay)) // roots with listChanged: agents' changes are passed on (RootsChanged)
 	}
 	c.client = client.NewClient(tr, opts...)
 	c.client.OnNotification(c.onNotification)

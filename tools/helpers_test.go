@@ -206,6 +206,10 @@ func (p *fakePeer) Elicit(ctx context.Context, req mcp.ElicitationRequest) (*mcp
 	return p.elicit(ctx, req)
 }
 
+func (p *fakePeer) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+	return nil, mediator.ErrNotSupported
+}
+
 func (p *fakePeer) SessionID() string { return p.id }
 
 // received returns the notifications of method received so far.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -44,6 +45,24 @@ func (rl *relay) Elicit(ctx context.Context, req mcp.ElicitationRequest) (*mcp.E
 	res, err := peer.Elicit(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("the agent did not complete the elicitation request: %w", err)
+	}
+	return res, nil
+}
+
+// ListRoots relays roots/list to the agent whose call asked.
+func (rl *relay) ListRoots(ctx context.Context, req mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+	peer, callCtx, err := rl.c.u.peerFor(ctx, rl.c.session, "roots")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := joinContexts(ctx, callCtx)
+	defer cancel()
+	res, err := peer.ListRoots(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("the agent did not list its roots: %w", err)
+	}
+	if res.Roots == nil {
+		res.Roots = []mcp.Root{} // the schema wants an array
 	}
 	return res, nil
 }
@@ -91,7 +110,7 @@ func joinContexts(other, base context.Context) (context.Context, context.CancelF
 }
 
 // serveUpstreamRequest answers a request the upstream sends the mediator,
-// its client: sampling and elicitation go to the agent (relay), ping is
+// its client: sampling, elicitation and roots go to the agent (relay), ping is
 // answered, anything else is "method not found". It stands in for mcp-go's
 // client handler so that an agent's JSON-RPC error reaches the upstream
 // with the agent's code, message and data (mcp-go sends every handler
@@ -123,6 +142,8 @@ func (c *conn) serveUpstreamRequest(ctx context.Context, req transport.JSONRPCRe
 			return invalidParams(req, err), nil
 		}
 		res, err = rl.Elicit(ctx, mcp.ElicitationRequest{Request: mcp.Request{Method: req.Method}, Params: p})
+	case mcp.MethodListRoots:
+		res, err = rl.ListRoots(ctx, mcp.ListRootsRequest{Request: mcp.Request{Method: req.Method}})
 	case mcp.MethodPing:
 		res = struct{}{}
 	default:
@@ -163,4 +184,33 @@ func decodeParams(params any, v any) error {
 func invalidParams(req transport.JSONRPCRequest, err error) *transport.JSONRPCResponse {
 	return transport.NewJSONRPCErrorResponse(req.ID, mcp.INVALID_PARAMS,
 		fmt.Sprintf("invalid params of %s: %v", mediator.QuoteIdentity(req.Method), err), nil)
+}
+
+// RootsChanged passes an agent session's notifications/roots/list_changed
+// on: to the session's own upstream sessions, and to every shared one (the
+// roots a shared session is given are those of the agent whose call asks).
+func (r *Registry) RootsChanged(session string) {
+	r.mu.Lock()
+	ups := slices.Clone(r.ups)
+	r.mu.Unlock()
+	n := mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION,
+		Notification: mcp.Notification{Method: string(mcp.MethodNotificationRootsListChanged)}}
+	for _, u := range ups {
+		var c *conn
+		if u.cfg.Isolated() {
+			c = u.sessionConn(session)
+		} else {
+			c, _ = u.live()
+		}
+		if c == nil {
+			continue
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(c.ctx, cancelTimeout)
+			defer cancel()
+			if err := c.tr.SendNotification(ctx, n); err != nil {
+				u.log.Debug("could not pass on roots/list_changed", "err", err)
+			}
+		}()
+	}
 }

@@ -151,7 +151,7 @@ func TestRemoteReconnects(t *testing.T) {
 
 // A legacy SSE upstream cannot send the mediator requests (mcp-go's SSE
 // client transport takes none), so the mediator does not advertise
-// sampling or elicitation to it (before: advertised, and an upstream that
+// sampling, elicitation or roots to it (before: advertised, and an upstream that
 // asked waited for an answer that could not come); a streamable HTTP
 // upstream, which can ask, sees both.
 func TestRemoteAdvertisesWhatItRelays(t *testing.T) {
@@ -163,7 +163,7 @@ func TestRemoteAdvertisesWhatItRelays(t *testing.T) {
 			url, _ := startRemoteFake(t, tc.mode, "remote")
 			r, _ := startRegistry(t, []Config{{Name: "remote", URL: url, Transport: tc.mode, Timeout: patience}})
 			caps := mustCall(t, r, "remote__client_caps", nil)
-			for _, c := range []string{`"sampling"`, `"elicitation"`} {
+			for _, c := range []string{`"sampling"`, `"elicitation"`, `"roots"`} {
 				if strings.Contains(caps, c) != tc.relayed {
 					t.Errorf("over %s the upstream sees client capabilities %s; want %s advertised: %v", tc.mode, caps, c, tc.relayed)
 				}

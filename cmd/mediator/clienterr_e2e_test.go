@@ -28,6 +28,13 @@ const rejection = `{"code":-1,"message":"User rejected the request","data":{"rea
 // request the call causes with rejection; it returns the call's result text.
 func rejectOverStdio(t *testing.T, p *stdioPeer, tool string) string {
 	t.Helper()
+	return answerOverStdio(t, p, tool, `"error":`+rejection)
+}
+
+// answerOverStdio calls tool and answers the request the call causes with
+// reply (`"result":…` or `"error":…`); it returns the call's result text.
+func answerOverStdio(t *testing.T, p *stdioPeer, tool, reply string) string {
+	t.Helper()
 	p.id++
 	callID := p.id
 	if _, err := fmt.Fprintf(p.in, `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%q,"arguments":{}}}`+"\n", callID, tool); err != nil {
@@ -42,7 +49,7 @@ func rejectOverStdio(t *testing.T, p *stdioPeer, tool string) string {
 		var req relayedRequest
 		if json.Unmarshal(line, &req) == nil && len(req.ID) > 0 && req.Method != "" {
 			asked = true
-			if _, err := fmt.Fprintf(p.in, `{"jsonrpc":"2.0","id":%s,"error":%s}`+"\n", req.ID, rejection); err != nil {
+			if _, err := fmt.Fprintf(p.in, `{"jsonrpc":"2.0","id":%s,%s}`+"\n", req.ID, reply); err != nil {
 				t.Fatal(err)
 			}
 			continue
@@ -179,4 +186,37 @@ func TestE2EClientErrorsKeepTheirCodes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Issue 18, item 4: an upstream's roots/list reaches the agent whose call
+// asked, and its answer comes back as the agent gave it, as it would
+// directly; the agent's notifications/roots/list_changed reaches the
+// upstream (before: the mediator declared no roots, and the upstream's
+// request failed).
+func TestE2ERootsRelayed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const caps = `{"roots":{"listChanged":true}}`
+	const roots = `"result":{"roots":[{"uri":"file:///work/project","name":"project"}]}`
+	direct := startStdioPeerWith(t, dir, caps, buildTool(t, "tools/testdata/fakeupstream"))
+	cfg := filepath.Join(dir, "mediator.yaml")
+	if err := os.WriteFile(cfg, []byte(fakeConfig(t, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	via := startStdioPeerWith(t, dir, caps, binary(t), "stdio", "--config", cfg, "--db", filepath.Join(dir, "stdio.db"))
+
+	want := answerOverStdio(t, direct, "roots", roots)
+	if !strings.Contains(want, "file:///work/project") {
+		t.Fatalf("directly, the upstream saw %q", want)
+	}
+	if got := answerOverStdio(t, via, "fake__roots", roots); got != want {
+		t.Errorf("through the mediator the upstream saw %q; directly %q", got, want)
+	}
+	if _, err := fmt.Fprint(via.in, `{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}`+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		r := via.call("tools/call", `{"name":"fake__roots_changed","arguments":{}}`)
+		return r.Error == nil && strings.Contains(string(r.Result), `"text":"1"`)
+	}, "the agent's roots/list_changed reached the upstream")
 }

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -70,6 +71,9 @@ func main() {
 		log.Fatal(err)
 	}
 }
+
+// rootsChanged counts the client's notifications/roots/list_changed.
+var rootsChanged atomic.Int64
 
 // subscribed returns the client sessions subscribed to a resource.
 var subscribed func(uri string) []string
@@ -279,6 +283,22 @@ func addTools(s *server.MCPServer) {
 			s.SendNotificationToAllClients("notifications/message", map[string]any{"level": level, "logger": "later", "data": "between calls"})
 		}()
 		return mcp.NewToolResultText("scheduled"), nil
+	})
+	// roots asks the client for its roots and reports them;
+	// roots_changed how many notifications/roots/list_changed came.
+	s.AddTool(mcp.NewTool("roots"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		res, err := s.RequestRoots(ctx, mcp.ListRootsRequest{})
+		if err != nil {
+			return mcp.NewToolResultError("roots failed: " + err.Error() + lastClientError()), nil
+		}
+		b, _ := json.Marshal(res.Roots)
+		return mcp.NewToolResultText("roots " + string(b)), nil
+	})
+	s.AddTool(mcp.NewTool("roots_changed"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText(strconv.Itoa(int(rootsChanged.Load()))), nil
+	})
+	s.AddNotificationHandler("notifications/roots/list_changed", func(context.Context, mcp.JSONRPCNotification) {
+		rootsChanged.Add(1)
 	})
 	// client_caps reports the capabilities the client declared.
 	s.AddTool(mcp.NewTool("client_caps"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
