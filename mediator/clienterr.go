@@ -56,7 +56,10 @@ type clientErr struct {
 // JSON-RPC error response. The message and data are bounded as an
 // upstream's error is.
 func (c *clientErrors) note(session string, msg []byte) {
-	if !bytes.Contains(msg, []byte(`"error"`)) {
+	// Cheap tests first: this sees every stdio line, and a request (its
+	// "method") is never an answer; an error answer whose data holds a
+	// "method" member passes as mcp-go's text, its code lost.
+	if !bytes.Contains(msg, []byte(`"error"`)) || bytes.Contains(msg, []byte(`"method"`)) {
 		return
 	}
 	var r struct {

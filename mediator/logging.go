@@ -92,6 +92,15 @@ func (s *Server) logKey(sid string) string {
 	return sid
 }
 
+// sessionOfKey is the MCP session id of a SessionInfo.Key (logKey's inverse;
+// a stateless token's key names no MCP session and is returned as it is).
+func (s *Server) sessionOfKey(key string) string {
+	if key == s.stdioKey {
+		return "stdio"
+	}
+	return key
+}
+
 // logBetweenCalls passes an upstream's log message that no call can be
 // named for to the agents listening to its upstream session: the agent
 // session whose own upstream session sent it (key set), else every agent
@@ -101,10 +110,7 @@ func (s *Server) logBetweenCalls(upstream, key string, params map[string]any) {
 	level, _ := params["level"].(string)
 	var to []string
 	if key != "" {
-		sid := key
-		if key == s.stdioKey {
-			sid = "stdio"
-		}
+		sid := s.sessionOfKey(key)
 		if min, _ := s.levels.of(sid); mcp.LoggingLevel(level).ShouldSendTo(min) {
 			to = []string{sid}
 		}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -390,22 +391,11 @@ func modernErrorStatus(code int) int {
 // rewriteMessage applies fn to the JSON of msg, one message as a transport
 // writes it (a JSON line, or an SSE event whose data line is the JSON).
 func (p *passthrough) rewriteMessage(msg []byte, fn func([]byte) ([]byte, bool)) []byte {
-	if bytes.HasPrefix(msg, []byte("event:")) || bytes.HasPrefix(msg, []byte("data:")) || bytes.HasPrefix(msg, []byte("id:")) {
-		lines := bytes.Split(msg, []byte("\n"))
-		for i, l := range lines {
-			if data, ok := bytes.CutPrefix(l, []byte("data: ")); ok {
-				if out, ok := fn(data); ok {
-					lines[i] = append([]byte("data: "), out...)
-					return bytes.Join(lines, []byte("\n"))
-				}
-			}
-		}
-		return msg
-	}
-	body := bytes.TrimRight(msg, "\r\n")
-	out, ok := fn(body)
+	data := messageJSON(msg) // a part of msg
+	out, ok := fn(data)
 	if !ok {
 		return msg
 	}
-	return append(out, msg[len(body):]...)
+	at := bytes.Index(msg, data)
+	return slices.Concat(msg[:at], out, msg[at+len(data):])
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -70,15 +71,21 @@ func (r *Registry) SetLogLevel(ctx context.Context, session string, level mcp.Lo
 	r.forwardLevels(ctx, session, level)
 }
 
-// forgetLogLevel drops an ended agent session's level.
-func (r *Registry) forgetLogLevel(ctx context.Context, session string) {
+// forgetLogLevel drops an ended agent session's level; the shared
+// upstream sessions may then be asked for less, off the caller's path.
+func (r *Registry) forgetLogLevel(session string) {
 	r.logMu.Lock()
 	_, had := r.logs.byKey[session]
 	delete(r.logs.byKey, session)
 	r.logMu.Unlock()
-	if had {
-		r.forwardLevels(ctx, "", "")
+	if !had {
+		return
 	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r.forwardLevels(ctx, "", "")
+	}()
 }
 
 // forwardLevels sends logging/setLevel where it changed: level to

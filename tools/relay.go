@@ -12,59 +12,52 @@ import (
 	"github.com/mcp-mediator/mediator/mediator"
 )
 
-// relay passes an upstream's sampling and elicitation requests to the agent
-// whose call caused them. It implements client.SamplingHandler and
-// client.ElicitationHandler.
+// relay passes an upstream's sampling, elicitation and roots requests to
+// the agent whose call caused them. It implements client.SamplingHandler,
+// client.ElicitationHandler and client.RootsHandler.
 type relay struct{ c *conn }
 
-// CreateMessage relays sampling/createMessage.
-func (rl *relay) CreateMessage(ctx context.Context, req mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
-	peer, callCtx, err := rl.c.u.peerFor(ctx, rl.c.session, "sampling")
+// toAgent asks the agent whose call caused an upstream's request (what
+// names it in logs and errors), within that call's life.
+func toAgent[T any](ctx context.Context, rl *relay, what string, ask func(context.Context, mediator.Peer) (T, error)) (T, error) {
+	var zero T
+	peer, callCtx, err := rl.c.u.peerFor(ctx, rl.c.session, what)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
 	ctx, cancel := joinContexts(ctx, callCtx)
 	defer cancel()
-	rl.c.u.log.Info("relaying a sampling request to the agent", "session", peer.SessionID())
-	res, err := peer.CreateMessage(ctx, req)
+	rl.c.u.log.Info("relaying a request to the agent", "request", what, "session", peer.SessionID())
+	res, err := ask(ctx, peer)
 	if err != nil {
-		return nil, fmt.Errorf("the agent did not complete the sampling request: %w", err)
+		return zero, fmt.Errorf("the agent did not complete the %s request: %w", what, err)
 	}
 	return res, nil
+}
+
+// CreateMessage relays sampling/createMessage.
+func (rl *relay) CreateMessage(ctx context.Context, req mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+	return toAgent(ctx, rl, "sampling", func(ctx context.Context, p mediator.Peer) (*mcp.CreateMessageResult, error) {
+		return p.CreateMessage(ctx, req)
+	})
 }
 
 // Elicit relays elicitation/create.
 func (rl *relay) Elicit(ctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
-	peer, callCtx, err := rl.c.u.peerFor(ctx, rl.c.session, "elicitation")
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := joinContexts(ctx, callCtx)
-	defer cancel()
-	rl.c.u.log.Info("relaying an elicitation request to the agent", "session", peer.SessionID())
-	res, err := peer.Elicit(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("the agent did not complete the elicitation request: %w", err)
-	}
-	return res, nil
+	return toAgent(ctx, rl, "elicitation", func(ctx context.Context, p mediator.Peer) (*mcp.ElicitationResult, error) {
+		return p.Elicit(ctx, req)
+	})
 }
 
-// ListRoots relays roots/list to the agent whose call asked.
+// ListRoots relays roots/list.
 func (rl *relay) ListRoots(ctx context.Context, req mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
-	peer, callCtx, err := rl.c.u.peerFor(ctx, rl.c.session, "roots")
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := joinContexts(ctx, callCtx)
-	defer cancel()
-	res, err := peer.ListRoots(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("the agent did not list its roots: %w", err)
-	}
-	if res.Roots == nil {
+	res, err := toAgent(ctx, rl, "roots", func(ctx context.Context, p mediator.Peer) (*mcp.ListRootsResult, error) {
+		return p.ListRoots(ctx, req)
+	})
+	if err == nil && res.Roots == nil {
 		res.Roots = []mcp.Root{} // the schema wants an array
 	}
-	return res, nil
+	return res, err
 }
 
 // peerFor finds the agent a server-to-client request is for: the call the

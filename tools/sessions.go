@@ -190,11 +190,7 @@ func (r *Registry) EndSession(session string) {
 	if session == "" {
 		return
 	}
-	go func() { // the shared upstreams may now be asked for less
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		r.forgetLogLevel(ctx, session)
-	}()
+	r.forgetLogLevel(session)
 	r.mu.Lock()
 	ups := r.ups
 	r.mu.Unlock()
