@@ -47,7 +47,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("conformance-upstream", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	httpAddr := fs.String("http", "", "serve streamable HTTP on `ADDR` (endpoint /mcp) instead of stdio, e.g. 127.0.0.1:3001")
+	httpAddr := fs.String("http", "", "serve streamable HTTP on `ADDR` (endpoint /mcp) instead of stdio, e.g. 127.0.0.1:3001; the legacy SSE transport is served at /sse on the same address")
 	logLevel := fs.String("log-level", "info", "stderr log level: debug, info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {

@@ -107,17 +107,18 @@ func (n *notifications) reset() {
 var transports = []struct {
 	name    string
 	version string // "" lets the client negotiate the newest revision
-	http    bool
+	mode    string // "stdio", "http" (streamable) or "sse" (legacy HTTP+SSE)
 }{
-	{name: "stdio/2025-11-25", version: "2025-11-25"},
-	{name: "stdio/latest"},
-	{name: "http/2025-11-25", version: "2025-11-25", http: true},
-	{name: "http/latest", http: true},
+	{name: "stdio/2025-11-25", version: "2025-11-25", mode: "stdio"},
+	{name: "stdio/latest", mode: "stdio"},
+	{name: "http/2025-11-25", version: "2025-11-25", mode: "http"},
+	{name: "http/latest", mode: "http"},
+	{name: "sse/2025-11-25", version: "2025-11-25", mode: "sse"},
 }
 
 // connect starts a client over the given transport with sampling and
 // elicitation support.
-func connect(t *testing.T, httpMode bool, version string, llm *fakeLLM, notes *notifications) *client.Client {
+func connect(t *testing.T, mode string, version string, llm *fakeLLM, notes *notifications) *client.Client {
 	t.Helper()
 	opts := []client.ClientOption{
 		client.WithSamplingHandler(llm),
@@ -128,17 +129,28 @@ func connect(t *testing.T, httpMode bool, version string, llm *fakeLLM, notes *n
 	}
 
 	var tr transport.Interface
-	if httpMode {
+	switch mode {
+	case "http", "sse":
 		ts := httptest.NewServer(newHTTPHandler(newServer(slog.New(slog.NewTextHandler(io.Discard, nil))), slog.New(slog.NewTextHandler(io.Discard, nil))))
 		t.Cleanup(ts.Close)
+		if mode == "sse" {
+			sseTransport, err := transport.NewSSE(ts.URL + sseEndpoint)
+			if err != nil {
+				t.Fatalf("new SSE transport: %v", err)
+			}
+			tr = sseTransport
+			break
+		}
 		//lint:ignore SA1019 the legacy GET stream is what 2025-11-25 clients use
 		httpTransport, err := transport.NewStreamableHTTP(ts.URL+mcpEndpoint, transport.WithContinuousListening())
 		if err != nil {
 			t.Fatalf("new HTTP transport: %v", err)
 		}
 		tr = httpTransport
-	} else {
+	case "stdio":
 		tr = transport.NewStdio(binPath, nil, "--log-level", "warn")
+	default:
+		t.Fatalf("unknown transport %q", mode)
 	}
 
 	c := client.NewClient(tr, opts...)
@@ -201,7 +213,7 @@ func TestScenarios(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			llm := &fakeLLM{}
 			notes := &notifications{}
-			c := connect(t, tc.http, tc.version, llm, notes)
+			c := connect(t, tc.mode, tc.version, llm, notes)
 			ctx := context.Background()
 
 			t.Run("tools/list", func(t *testing.T) {
@@ -290,26 +302,44 @@ func TestScenarios(t *testing.T) {
 				}
 			})
 
-			t.Run("sampling", func(t *testing.T) {
-				res := callTool(t, c, "test_sampling", map[string]any{"prompt": "Test prompt for sampling"}, nil)
-				if got := firstText(res); got != "LLM response: This is a test response from the client" {
-					t.Errorf("sampling result = %q", got)
-				}
-			})
-
-			t.Run("elicitation", func(t *testing.T) {
-				for _, tool := range []string{"test_elicitation", "test_elicitation_sep1034_defaults", "test_elicitation_sep1330_enums"} {
-					res := callTool(t, c, tool, map[string]any{"message": "Please provide your information"}, nil)
-					if got := firstText(res); !strings.Contains(got, "action=accept") {
-						t.Errorf("%s result = %q", tool, got)
+			// mcp-go's SSE server sessions cannot send requests to the
+			// client: over SSE the tools that sample or elicit fail, and say
+			// so (which is why the mediator does not advertise sampling or
+			// elicitation to an SSE upstream).
+			if tc.mode == "sse" {
+				t.Run("sampling and elicitation unsupported", func(t *testing.T) {
+					for tool, feature := range map[string]string{"test_sampling": "sampling", "test_elicitation": "elicitation"} {
+						var req mcp.CallToolRequest
+						req.Params.Name = tool
+						req.Params.Arguments = map[string]any{"prompt": "p", "message": "m"}
+						_, err := c.CallTool(ctx, req)
+						if err == nil || !strings.Contains(err.Error(), "session does not support "+feature) {
+							t.Errorf("%s over SSE: err = %v, want \"session does not support %s\"", tool, err, feature)
+						}
 					}
-				}
-				llm.mu.Lock()
-				defer llm.mu.Unlock()
-				if len(llm.elicitation) != 3 {
-					t.Errorf("client saw %d elicitation requests, want 3", len(llm.elicitation))
-				}
-			})
+				})
+			} else {
+				t.Run("sampling", func(t *testing.T) {
+					res := callTool(t, c, "test_sampling", map[string]any{"prompt": "Test prompt for sampling"}, nil)
+					if got := firstText(res); got != "LLM response: This is a test response from the client" {
+						t.Errorf("sampling result = %q", got)
+					}
+				})
+
+				t.Run("elicitation", func(t *testing.T) {
+					for _, tool := range []string{"test_elicitation", "test_elicitation_sep1034_defaults", "test_elicitation_sep1330_enums"} {
+						res := callTool(t, c, tool, map[string]any{"message": "Please provide your information"}, nil)
+						if got := firstText(res); !strings.Contains(got, "action=accept") {
+							t.Errorf("%s result = %q", tool, got)
+						}
+					}
+					llm.mu.Lock()
+					defer llm.mu.Unlock()
+					if len(llm.elicitation) != 3 {
+						t.Errorf("client saw %d elicitation requests, want 3", len(llm.elicitation))
+					}
+				})
+			}
 
 			t.Run("resources", func(t *testing.T) {
 				for uri, want := range map[string]string{
