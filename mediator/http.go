@@ -119,12 +119,14 @@ func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	respond := false
 	if body != nil {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		switch {
 		case method == "" && sid != "":
 			// a response: an error answer to a relayed request keeps its code
 			g.s.clientErrs.note(sid, body)
+			respond = true
 		case method == "notifications/cancelled" && sid != "":
 			g.s.cancelled.note(sid, body) // its request gets no answer
 		}
@@ -135,6 +137,9 @@ func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx = withPassScope(ctx, scope)
 	pw := &passResponseWriter{ResponseWriter: w, p: &g.s.passed, sc: scope, cancelled: &g.s.cancelled, session: sid,
 		modern: mcp.IsModernProtocol(r.Header.Get(server.HeaderKeyProtocolVersion))}
+	if respond {
+		pw.hint = "a response is taken only as the answer to a sampling, elicitation or roots request the mediator sent on this session and that is still waiting; check the id, and answer each request once"
+	}
 	if r.Method == http.MethodPost && !pw.modern && strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 		// A call's own notifications go on this POST's stream; a
 		// 2026-07-28 request or a client that takes no stream gets them

@@ -243,6 +243,9 @@ func (w *passWriter) writeNotification(_ context.Context, msg []byte) error {
 // for one request: a JSON body (one Write) or SSE events (one Write each).
 // The status of a JSON body is held until the body is seen, since
 // protocol version 2026-07-28 maps some error codes onto HTTP statuses.
+// A plain-text error mcp-go writes (a stray response, a bad session) goes
+// out as a JSON-RPC error body with the same status, so that every error
+// on the MCP endpoint is one a JSON-RPC client can read.
 type passResponseWriter struct {
 	http.ResponseWriter
 	p  *passthrough
@@ -255,8 +258,10 @@ type passResponseWriter struct {
 	mu        sync.Mutex // one message at a time: mcp-go's and the mediator's
 	status    int
 	started   bool
-	closed    bool  // the handler returned: nothing more may be written
-	broken    error // a notification's write failed (the client stopped reading)
+	textErr   bool   // the held status is a plain-text error's: its text becomes a JSON-RPC error
+	hint      string // added to a plain-text error's message (what to do instead)
+	closed    bool   // the handler returned: nothing more may be written
+	broken    error  // a notification's write failed (the client stopped reading)
 }
 
 // writeNotification writes msg as an SSE event on this request's stream,
@@ -311,7 +316,12 @@ func (w *passResponseWriter) WriteHeader(status int) {
 	if w.started || w.status != 0 {
 		return
 	}
-	if strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+	ct := w.Header().Get("Content-Type")
+	if status >= http.StatusBadRequest && strings.HasPrefix(ct, "text/plain") {
+		w.status, w.textErr = status, true // held until the text
+		return
+	}
+	if strings.HasPrefix(ct, "application/json") {
 		w.status = status // held until the body
 		return
 	}
@@ -320,6 +330,9 @@ func (w *passResponseWriter) WriteHeader(status int) {
 }
 
 func (w *passResponseWriter) Write(b []byte) (int, error) {
+	if w.writeTextError(string(b)) {
+		return len(b), nil
+	}
 	if w.cancelled != nil && w.cancelled.drop(w.session, b) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -364,8 +377,40 @@ func (w *passResponseWriter) Flush() {
 // Unwrap lets http.ResponseController reach the connection.
 func (w *passResponseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// writeTextError writes a held plain-text error as a JSON-RPC error body
+// whose message is the text (with the hint), and reports whether it did.
+func (w *passResponseWriter) writeTextError(text string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.textErr || w.started {
+		return false
+	}
+	w.started = true
+	msg := strings.TrimSpace(text)
+	if msg == "" {
+		msg = http.StatusText(w.status)
+	}
+	if w.hint != "" {
+		msg += ": " + w.hint
+	}
+	code := mcp.INVALID_REQUEST
+	if w.status >= http.StatusInternalServerError {
+		code = mcp.INTERNAL_ERROR
+	}
+	h := w.ResponseWriter.Header()
+	h.Del("X-Content-Type-Options")
+	writeJSONRPCError(w.ResponseWriter, w.status, code, msg)
+	return true
+}
+
 // finish writes a held status that no body followed.
 func (w *passResponseWriter) finish() {
+	if w.writeTextError("") {
+		w.mu.Lock()
+		w.closed = true
+		w.mu.Unlock()
+		return
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.closed = true

@@ -95,6 +95,61 @@ func TestPassResponseWriterStatus(t *testing.T) {
 	}
 }
 
+// A plain-text error mcp-go writes goes out as a JSON-RPC error body with
+// the same status; a held text error with no text still gets a body.
+func TestPassResponseWriterTextError(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, text, hint string
+		status, code     int
+		want             string
+	}{
+		{"bad request", "No pending sampling request found\n", "check the id", 400, -32600, "No pending sampling request found: check the id"},
+		{"internal", "Failed to deliver response\n", "", 500, -32603, "Failed to deliver response"},
+		{"no text", "", "", 404, -32600, "Not Found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			w := &passResponseWriter{ResponseWriter: rec, p: &passthrough{}, sc: &passScope{}, hint: tc.hint}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.WriteHeader(tc.status)
+			if tc.text != "" {
+				if _, err := w.Write([]byte(tc.text)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w.finish()
+			var got struct {
+				ID    any `json:"id"`
+				Error struct {
+					Code    int    `json:"code"`
+					Message string `json:"message"`
+				} `json:"error"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+				t.Fatalf("body %q: %v", rec.Body, err)
+			}
+			if rec.Code != tc.status || got.Error.Code != tc.code || got.Error.Message != tc.want || got.ID != nil {
+				t.Errorf("%d %+v, want %d %d %q", rec.Code, got, tc.status, tc.code, tc.want)
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q", ct)
+			}
+		})
+	}
+	// A success status with a text body is left alone.
+	rec := httptest.NewRecorder()
+	w := &passResponseWriter{ResponseWriter: rec, p: &passthrough{}, sc: &passScope{}}
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte("ok"))
+	w.finish()
+	if rec.Body.String() != "ok" {
+		t.Errorf("a 200 text body was rewritten: %q", rec.Body)
+	}
+}
+
 func FuzzPassthroughRewrite(f *testing.F) {
 	f.Add([]byte(`{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"x mcpm-upstream-error-00000000000000000000000000000000"}}`))
 	f.Add([]byte("event: message\ndata: {\"error\":{\"message\":\"mcpm-upstream-error-\"}}\n\n"))

@@ -216,3 +216,48 @@ func sameJSON(a, b json.RawMessage) bool {
 	var x, y any
 	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
 }
+
+// TestE2EStrayResponseGetsJSONRPCError: a client's response that answers
+// no request the mediator sent (issue 18, item 6) is refused with a
+// JSON-RPC error body that says why, not mcp-go's text/plain line. An empty
+// result is accepted (202), as the transport's rules ask.
+func TestE2EStrayResponseGetsJSONRPCError(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, fakeConfig(t, ""))
+	sid, _ := rawSession(t, p.URL, `{}`)
+	rawRequest(t, "POST", p.URL, "", sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, nil)
+	for _, tc := range []struct {
+		name, body string
+		status     int
+	}{
+		{"error answer", `{"jsonrpc":"2.0","id":98,"error":{"code":-1,"message":"User rejected"}}`, 400},
+		{"result", `{"jsonrpc":"2.0","id":97,"result":{"role":"assistant","content":{"type":"text","text":"hi"}}}`, 400},
+		{"string id", `{"jsonrpc":"2.0","id":"x","result":{"a":1}}`, 400},
+		{"empty result", `{"jsonrpc":"2.0","id":96,"result":{}}`, 202},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, hdr, body := rawRequest(t, "POST", p.URL, "", sid, tc.body, nil)
+			if status != tc.status {
+				t.Fatalf("status %d, want %d: %q", status, tc.status, body)
+			}
+			if tc.status == 202 {
+				return
+			}
+			if ct := hdr.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type %q, want application/json: %q", ct, body)
+			}
+			var resp rpcResponse
+			if err := json.Unmarshal([]byte(body), &resp); err != nil || resp.Error == nil {
+				t.Fatalf("body is not a JSON-RPC error (%v): %q", err, body)
+			}
+			if resp.Error.Code != -32600 || !strings.Contains(resp.Error.Message, "answer each request once") || string(resp.ID) != "null" {
+				t.Errorf("error = %+v id %s, want -32600 naming what a response may answer, id null", resp.Error, resp.ID)
+			}
+		})
+	}
+	// The session still works.
+	resp, status := httpCall(t, p.URL, sid, 5, "tools/list", `{}`)
+	if status != 200 || !strings.Contains(string(resp.Result), "echo") {
+		t.Errorf("tools/list after the stray responses: %d %s %+v", status, resp.Result, resp.Error)
+	}
+}
