@@ -397,8 +397,6 @@ func (w *passResponseWriter) writeTextError(text string) bool {
 	if w.status >= http.StatusInternalServerError {
 		code = mcp.INTERNAL_ERROR
 	}
-	h := w.ResponseWriter.Header()
-	h.Del("X-Content-Type-Options")
 	writeJSONRPCError(w.ResponseWriter, w.status, code, msg)
 	return true
 }

@@ -616,29 +616,10 @@ func TestConformance(t *testing.T) {
 	startProc(t, addr, nil, upstream, "--http", addr)
 	waitHTTP(t, "http://"+addr+"/health")
 	order, direct := runConformance(t, node22, suite, "http://"+addr+"/mcp")
-	nDirect := 0
-	for _, s := range order {
-		if direct[s].ok() {
-			nDirect++
-		}
-	}
-	t.Logf("conformance direct: %d/%d scenarios pass", nDirect, len(order))
 
-	for _, up := range []struct{ transport, yaml string }{
-		{"stdio", "command: " + yq(upstream)},
-		{"http", "url: http://" + addr + "/mcp"},
-		{"sse", "url: http://" + addr + "/sse\n    transport: sse"},
-	} {
+	for _, up := range conformanceUpstreams(upstream, addr) {
 		t.Run(up.transport, func(t *testing.T) {
-			cfg := fmt.Sprintf(`agent:
-  id: conformance-agent
-auth: {anonymous: {id: conformance-agent}}
-%supstreams:
-  - name: conformance
-    %s
-    prefix: ""
-`, writePolicy(t, "p, *, *, **, allow, allow-everything"), up.yaml)
-			p := startServe(t, cfg)
+			p := serveConformance(t, up.yaml)
 			mOrder, mediated := runConformance(t, node22, suite, p.URL)
 			compareConformance(t, up.transport, baseline, order, direct, mOrder, mediated)
 			if t.Failed() {
@@ -676,20 +657,10 @@ func TestConformanceProgressRepeated(t *testing.T) {
 	waitHTTP(t, "http://"+addr+"/health")
 
 	const scenario = "tools-call-with-progress"
-	for _, up := range []struct{ transport, yaml string }{
-		{"stdio", "command: " + yq(upstream)},
-		{"http", "url: http://" + addr + "/mcp"},
-	} {
+	for _, up := range conformanceUpstreams(upstream, addr)[:2] { // stdio and HTTP
 		t.Run(up.transport, func(t *testing.T) {
 			t.Parallel()
-			p := startServe(t, fmt.Sprintf(`agent:
-  id: conformance-agent
-auth: {anonymous: {id: conformance-agent}}
-%supstreams:
-  - name: conformance
-    %s
-    prefix: ""
-`, writePolicy(t, "p, *, *, **, allow, allow-everything"), up.yaml))
+			p := serveConformance(t, up.yaml)
 			passed := 0
 			for i := range runs {
 				_, res := runConformance(t, node22, suite, p.URL, "--scenario", scenario)
@@ -706,6 +677,36 @@ auth: {anonymous: {id: conformance-agent}}
 			t.Logf("%s through a %s upstream: %d of %d isolated runs passed", scenario, up.transport, passed, runs)
 		})
 	}
+}
+
+// conformanceUpstream is the conformance upstream as the mediator reaches
+// it over one transport: the upstream's config lines after its name.
+type conformanceUpstream struct{ transport, yaml string }
+
+// conformanceUpstreams returns the conformance upstream (binary bin,
+// serving HTTP and SSE on addr) as a stdio, streamable-HTTP and SSE
+// upstream, in that order.
+func conformanceUpstreams(bin, addr string) []conformanceUpstream {
+	return []conformanceUpstream{
+		{"stdio", "command: " + yq(bin)},
+		{"http", "url: http://" + addr + "/mcp"},
+		{"sse", "url: http://" + addr + "/sse\n    transport: sse"},
+	}
+}
+
+// serveConformance starts `mediator serve` with one unprefixed upstream
+// (upstreamYAML, from conformanceUpstreams), everything allowed and no
+// token needed, as the suite expects.
+func serveConformance(t *testing.T, upstreamYAML string) *mediatorProc {
+	t.Helper()
+	return startServe(t, fmt.Sprintf(`agent:
+  id: conformance-agent
+auth: {anonymous: {id: conformance-agent}}
+%supstreams:
+  - name: conformance
+    %s
+    prefix: ""
+`, writePolicy(t, "p, *, *, **, allow, allow-everything"), upstreamYAML))
 }
 
 // compareConformance checks one mediated run against the direct one.
