@@ -147,7 +147,7 @@ func (s *Server) toolUseCall(ctx context.Context, creds Credentials, method stri
 func (s *Server) DecideToolUse(ctx context.Context, creds Credentials, u ToolUse) ToolUseVerdict {
 	c := s.toolUseCall(ctx, creds, MethodToolUse, u)
 	c.Request = &ToolUseRequest{Use: u}
-	err := s.run(ctx, c)
+	err := s.run(ctx, c, nil)
 	v := ToolUseVerdict{CallID: c.ID, Rule: c.Decision.Rule}
 	if err == nil {
 		v.Allow = true

@@ -2,7 +2,9 @@ package mediator
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,11 +25,91 @@ const (
 	cancelledMax = 1024
 )
 
-// cancelledIDs are the request ids agents cancelled, per MCP session.
+// The agent's reason reaches the upstream too. mcp-go cancels a handler's
+// context without a cause and tells handlers no request id, so a hook tags
+// each forwarded request with its id (tagRequestID), the handler registers
+// a context of its own under it (start), and note, which runs before mcp-go
+// sees the notification, cancels that context with the agent's reason as
+// its cause (*AgentCancelled). The tools layer sends the upstream that
+// reason in its own notifications/cancelled.
+
+// maxCancelReason bounds the reason relayed to an upstream.
+const maxCancelReason = 1024
+
+// AgentCancelled is the cause of a call's context when the agent cancelled
+// the request (notifications/cancelled); Reason is the agent's, possibly
+// empty, cut to 1 KiB.
+type AgentCancelled struct{ Reason string }
+
+func (e *AgentCancelled) Error() string {
+	if e.Reason == "" {
+		return "the agent cancelled the request"
+	}
+	return "the agent cancelled the request: " + e.Reason
+}
+
+// cancelledIDs are the request ids agents cancelled, per MCP session, and
+// the requests still running that a cancellation can stop with its reason.
 type cancelledIDs struct {
-	n  atomic.Int64 // ids held: writers skip the check at 0
-	mu sync.Mutex
-	m  map[string]map[string]time.Time // session → id (canonical JSON) → when
+	n       atomic.Int64 // ids held: writers skip the check at 0
+	mu      sync.Mutex
+	m       map[string]map[string]time.Time // session → id (canonical JSON) → when
+	running map[runningKey]context.CancelCauseFunc
+}
+
+type runningKey struct{ session, id string }
+
+// requestIDKey is the Header entry that carries a request's id from
+// mcp-go's hook to its handler. Its name has spaces, which no HTTP client
+// can send, so the id cannot be forged.
+const requestIDKey = "mediator request id"
+
+// tagRequestID records the JSON-RPC id in the Header of a request mcp-go
+// is about to hand a handler.
+func tagRequestID(h *http.Header, id any) {
+	raw, err := json.Marshal(id)
+	if err != nil {
+		return
+	}
+	cid, ok := canonicalID(raw)
+	if !ok {
+		return
+	}
+	if *h == nil {
+		*h = http.Header{}
+	}
+	(*h)[requestIDKey] = []string{cid}
+}
+
+// taggedID is the id tagRequestID recorded, or "".
+func taggedID(h http.Header) string {
+	if v := h[requestIDKey]; len(v) == 1 {
+		return v[0]
+	}
+	return ""
+}
+
+// start registers request id of session as running: until done is
+// called, a cancellation of it cancels the returned context with the
+// agent's reason.
+func (c *cancelledIDs) start(ctx context.Context, session, id string) (context.Context, func()) {
+	if id == "" || session == "" {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	k := runningKey{session, id}
+	c.mu.Lock()
+	if c.running == nil {
+		c.running = map[runningKey]context.CancelCauseFunc{}
+	}
+	c.running[k] = cancel
+	c.mu.Unlock()
+	return ctx, func() {
+		c.mu.Lock()
+		delete(c.running, k)
+		c.mu.Unlock()
+		cancel(nil)
+	}
 }
 
 // canonicalID is a request id as one JSON text, whether it came as a
@@ -55,6 +137,7 @@ func (c *cancelledIDs) note(session string, msg []byte) {
 		Method string `json:"method"`
 		Params struct {
 			RequestID json.RawMessage `json:"requestId"`
+			Reason    string          `json:"reason"`
 		} `json:"params"`
 	}
 	if json.Unmarshal(msg, &n) != nil || n.Method != "notifications/cancelled" {
@@ -67,6 +150,10 @@ func (c *cancelledIDs) note(session string, msg []byte) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if stop := c.running[runningKey{session, id}]; stop != nil {
+		reason, _ := capUTF8(n.Params.Reason, maxCancelReason)
+		stop(&AgentCancelled{Reason: reason})
+	}
 	if c.m == nil {
 		c.m = map[string]map[string]time.Time{}
 	}

@@ -1,7 +1,11 @@
 package mediator
 
 import (
+	"context"
+	"errors"
+	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -76,6 +80,53 @@ func FuzzCancelledIDs(f *testing.F) {
 		c.drop("s", response)
 		if int(c.n.Load()) != len(c.m["s"]) {
 			t.Fatalf("count %d, held %d", c.n.Load(), len(c.m["s"]))
+		}
+	})
+}
+
+func TestCancelledIDsStopWithReason(t *testing.T) {
+	long := strings.Repeat("é", maxCancelReason)
+	tests := []struct {
+		name      string
+		id        any    // the request's JSON-RPC id, as mcp-go decodes it
+		session   string // where the cancellation came
+		note      string
+		cancelled bool
+		reason    string
+	}{
+		{"the agent's reason", float64(41), "s", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":41,"reason":"the user pressed stop"}}`, true, "the user pressed stop"},
+		{"a string id, no reason", "slow", "s", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"slow"}}`, true, ""},
+		{"a long reason is cut", "r", "s", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"r","reason":"` + long + `"}}`, true, long[:maxCancelReason] + "…[truncated]"},
+		{"another id", float64(41), "s", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":42}}`, false, ""},
+		{"a number is not its string", float64(41), "s", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"41"}}`, false, ""},
+		{"another session", float64(41), "t", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":41}}`, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c cancelledIDs
+			var h http.Header
+			tagRequestID(&h, tt.id)
+			ctx, done := c.start(context.Background(), "s", taggedID(h))
+			defer done()
+			c.note(tt.session, []byte(tt.note))
+			if got := ctx.Err() != nil; got != tt.cancelled {
+				t.Fatalf("cancelled = %v, want %v", got, tt.cancelled)
+			}
+			if !tt.cancelled {
+				return
+			}
+			var ac *AgentCancelled
+			if !errors.As(context.Cause(ctx), &ac) || ac.Reason != tt.reason {
+				t.Errorf("cause = %v, want the agent's reason %q", context.Cause(ctx), tt.reason)
+			}
+		})
+	}
+	t.Run("ended requests are forgotten", func(t *testing.T) {
+		var c cancelledIDs
+		ctx, done := c.start(context.Background(), "s", "1")
+		done()
+		if context.Cause(ctx) != context.Canceled || len(c.running) != 0 {
+			t.Errorf("after done: cause %v, %d running", context.Cause(ctx), len(c.running))
 		}
 	})
 }

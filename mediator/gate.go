@@ -24,6 +24,7 @@ func (s *Server) hooks() *server.Hooks {
 	h := &server.Hooks{}
 	h.AddOnRequestInitialization(s.gate)
 	h.AddOnError(s.onError)
+	h.AddBeforeAny(tagForwarded)
 	h.AddAfterListTools(s.filterTools)
 	h.AddAfterSetLevel(s.afterSetLevel)
 	h.AddAfterListPrompts(s.filterPrompts)
@@ -39,6 +40,20 @@ func (s *Server) hooks() *server.Hooks {
 		s.cancelled.forget(cs.SessionID())
 	})
 	return h
+}
+
+// tagForwarded tags a request that the handlers forward upstream with its
+// JSON-RPC id, so that the agent's cancellation of it, and its reason,
+// reach the upstream (cancelled.go).
+func tagForwarded(_ context.Context, id any, _ mcp.MCPMethod, message any) {
+	switch m := message.(type) {
+	case *mcp.CallToolRequest:
+		tagRequestID(&m.Header, id)
+	case *mcp.GetPromptRequest:
+		tagRequestID(&m.Header, id)
+	case *mcp.ReadResourceRequest:
+		tagRequestID(&m.Header, id)
+	}
 }
 
 // gate runs before mcp-go dispatches a request.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -52,8 +53,12 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
-// run mediates c with a Peer for the upstream's way back.
-func (s *Server) run(ctx context.Context, c *Call) error {
+// run mediates c with a Peer for the upstream's way back. h is the
+// request's Header, which carries its JSON-RPC id (tagForwarded): an
+// agent's cancellation of that id cancels the call with its reason.
+func (s *Server) run(ctx context.Context, c *Call, h http.Header) error {
+	ctx, done := s.cancelled.start(ctx, c.Session.ID, taggedID(h))
+	defer done()
 	sc, _ := ctx.Value(passScopeKey{}).(*passScope)
 	pr := &peer{srv: s.mcp, errs: &s.clientErrs, levels: &s.levels, ctx: ctx, session: c.Session.ID, scope: sc}
 	defer pr.end()
@@ -73,7 +78,7 @@ func (s *Server) handleTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	takeTrace(c, req.Params.Meta)
 	stripMediatorMeta(req.Params.Meta)
 	c.Request = &req
-	if err := s.run(ctx, c); err != nil {
+	if err := s.run(ctx, c, req.Header); err != nil {
 		if perr := s.passed.errorFor(ctx, err); perr != nil {
 			return nil, &recordedError{perr} // the upstream's own JSON-RPC error
 		}
@@ -92,7 +97,7 @@ func (s *Server) handlePrompt(ctx context.Context, req mcp.GetPromptRequest) (*m
 	takeTrace(c, req.Params.Meta)
 	stripMediatorMeta(req.Params.Meta)
 	c.Request = &req
-	if err := s.run(ctx, c); err != nil {
+	if err := s.run(ctx, c, req.Header); err != nil {
 		return nil, s.handlerError(ctx, err)
 	}
 	res, ok := c.Result.(*mcp.GetPromptResult)
@@ -107,7 +112,7 @@ func (s *Server) handleResource(ctx context.Context, req mcp.ReadResourceRequest
 	takeTrace(c, req.Params.Meta)
 	stripMediatorMeta(req.Params.Meta)
 	c.Request = &req
-	if err := s.run(ctx, c); err != nil {
+	if err := s.run(ctx, c, req.Header); err != nil {
 		return nil, s.handlerError(ctx, err)
 	}
 	res, ok := c.Result.(*mcp.ReadResourceResult)
@@ -135,7 +140,7 @@ func (c completer) complete(ctx context.Context, name string, ref any, arg mcp.C
 	req.Params.Ref, req.Params.Argument, req.Params.Context = ref, arg, cc
 	call.Arguments = map[string]any{"argument": arg.Name, "value": arg.Value}
 	call.Request = &req
-	if err := c.s.run(ctx, call); err != nil {
+	if err := c.s.run(ctx, call, nil); err != nil {
 		return nil, c.s.handlerError(ctx, err)
 	}
 	res, ok := call.Result.(*mcp.CompleteResult)

@@ -158,7 +158,7 @@ func (s *Server) gateSubscription(ctx context.Context, c *Call, raw json.RawMess
 	c.Name = msg.Params.URI
 	c.Request = &subscriptionRequest{URI: msg.Params.URI, Unsubscribe: c.Method == "resources/unsubscribe",
 		session: c.Session.ID, key: c.Session.Key, subs: &s.subs}
-	if err := s.run(ctx, c); err != nil {
+	if err := s.run(ctx, c, nil); err != nil {
 		return &recordedError{err}
 	}
 	return nil

@@ -12,6 +12,8 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcp-mediator/mediator/mediator"
 )
 
 // upstreamLogLevel is the level asked of upstreams that support logging,
@@ -205,16 +207,26 @@ const cancelTimeout = 5 * time.Second
 // transports), and the registry bypasses that client for requests anyway,
 // so it is done here, for every transport. Best effort, off the caller's
 // path.
+//
+// An agent's cancellation (cause *mediator.AgentCancelled) is relayed with
+// the agent's own reason, or none when it gave none; any other cause (a
+// timeout, the mediator shutting down) is the reason.
 func (c *conn) sendCancelled(id mcp.RequestId, cause error) {
-	reason := "cancelled by the mediator"
-	if cause != nil {
-		reason = cause.Error()
+	fields := map[string]any{"requestId": id, "reason": "cancelled by the mediator"}
+	var ac *mediator.AgentCancelled
+	switch {
+	case errors.As(cause, &ac) && ac.Reason == "":
+		delete(fields, "reason")
+	case errors.As(cause, &ac):
+		fields["reason"] = ac.Reason
+	case cause != nil:
+		fields["reason"] = cause.Error()
 	}
 	n := mcp.JSONRPCNotification{
 		JSONRPC: mcp.JSONRPC_VERSION,
 		Notification: mcp.Notification{
 			Method: string(mcp.MethodNotificationCancelled),
-			Params: mcp.NotificationParams{AdditionalFields: map[string]any{"requestId": id, "reason": reason}},
+			Params: mcp.NotificationParams{AdditionalFields: fields},
 		},
 	}
 	go func() {

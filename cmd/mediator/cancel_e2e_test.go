@@ -23,6 +23,15 @@ func TestE2ENoAnswerAfterCancel(t *testing.T) {
 		cancelled = func() {
 			t.Helper()
 			waitFor(t, 20*time.Second, func() bool { return fileHasText(cancelFile, "cancelled") }, "the upstream saw the cancellation")
+			// The agent's reason reaches the upstream, for the
+			// mediator's own id of the request.
+			b, err := os.ReadFile(cancelFile + ".notification")
+			if err != nil {
+				t.Fatalf("the upstream's record of the notification: %v", err)
+			}
+			if !strings.Contains(string(b), `"reason":"the user pressed stop"`) || !strings.Contains(string(b), `"requestId":"mediator-`) {
+				t.Errorf("the upstream got %s; want the agent's reason for the mediator's request id", b)
+			}
 		}
 		return dir, config, started, cancelled
 	}

@@ -472,7 +472,8 @@ func serveSSE(s *server.MCPServer) error {
 }
 
 // errTap passes stdin through and remembers the last JSON-RPC error
-// response the client sent, whole.
+// response the client sent, whole, and writes the last
+// notifications/cancelled to the -cancel-file path + ".notification".
 type errTap struct {
 	r    *os.File
 	part []byte
@@ -499,6 +500,10 @@ func (t *errTap) Read(p []byte) (int, error) {
 			clientErrMu.Lock()
 			clientErrMsg = string(m.Error)
 			clientErrMu.Unlock()
+		}
+		if m.Method == "notifications/cancelled" && *cancelFile != "" {
+			// the notification as it came, before mcp-go cancels the call
+			_ = os.WriteFile(*cancelFile+".notification", t.part[:i], 0o600)
 		}
 		t.part = t.part[i+1:]
 	}
