@@ -91,7 +91,7 @@ func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx = WithAgent(ctx, agent)
-	body, method, name, err := g.readBody(w, r)
+	body, method, name, batch, err := g.readBody(w, r)
 	if err != nil {
 		status := http.StatusBadRequest
 		var se *statusError
@@ -119,9 +119,20 @@ func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if batch {
+		g.serveBatch(ctx, w, r, sid, body)
+		return
+	}
+	g.serveMessage(ctx, w, r, sid, body, method)
+}
+
+// serveMessage hands one admitted message (body nil for a GET or DELETE)
+// to mcp-go, through the writer that keeps what the upstream sent.
+func (g *httpGate) serveMessage(ctx context.Context, w http.ResponseWriter, r *http.Request, sid string, body []byte, method string) {
 	respond := false
 	if body != nil {
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
 		switch {
 		case method == "" && sid != "":
 			// a response: an error answer to a relayed request keeps its code
@@ -195,10 +206,11 @@ func (e *statusError) Unwrap() error { return e.err }
 // returns the body (nil for other methods), and the JSON-RPC method and the
 // name of what it asks for (a tool's or prompt's name, a resource's URI)
 // when it can tell, so that mcp-go's own refusals are recorded with them.
-// A batch, and a body that is not JSON, are refused here.
-func (g *httpGate) readBody(w http.ResponseWriter, r *http.Request) (body []byte, method, name string, err error) {
+// A body that is not JSON is refused here; a batch is reported as one,
+// for serveBatch, once the session it names is known.
+func (g *httpGate) readBody(w http.ResponseWriter, r *http.Request) (body []byte, method, name string, batch bool, err error) {
 	if r.Method != http.MethodPost || r.Body == nil {
-		return nil, "", "", nil
+		return nil, "", "", false, nil
 	}
 	if d := g.s.opts.readTimeout; d > 0 {
 		rc := http.NewResponseController(w)
@@ -210,21 +222,26 @@ func (g *httpGate) readBody(w http.ResponseWriter, r *http.Request) (body []byte
 	body, err = io.ReadAll(io.LimitReader(r.Body, max+1))
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, "", "", &statusError{status: http.StatusRequestTimeout, err: fmt.Errorf("%w: the request body did not arrive within %s (limits.read_timeout); send it without pauses", ErrInvalidRequest, g.s.opts.readTimeout)}
+			return nil, "", "", false, &statusError{status: http.StatusRequestTimeout, err: fmt.Errorf("%w: the request body did not arrive within %s (limits.read_timeout); send it without pauses", ErrInvalidRequest, g.s.opts.readTimeout)}
 		}
-		return nil, "", "", fmt.Errorf("%w: reading the request body: %w", ErrInvalidRequest, err)
+		return nil, "", "", false, fmt.Errorf("%w: reading the request body: %w", ErrInvalidRequest, err)
 	}
 	if int64(len(body)) > max {
-		return nil, "", "", &statusError{status: http.StatusRequestEntityTooLarge, err: fmt.Errorf("%w: request body exceeds the %d byte cap (limits.max_request_bytes); send smaller arguments", ErrInvalidRequest, max)}
+		return nil, "", "", false, &statusError{status: http.StatusRequestEntityTooLarge, err: fmt.Errorf("%w: request body exceeds the %d byte cap (limits.max_request_bytes); send smaller arguments", ErrInvalidRequest, max)}
 	}
 	method, name, kind := inspectBody(body)
 	switch kind {
 	case bodyBatch:
-		return nil, "", "", fmt.Errorf("%w: JSON-RPC batches are not accepted (MCP removed batching in 2025-06-18); send one message per request", ErrInvalidRequest)
+		return body, "", "", true, nil
 	case bodyInvalid:
-		return nil, "", "", &statusError{status: http.StatusBadRequest, code: -32700, err: fmt.Errorf("%w: the request body is not valid JSON; send one JSON-RPC message", ErrInvalidRequest)}
+		return nil, "", "", false, invalidJSON()
 	}
-	return body, method, name, nil
+	return body, method, name, false, nil
+}
+
+// invalidJSON is the refusal of a body that is not JSON.
+func invalidJSON() error {
+	return &statusError{status: http.StatusBadRequest, code: -32700, err: fmt.Errorf("%w: the request body is not valid JSON; send one JSON-RPC message", ErrInvalidRequest)}
 }
 
 // peek reads the head of a refused request's body, within a short

@@ -45,11 +45,14 @@ func rawRequest(t *testing.T, method, url, tok, sid, body string, hdr map[string
 		req.Header.Set("Mcp-Session-Id", sid)
 	}
 	for k, v := range hdr {
-		if k == "Host" {
+		switch {
+		case k == "Host":
 			req.Host = v
-			continue
+		case v == "":
+			req.Header.Del(k) // e.g. no Mcp-Protocol-Version, as a 2025-03-26 client sends
+		default:
+			req.Header.Set(k, v)
 		}
-		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

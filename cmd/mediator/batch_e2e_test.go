@@ -1,0 +1,167 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/mcp-mediator/mediator/mediator"
+)
+
+// JSON-RPC batches on a 2025-03-26 session, against a real serve process
+// and a real upstream: every message is answered (an event stream or a
+// JSON array, as the client accepts), a call's progress precedes its
+// result, a bad member gets its own error, every message is recorded, and
+// a session of a later revision is refused with the reason.
+func TestE2EBatchOn20250326Session(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, fakeConfig(t, ""))
+	old := map[string]string{"Mcp-Protocol-Version": ""} // 2025-03-26 clients send none
+	status, hdr, body := rawRequest(t, "POST", p.URL, "", "",
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"batcher","version":"1"}}}`, old)
+	sid := hdr.Get("Mcp-Session-Id")
+	if status != 200 || sid == "" || !strings.Contains(body, `"protocolVersion":"2025-03-26"`) {
+		t.Fatalf("initialize at 2025-03-26: %d %q", status, body)
+	}
+	rawRequest(t, "POST", p.URL, "", sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, old)
+
+	batch := `[
+		{"jsonrpc":"2.0","id":"p","method":"ping"},
+		{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fake__echo","arguments":{"text":"one of a batch"}}},
+		{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"_meta":{"progressToken":"tok"},"name":"fake__progress","arguments":{"steps":3,"linger_ms":200}}},
+		{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"nothing-running"}},
+		{"jsonrpc":"2.0","id":4,"method":"initialize","params":{}},
+		[{"jsonrpc":"2.0","id":5,"method":"ping"}]
+	]`
+	check := func(t *testing.T, msgs []json.RawMessage) {
+		t.Helper()
+		byID := map[string]map[string]any{}
+		resultAt := -1
+		for i, m := range msgs {
+			var v map[string]any
+			if err := json.Unmarshal(m, &v); err != nil {
+				t.Fatalf("message %d is not JSON: %s", i, m)
+			}
+			if v["method"] == "notifications/progress" {
+				if resultAt >= 0 {
+					t.Errorf("progress after its call's result: %s", m)
+				}
+				continue
+			}
+			if _, ok := v["method"]; ok {
+				continue // a log message
+			}
+			id, _ := json.Marshal(v["id"])
+			byID[string(id)] = v
+			if string(id) == "3" {
+				resultAt = i
+			}
+		}
+		if r, ok := byID[`"p"`]; !ok || r["result"] == nil {
+			t.Errorf("ping in the batch: %v", r)
+		}
+		if r, ok := byID["2"]; !ok || !strings.Contains(toJSON(r["result"]), "one of a batch") {
+			t.Errorf("tools/call in the batch: %v", r)
+		}
+		if r, ok := byID["3"]; !ok || !strings.Contains(toJSON(r["result"]), "done") {
+			t.Errorf("the progress call in the batch: %v", r)
+		}
+		if r := byID["4"]; r == nil || !strings.Contains(toJSON(r["error"]), "initialize cannot be part of a JSON-RPC batch") {
+			t.Errorf("initialize in the batch: %v", r)
+		}
+		if r := byID["null"]; r == nil || !strings.Contains(toJSON(r["error"]), "cannot hold another batch") {
+			t.Errorf("a nested batch: %v", r)
+		}
+		if len(byID) != 5 {
+			t.Errorf("%d responses, want 5 (no answer to the notification): %v", len(byID), byID)
+		}
+	}
+
+	t.Run("event stream", func(t *testing.T) {
+		status, hdr, body := rawRequest(t, "POST", p.URL, "", sid, batch, old)
+		if status != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/event-stream") {
+			t.Fatalf("batch: HTTP %d %s %q", status, hdr.Get("Content-Type"), body)
+		}
+		var msgs []json.RawMessage
+		for l := range strings.SplitSeq(body, "\n") {
+			if d, ok := strings.CutPrefix(l, "data: "); ok {
+				msgs = append(msgs, json.RawMessage(d))
+			}
+		}
+		check(t, msgs)
+		if n := strings.Count(body, `"method":"notifications/progress"`); n != 3 {
+			t.Errorf("%d progress events on the batch's stream, want 3: %q", n, body)
+		}
+	})
+
+	t.Run("JSON array", func(t *testing.T) {
+		status, hdr, body := rawRequest(t, "POST", p.URL, "", sid, batch,
+			map[string]string{"Mcp-Protocol-Version": "", "Accept": "application/json"})
+		if status != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") {
+			t.Fatalf("batch: HTTP %d %s %q", status, hdr.Get("Content-Type"), body)
+		}
+		var msgs []json.RawMessage
+		if err := json.Unmarshal([]byte(body), &msgs); err != nil {
+			t.Fatalf("the answer is not a JSON array: %v %q", err, body)
+		}
+		check(t, msgs)
+		if !strings.HasPrefix(string(msgs[0]), `{"jsonrpc":"2.0","id":"p"`) {
+			t.Errorf("responses not in the batch's order: %s first", msgs[0])
+		}
+	})
+
+	t.Run("notifications only", func(t *testing.T) {
+		status, _, body := rawRequest(t, "POST", p.URL, "", sid,
+			`[{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"x"}},{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}]`, old)
+		if status != http.StatusAccepted || body != "" {
+			t.Errorf("a batch of notifications: HTTP %d %q, want 202 and no body", status, body)
+		}
+	})
+
+	t.Run("refused", func(t *testing.T) {
+		newSid, _ := rawSession(t, p.URL, `{}`) // 2025-11-25
+		cases := []struct {
+			name, sid, body string
+			status          int
+			want            string
+		}{
+			{"a 2025-11-25 session", newSid, `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, 400, `protocol version \"2025-11-25\"`},
+			{"no session", "", `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, 400, "without a session"},
+			{"empty", sid, `[]`, 400, "batch is empty"},
+			{"over the cap", sid, "[" + strings.Repeat(`{"jsonrpc":"2.0","method":"notifications/x"},`, 64) + `{"jsonrpc":"2.0","method":"notifications/x"}]`, 413, "over the cap of 64"},
+			{"not JSON", sid, `[{"jsonrpc":"2.0"`, 400, "not valid JSON"},
+		}
+		for _, c := range cases {
+			h := old
+			if c.sid == newSid {
+				h = map[string]string{"Mcp-Protocol-Version": "2025-11-25"}
+			}
+			status, _, body := rawRequest(t, "POST", p.URL, "", c.sid, c.body, h)
+			if status != c.status || !strings.Contains(body, c.want) || !strings.Contains(body, `"jsonrpc":"2.0"`) {
+				t.Errorf("%s: HTTP %d %q, want %d with a JSON-RPC error naming %q", c.name, status, body, c.status, c.want)
+			}
+		}
+	})
+
+	t.Run("recorded", func(t *testing.T) {
+		// Two batches ran fake__echo once each; each is a record of its own.
+		recs := recordsOf(t, p, func(r mediator.ChainRecord) bool {
+			return r.Method == "tools/call" && strings.Contains(r.Name, "echo")
+		})
+		if len(recs) != 2 {
+			t.Errorf("%d records of the batched echo calls, want 2", len(recs))
+		}
+		refused := recordsOf(t, p, func(r mediator.ChainRecord) bool {
+			return strings.Contains(r.Error, "initialize cannot be part of a JSON-RPC batch")
+		})
+		if len(refused) != 2 {
+			t.Errorf("%d records of the batched initialize, want 2", len(refused))
+		}
+	})
+}
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
