@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mark3labs/mcp-go/server"
 )
@@ -267,4 +268,164 @@ func isResponse(msg []byte) bool {
 		Method *string         `json:"method"`
 	}
 	return json.Unmarshal(msg, &m) == nil && m.Method == nil && len(m.ID) > 0
+}
+
+// Over stdio, the members of a batch go to mcp-go as lines of their own,
+// and the passWriter holds their responses until every request of the
+// batch is answered (or cancelled), then writes them as one JSON array.
+// Notifications (a call's progress) go out as they come, before it.
+
+// splitStdioBatch returns the lines to hand mcp-go for the batch line,
+// answering at once what cannot be served: the whole batch, on a session
+// that may not batch, or a bad member.
+func (s *Server) splitStdioBatch(ctx context.Context, pw *passWriter, line []byte) [][]byte {
+	ctx = WithCredentials(ctx, Credentials{Transport: "stdio"})
+	record := func(method, name string, err error) {
+		c := s.newCall(ctx, method, name)
+		s.identify(ctx, c)
+		_ = s.reject(ctx, c, err)
+	}
+	var msgs []json.RawMessage
+	var err error
+	switch _ = json.Unmarshal(line, &msgs); {
+	case !batchAllowed(s.stdioVersion()):
+		err = fmt.Errorf("%w: JSON-RPC batches are not accepted on a session of protocol version %q (MCP removed batching in 2025-06-18; only 2024-11-05 and 2025-03-26 sessions may batch); send one message per line", ErrInvalidRequest, trimForError(s.stdioVersion(), 32))
+	case len(msgs) == 0:
+		err = fmt.Errorf("%w: the JSON-RPC batch is empty; send at least one message", ErrInvalidRequest)
+	case len(msgs) > maxBatch:
+		err = fmt.Errorf("%w: the JSON-RPC batch holds %d messages, over the cap of %d; send it in smaller batches", ErrInvalidRequest, len(msgs), maxBatch)
+	}
+	if err != nil {
+		record("", "", err)
+		_ = pw.writeLine(jsonRPCError(json.RawMessage("null"), -32600, err.Error()))
+		return nil
+	}
+	ids := make([]string, len(msgs))
+	answers := make([][]byte, len(msgs))
+	seen := map[string]bool{}
+	var out [][]byte
+	for i, msg := range msgs {
+		method, name, kind := inspectBody(msg)
+		err := batchMember(msg, kind, method)
+		id, isRequest := "", false
+		if err == nil && method != "" {
+			id, isRequest = canonicalID(requestIDOf(msg))
+		}
+		if isRequest && seen[id] {
+			err = fmt.Errorf("%w: two requests of the JSON-RPC batch have the id %s; give each its own", ErrInvalidRequest, trimForError(id, 64))
+		}
+		if err != nil {
+			record(method, name, err)
+			answers[i] = jsonRPCError(requestIDOf(msg), -32600, err.Error())
+			continue
+		}
+		if isRequest {
+			seen[id], ids[i] = true, id
+		}
+		out = append(out, append(bytes.TrimSpace(msg), '\n'))
+	}
+	if joined := pw.batches.open(ids, answers); joined != nil {
+		_ = pw.writeLine(joined)
+	}
+	return out
+}
+
+// stdioVersion is the protocol version the stdio agent initialized with.
+func (s *Server) stdioVersion() string {
+	if cs, ok := s.live.Load("stdio"); ok {
+		if v, ok := cs.(server.SessionWithProtocolVersion); ok {
+			return v.ProtocolVersion()
+		}
+	}
+	return ""
+}
+
+// stdioBatches are the batches of a stdio agent still waiting for answers.
+type stdioBatches struct {
+	waiting atomic.Int64 // requests waiting: Write skips the check at 0
+	mu      sync.Mutex
+	byID    map[string]*stdioBatch // a waiting request's id → its batch
+}
+
+type stdioBatch struct {
+	answers [][]byte // by position in the batch
+	pos     map[string]int
+	left    int
+}
+
+// open registers a batch whose member i waits for the response to request
+// ids[i] ("" for a member that gets none, or whose answer is answers[i]).
+// It returns the joined answers when nothing is left to wait for, or nil.
+func (b *stdioBatches) open(ids []string, answers [][]byte) []byte {
+	bt := &stdioBatch{answers: answers, pos: map[string]int{}}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.byID == nil {
+		b.byID = map[string]*stdioBatch{}
+	}
+	for i, id := range ids {
+		if id == "" {
+			continue
+		}
+		if _, busy := b.byID[id]; busy {
+			// an earlier batch waits for this id: its answer goes there
+			bt.answers[i] = jsonRPCError(json.RawMessage(id), -32600, "invalid request: a request of an earlier JSON-RPC batch with this id is still running; give each request its own id")
+			continue
+		}
+		b.byID[id], bt.pos[id] = bt, i
+		bt.left++
+		b.waiting.Add(1)
+	}
+	if bt.left == 0 {
+		return bt.join()
+	}
+	return nil
+}
+
+// take reports whether msg, a line as mcp-go writes it, answers a waiting
+// request of a batch; keep says whether it is kept (false: a cancelled
+// request's, which gets no answer). When it was the batch's last, joined is
+// the batch's answer.
+func (b *stdioBatches) take(msg []byte, keep bool) (held bool, joined []byte) {
+	if b.waiting.Load() == 0 {
+		return false, nil
+	}
+	m := bytes.TrimSpace(msg)
+	if !isResponse(m) {
+		return false, nil
+	}
+	id, ok := canonicalID(requestIDOf(m))
+	if !ok {
+		return false, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bt := b.byID[id]
+	if bt == nil {
+		return false, nil
+	}
+	delete(b.byID, id)
+	b.waiting.Add(-1)
+	if keep {
+		bt.answers[bt.pos[id]] = bytes.Clone(m)
+	}
+	if bt.left--; bt.left > 0 {
+		return true, nil
+	}
+	return true, bt.join()
+}
+
+// join is the batch's answer: its responses as one JSON array, or nil
+// when there are none (a batch of notifications is not answered).
+func (bt *stdioBatch) join() []byte {
+	var out [][]byte
+	for _, a := range bt.answers {
+		if a != nil {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return append(append([]byte{'['}, bytes.Join(out, []byte{','})...), ']')
 }

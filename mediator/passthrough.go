@@ -214,19 +214,43 @@ type passWriter struct {
 	// cancelled: the response to a request the agent cancelled is not
 	// written (cancelled.go).
 	cancelled *cancelledIDs
+	// batches holds the responses to the members of a batch until they
+	// can go out together (batch.go); nil: no batches.
+	batches *stdioBatches
 }
 
 func (w *passWriter) Write(b []byte) (int, error) {
 	if w.cancelled != nil && w.cancelled.drop("stdio", b) {
+		if w.batches != nil {
+			if _, joined := w.batches.take(b, false); joined != nil {
+				return len(b), w.writeLine(joined)
+			}
+		}
 		return len(b), nil
 	}
 	out, _ := w.p.rewrite(b, w.sc)
+	if w.batches != nil {
+		if held, joined := w.batches.take(out, true); held {
+			if joined != nil {
+				return len(b), w.writeLine(joined)
+			}
+			return len(b), nil
+		}
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, err := w.w.Write(out); err != nil {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// writeLine writes one message the mediator made as a line.
+func (w *passWriter) writeLine(msg []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, err := w.w.Write(append(msg, '\n'))
+	return err
 }
 
 // writeNotification writes msg as one line, between mcp-go's messages.

@@ -48,6 +48,8 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 		s.clientErrs.note("stdio", line)
 		s.cancelled.note("stdio", line)
 	}
+	pw.batches = &stdioBatches{}
+	lines.onBatch = func(line []byte) [][]byte { return s.splitStdioBatch(ctx, pw, line) }
 	return st.Listen(ctx, lines, pw)
 }
 
@@ -75,6 +77,11 @@ type lineCapReader struct {
 	onInvalid func(line []byte)
 	// onLine, when set, sees each line passed on.
 	onLine func(line []byte)
+	// onBatch, when set, is given each line that is a JSON array (a
+	// batch) and returns the lines to pass on instead.
+	onBatch func(line []byte) [][]byte
+	queue   [][]byte // lines of a batch still to pass on
+	err     error    // the input's end, returned once the queue is empty
 }
 
 func newLineCapReader(r io.Reader, max int) *lineCapReader {
@@ -85,14 +92,16 @@ var idPattern = regexp.MustCompile(`"id"\s*:\s*("(?:[^"\\]|\\.){0,64}"|-?[0-9]{1
 
 func (l *lineCapReader) Read(p []byte) (int, error) {
 	for len(l.pend) == 0 {
-		line, err := l.readLine()
-		if len(line) > 0 {
-			l.pend = line
+		if len(l.queue) > 0 {
+			l.pend, l.queue = l.queue[0], l.queue[1:]
 			break
 		}
-		if err != nil {
-			return 0, err
+		if l.err != nil {
+			return 0, l.err
 		}
+		var line []byte
+		line, l.err = l.readLine()
+		l.pend = line
 	}
 	n := copy(p, l.pend)
 	l.pend = l.pend[n:]
@@ -118,10 +127,19 @@ func (l *lineCapReader) readLine() ([]byte, error) {
 		if err == bufio.ErrBufferFull {
 			continue
 		}
-		if l.onInvalid != nil {
-			if t := bytes.TrimSpace(line); len(t) > 0 && !json.Valid(t) {
-				l.onInvalid(t)
+		t := bytes.TrimSpace(line)
+		valid := json.Valid(t)
+		if l.onInvalid != nil && len(t) > 0 && !valid {
+			l.onInvalid(t)
+		}
+		if valid && l.onBatch != nil && t[0] == '[' {
+			l.queue = l.onBatch(t)
+			if l.onLine != nil {
+				for _, m := range l.queue {
+					l.onLine(m)
+				}
 			}
+			return nil, err
 		}
 		if l.onLine != nil {
 			l.onLine(line)

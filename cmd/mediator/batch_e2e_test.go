@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcp-mediator/mediator/mediator"
 )
@@ -26,60 +31,8 @@ func TestE2EBatchOn20250326Session(t *testing.T) {
 	}
 	rawRequest(t, "POST", p.URL, "", sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, old)
 
-	batch := `[
-		{"jsonrpc":"2.0","id":"p","method":"ping"},
-		{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fake__echo","arguments":{"text":"one of a batch"}}},
-		{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"_meta":{"progressToken":"tok"},"name":"fake__progress","arguments":{"steps":3,"linger_ms":200}}},
-		{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"nothing-running"}},
-		{"jsonrpc":"2.0","id":4,"method":"initialize","params":{}},
-		[{"jsonrpc":"2.0","id":5,"method":"ping"}]
-	]`
-	check := func(t *testing.T, msgs []json.RawMessage) {
-		t.Helper()
-		byID := map[string]map[string]any{}
-		resultAt := -1
-		for i, m := range msgs {
-			var v map[string]any
-			if err := json.Unmarshal(m, &v); err != nil {
-				t.Fatalf("message %d is not JSON: %s", i, m)
-			}
-			if v["method"] == "notifications/progress" {
-				if resultAt >= 0 {
-					t.Errorf("progress after its call's result: %s", m)
-				}
-				continue
-			}
-			if _, ok := v["method"]; ok {
-				continue // a log message
-			}
-			id, _ := json.Marshal(v["id"])
-			byID[string(id)] = v
-			if string(id) == "3" {
-				resultAt = i
-			}
-		}
-		if r, ok := byID[`"p"`]; !ok || r["result"] == nil {
-			t.Errorf("ping in the batch: %v", r)
-		}
-		if r, ok := byID["2"]; !ok || !strings.Contains(toJSON(r["result"]), "one of a batch") {
-			t.Errorf("tools/call in the batch: %v", r)
-		}
-		if r, ok := byID["3"]; !ok || !strings.Contains(toJSON(r["result"]), "done") {
-			t.Errorf("the progress call in the batch: %v", r)
-		}
-		if r := byID["4"]; r == nil || !strings.Contains(toJSON(r["error"]), "initialize cannot be part of a JSON-RPC batch") {
-			t.Errorf("initialize in the batch: %v", r)
-		}
-		if r := byID["null"]; r == nil || !strings.Contains(toJSON(r["error"]), "cannot hold another batch") {
-			t.Errorf("a nested batch: %v", r)
-		}
-		if len(byID) != 5 {
-			t.Errorf("%d responses, want 5 (no answer to the notification): %v", len(byID), byID)
-		}
-	}
-
 	t.Run("event stream", func(t *testing.T) {
-		status, hdr, body := rawRequest(t, "POST", p.URL, "", sid, batch, old)
+		status, hdr, body := rawRequest(t, "POST", p.URL, "", sid, testBatch, old)
 		if status != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/event-stream") {
 			t.Fatalf("batch: HTTP %d %s %q", status, hdr.Get("Content-Type"), body)
 		}
@@ -89,14 +42,14 @@ func TestE2EBatchOn20250326Session(t *testing.T) {
 				msgs = append(msgs, json.RawMessage(d))
 			}
 		}
-		check(t, msgs)
+		checkBatchAnswers(t, msgs)
 		if n := strings.Count(body, `"method":"notifications/progress"`); n != 3 {
 			t.Errorf("%d progress events on the batch's stream, want 3: %q", n, body)
 		}
 	})
 
 	t.Run("JSON array", func(t *testing.T) {
-		status, hdr, body := rawRequest(t, "POST", p.URL, "", sid, batch,
+		status, hdr, body := rawRequest(t, "POST", p.URL, "", sid, testBatch,
 			map[string]string{"Mcp-Protocol-Version": "", "Accept": "application/json"})
 		if status != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") {
 			t.Fatalf("batch: HTTP %d %s %q", status, hdr.Get("Content-Type"), body)
@@ -105,7 +58,7 @@ func TestE2EBatchOn20250326Session(t *testing.T) {
 		if err := json.Unmarshal([]byte(body), &msgs); err != nil {
 			t.Fatalf("the answer is not a JSON array: %v %q", err, body)
 		}
-		check(t, msgs)
+		checkBatchAnswers(t, msgs)
 		if !strings.HasPrefix(string(msgs[0]), `{"jsonrpc":"2.0","id":"p"`) {
 			t.Errorf("responses not in the batch's order: %s first", msgs[0])
 		}
@@ -164,4 +117,143 @@ func TestE2EBatchOn20250326Session(t *testing.T) {
 func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// testBatch is a batch of a ping, two calls (one with progress), a
+// notification, and two bad members: initialize and a nested batch.
+var testBatch = `[
+	{"jsonrpc":"2.0","id":"p","method":"ping"},
+	{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fake__echo","arguments":{"text":"one of a batch"}}},
+	{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"_meta":{"progressToken":"tok"},"name":"fake__progress","arguments":{"steps":3,"linger_ms":200}}},
+	{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"nothing-running"}},
+	{"jsonrpc":"2.0","id":4,"method":"initialize","params":{}},
+	[{"jsonrpc":"2.0","id":5,"method":"ping"}]
+]`
+
+// checkBatchAnswers checks the messages that answered testBatch, in the
+// order they came: five responses, and the progress call's notifications
+// before its result.
+func checkBatchAnswers(t *testing.T, msgs []json.RawMessage) {
+	t.Helper()
+	byID := map[string]map[string]any{}
+	resultAt := -1
+	for i, m := range msgs {
+		var v map[string]any
+		if err := json.Unmarshal(m, &v); err != nil {
+			t.Fatalf("message %d is not JSON: %s", i, m)
+		}
+		if v["method"] == "notifications/progress" {
+			if resultAt >= 0 {
+				t.Errorf("progress after its call's result: %s", m)
+			}
+			continue
+		}
+		if _, ok := v["method"]; ok {
+			continue // a log message
+		}
+		id, _ := json.Marshal(v["id"])
+		byID[string(id)] = v
+		if string(id) == "3" {
+			resultAt = i
+		}
+	}
+	if r, ok := byID[`"p"`]; !ok || r["result"] == nil {
+		t.Errorf("ping in the batch: %v", r)
+	}
+	if r, ok := byID["2"]; !ok || !strings.Contains(toJSON(r["result"]), "one of a batch") {
+		t.Errorf("tools/call in the batch: %v", r)
+	}
+	if r, ok := byID["3"]; !ok || !strings.Contains(toJSON(r["result"]), "done") {
+		t.Errorf("the progress call in the batch: %v", r)
+	}
+	if r := byID["4"]; r == nil || !strings.Contains(toJSON(r["error"]), "initialize cannot be part of a JSON-RPC batch") {
+		t.Errorf("initialize in the batch: %v", r)
+	}
+	if r := byID["null"]; r == nil || !strings.Contains(toJSON(r["error"]), "cannot hold another batch") {
+		t.Errorf("a nested batch: %v", r)
+	}
+	if len(byID) != 5 {
+		t.Errorf("%d responses, want 5 (no answer to the notification): %v", len(byID), byID)
+	}
+}
+
+// The same batch from a stdio agent initialized at 2025-03-26: the
+// responses come as one JSON array line, after the call's progress lines;
+// a stdio agent of a later revision is refused with the reason, recorded.
+func TestE2EStdioBatch(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "mediator.yaml")
+	if err := os.WriteFile(cfg, []byte(fakeConfig(t, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// readUntilArray reads lines until one is a JSON array; it returns the
+	// lines before it and the array's members.
+	readUntilArray := func(t *testing.T, p *stdioPeer) (before, members []json.RawMessage) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			line, err := p.out.ReadBytes('\n')
+			if err != nil {
+				t.Fatalf("no answer to the batch: %v (stderr %s)", err, p.stderr.String())
+			}
+			line = bytes.TrimSpace(line)
+			if len(line) > 0 && line[0] == '[' {
+				if err := json.Unmarshal(line, &members); err != nil {
+					t.Fatalf("the batch's answer: %v %s", err, line)
+				}
+				return before, members
+			}
+			before = append(before, json.RawMessage(bytes.Clone(line)))
+		}
+		t.Fatal("no answer to the batch within 20 s")
+		return nil, nil
+	}
+
+	t.Run("2025-03-26", func(t *testing.T) {
+		p := startStdioPeerAt(t, dir, "2025-03-26", `{}`, binary(t), "stdio", "--config", cfg, "--db", filepath.Join(dir, "old.db"))
+		if _, err := io.WriteString(p.in, strings.ReplaceAll(testBatch, "\n", "")+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		before, members := readUntilArray(t, p)
+		if len(members) != 5 {
+			t.Errorf("%d responses in the array, want 5: %s", len(members), members)
+		}
+		checkBatchAnswers(t, append(before, members...))
+		progress := 0
+		for _, l := range before {
+			progress += strings.Count(string(l), `"method":"notifications/progress"`)
+		}
+		if n := progress; n != 3 {
+			t.Errorf("%d progress lines before the array, want 3: %s", n, before)
+		}
+		// Notifications alone get no answer: the next line answers the ping.
+		if _, err := io.WriteString(p.in, `[{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"x"}}]`+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		if r := p.call("ping", `{}`); r.Error != nil || strings.Contains(p.skipped, "[") {
+			t.Errorf("after a batch of notifications: %+v, skipped %q", r.Error, p.skipped)
+		}
+	})
+
+	t.Run("2025-11-25 refused", func(t *testing.T) {
+		db := filepath.Join(dir, "new.db")
+		p := startStdioPeer(t, dir, binary(t), "stdio", "--config", cfg, "--db", db)
+		if _, err := io.WriteString(p.in, `[{"jsonrpc":"2.0","id":9,"method":"ping"}]`+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		line, err := p.out.ReadBytes('\n')
+		if err != nil || !strings.Contains(string(line), `protocol version \"2025-11-25\"`) || !strings.Contains(string(line), `"code":-32600`) {
+			t.Fatalf("a batch at 2025-11-25: %q %v", line, err)
+		}
+		_ = p.in.Close()
+		waitFor(t, 20*time.Second, func() bool {
+			for _, r := range exportRecords(t, dir, db) {
+				if strings.Contains(r.Error, "JSON-RPC batches are not accepted") {
+					return true
+				}
+			}
+			return false
+		}, "the refused batch is recorded")
+	})
 }

@@ -52,6 +52,12 @@ func startStdioPeer(t *testing.T, dir string, name string, args ...string) *stdi
 // capabilities caps (JSON).
 func startStdioPeerWith(t *testing.T, dir, caps string, name string, args ...string) *stdioPeer {
 	t.Helper()
+	return startStdioPeerAt(t, dir, "2025-11-25", caps, name, args...)
+}
+
+// startStdioPeerAt is startStdioPeerWith initialising at protocol version.
+func startStdioPeerAt(t *testing.T, dir, version, caps string, name string, args ...string) *stdioPeer {
+	t.Helper()
 	cmd := exec.CommandContext(t.Context(), name, args...)
 	cmd.Dir = dir
 	in, err := cmd.StdinPipe()
@@ -68,7 +74,7 @@ func startStdioPeerWith(t *testing.T, dir, caps string, name string, args ...str
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = in.Close(); _ = cmd.Wait() })
-	p.call("initialize", `{"protocolVersion":"2025-11-25","capabilities":`+caps+`,"clientInfo":{"name":"e2e","version":"1"}}`)
+	p.call("initialize", `{"protocolVersion":"`+version+`","capabilities":`+caps+`,"clientInfo":{"name":"e2e","version":"1"}}`)
 	if _, err := io.WriteString(in, `{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n"); err != nil {
 		t.Fatal(err)
 	}
