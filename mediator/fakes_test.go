@@ -29,8 +29,8 @@ func (f *fakeUpstreams) ReadResource(context.Context, string, mcp.ReadResourceRe
 func (f *fakeUpstreams) GetPrompt(context.Context, Prompt, mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 	return &mcp.GetPromptResult{Description: "p"}, nil
 }
-func (f *fakeUpstreams) Complete(context.Context, string, mcp.CompleteRequest) (*mcp.CompleteResult, error) {
-	return &mcp.CompleteResult{}, nil
+func (f *fakeUpstreams) Complete(context.Context, string, mcp.CompleteRequest) (*CompleteResult, error) {
+	return &CompleteResult{}, nil
 }
 func (f *fakeUpstreams) OnChange(fn func(*Catalog)) {
 	f.mu.Lock()

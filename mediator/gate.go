@@ -30,6 +30,8 @@ func (s *Server) hooks() *server.Hooks {
 	h.AddAfterListPrompts(s.filterPrompts)
 	h.AddAfterListResources(s.filterResources)
 	h.AddAfterListResourceTemplates(s.filterTemplates)
+	h.AddBeforeComplete(s.completions.begin)
+	h.AddAfterComplete(s.showCompletion)
 	h.AddOnRegisterSession(func(_ context.Context, cs server.ClientSession) { s.live.Store(cs.SessionID(), cs) })
 	h.AddOnUnregisterSession(func(ctx context.Context, cs server.ClientSession) {
 		s.live.Delete(cs.SessionID())
@@ -52,6 +54,8 @@ func tagForwarded(_ context.Context, id any, _ mcp.MCPMethod, message any) {
 	case *mcp.GetPromptRequest:
 		tagRequestID(&m.Header, id)
 	case *mcp.ReadResourceRequest:
+		tagRequestID(&m.Header, id)
+	case *mcp.CompleteRequest:
 		tagRequestID(&m.Header, id)
 	}
 }
@@ -135,6 +139,9 @@ func (s *Server) refuse(ctx context.Context, c *Call, err error) error {
 // onError records mediated requests that mcp-go refused before any handler
 // ran: a tool that does not exist or that policy hides, invalid params.
 func (s *Server) onError(ctx context.Context, _ any, method mcp.MCPMethod, message any, err error) {
+	if method == mcp.MethodCompletionComplete {
+		s.completions.end(ctx)
+	}
 	var done *recordedError
 	if errors.As(err, &done) || !IsMediated(string(method)) {
 		return
@@ -208,6 +215,11 @@ func (s *Server) filterPrompts(ctx context.Context, _ any, _ *mcp.ListPromptsReq
 		}
 	}
 	res.Prompts = kept
+	if shown := s.shown.Load(); shown != nil {
+		if m := showListed(s, ctx, "prompts", shown.prompts, res.Prompts, func(p mcp.Prompt) string { return p.Name }); m != nil {
+			res.Meta = m
+		}
+	}
 }
 
 func (s *Server) filterResources(ctx context.Context, _ any, _ *mcp.ListResourcesRequest, res *mcp.ListResourcesResult) {
@@ -220,22 +232,31 @@ func (s *Server) filterResources(ctx context.Context, _ any, _ *mcp.ListResource
 		}
 	}
 	res.Resources = kept
-}
-
-func (s *Server) filterTemplates(ctx context.Context, _ any, _ *mcp.ListResourceTemplatesRequest, res *mcp.ListResourceTemplatesResult) {
-	cat, keep := s.deps.Upstreams.Catalog(), s.listFilter(ctx)
-	kept := res.ResourceTemplates[:0]
-	for _, t := range res.ResourceTemplates {
-		raw := ""
-		if t.URITemplate != nil {
-			raw = t.URITemplate.Raw()
-		}
-		for _, ct := range cat.Templates {
-			if ct.URITemplate == raw && keep(Target{Kind: KindResource, Server: ct.Server, Name: raw, DataClass: ct.DataClass}) {
-				kept = append(kept, t)
-				break
-			}
+	if shown := s.shown.Load(); shown != nil {
+		if m := showListed(s, ctx, "resources", shown.resources, res.Resources, func(r mcp.Resource) string { return r.URI }); m != nil {
+			res.Meta = m
 		}
 	}
-	res.ResourceTemplates = kept
+}
+
+// filterTemplates lists the catalog's templates the agent may see: mcp-go
+// holds only the one that routes every resources/read (syncResources).
+func (s *Server) filterTemplates(ctx context.Context, _ any, _ *mcp.ListResourceTemplatesRequest, res *mcp.ListResourceTemplatesResult) {
+	cat, keep := s.deps.Upstreams.Catalog(), s.listFilter(ctx)
+	res.ResourceTemplates = res.ResourceTemplates[:0]
+	for _, ct := range cat.Templates {
+		if !keep(Target{Kind: KindResource, Server: ct.Server, Name: ct.URITemplate, DataClass: ct.DataClass}) {
+			continue
+		}
+		var mt mcp.ResourceTemplate
+		if err := json.Unmarshal(ct.Definition, &mt); err != nil || mt.URITemplate == nil {
+			continue // refused when the catalog was synced, and logged then
+		}
+		res.ResourceTemplates = append(res.ResourceTemplates, mt)
+	}
+	if shown := s.shown.Load(); shown != nil {
+		if m := showListed(s, ctx, "resourceTemplates", shown.templates, res.ResourceTemplates, func(t mcp.ResourceTemplate) string { return t.URITemplate.Raw() }); m != nil {
+			res.Meta = m
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -109,10 +110,20 @@ func (s *Server) handlePrompt(ctx context.Context, req mcp.GetPromptRequest) (*m
 
 func (s *Server) handleResource(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 	c := s.newCall(ctx, "resources/read", req.Params.URI)
+	// mcp-go fills Arguments with what its routing template matched; the
+	// agent sent none (resources/read has no arguments), so none go on.
+	req.Params.Arguments = nil
 	takeTrace(c, req.Params.Meta)
 	stripMediatorMeta(req.Params.Meta)
 	c.Request = &req
 	if err := s.run(ctx, c, req.Header); err != nil {
+		if errors.Is(err, ErrUnknownResource) {
+			// MCP's code for a resource not found, with its URI, as
+			// mcp-go's router answered before the mediator routed every
+			// URI (syncResources); the message stays the mediator's.
+			data, _ := json.Marshal(map[string]string{"uri": req.Params.URI})
+			err = &UpstreamRPCError{Method: "resources/read", Code: mcp.RESOURCE_NOT_FOUND, Message: err.Error(), Data: data}
+		}
 		return nil, s.handlerError(ctx, err)
 	}
 	res, ok := c.Result.(*mcp.ReadResourceResult)
@@ -140,12 +151,20 @@ func (c completer) complete(ctx context.Context, name string, ref any, arg mcp.C
 	req.Params.Ref, req.Params.Argument, req.Params.Context = ref, arg, cc
 	call.Arguments = map[string]any{"argument": arg.Name, "value": arg.Value}
 	call.Request = &req
-	if err := c.s.run(ctx, call, nil); err != nil {
+	cg := c.s.completions.get(ctx)
+	var h http.Header
+	if cg != nil {
+		h = cg.header
+	}
+	if err := c.s.run(ctx, call, h); err != nil {
 		return nil, c.s.handlerError(ctx, err)
 	}
-	res, ok := call.Result.(*mcp.CompleteResult)
+	res, ok := call.Result.(*CompleteResult)
 	if !ok || res == nil {
 		return &mcp.Completion{Values: []string{}}, nil
+	}
+	if cg != nil {
+		cg.raw = exactCompletion(res)
 	}
 	return &res.Completion, nil
 }

@@ -32,7 +32,7 @@ type Upstreams interface {
 	GetPrompt(ctx context.Context, p Prompt, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error)
 	// Complete forwards completion/complete to server; the request's ref
 	// already names the upstream's own prompt name or URI.
-	Complete(ctx context.Context, server string, req mcp.CompleteRequest) (*mcp.CompleteResult, error)
+	Complete(ctx context.Context, server string, req mcp.CompleteRequest) (*CompleteResult, error)
 	// OnChange registers fn to be called (from any goroutine) after the
 	// catalog changed.
 	OnChange(fn func(*Catalog))

@@ -13,15 +13,17 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// An agent's tools/list must show each upstream tool as the upstream listed
-// it, in the upstream's order. mcp-go lists its registered tools sorted by
-// name and encodes each through its own type, which adds what the upstream
-// did not send (an empty "annotations" object) and drops what it does not
-// know. So filterTools, after choosing what the agent may see, puts the
-// catalog order back and hands the upstreams' own definitions to the
-// agent's transport under a one-use token in the result's _meta; the
-// transport's writer (passthrough.go) puts them in place of mcp-go's
-// encodings and removes the token.
+// An agent's tools/list (and prompts/list, resources/list,
+// resources/templates/list) must show each upstream object as the upstream
+// listed it, in the upstream's order. mcp-go lists what is registered with it
+// sorted by name and encodes each through its own type, which adds what the
+// upstream did not send (an empty "annotations" object) and drops what it
+// does not know (a prompt's icons, a resource's size). So the list's after
+// hook, once it has chosen what the agent may see, puts the catalog order
+// back and hands the upstreams' own definitions to the agent's transport
+// under a one-use token in the result's _meta; the transport's writer
+// (passthrough.go) puts them in place of mcp-go's encodings and removes the
+// token.
 
 // listingTokenPrefix starts a listing token; listingMetaKey carries it.
 const (
@@ -29,25 +31,47 @@ const (
 	listingMetaKey     = "io.mcp-mediator/listing"
 )
 
-// listedTool is how an agent is shown a catalog tool.
+// listedTool is how an agent is shown a catalog object.
 type listedTool struct {
-	def  json.RawMessage // the upstream's definition, "execution" removed
+	def  json.RawMessage // the upstream's definition (a tool's without "execution")
 	rank [2]int          // its upstream's place in the catalog, its place in that upstream's list
 }
 
-// listedTools indexes the catalog's tools as agents are shown them.
-func listedTools(cat *Catalog) map[string]listedTool {
+// shownLists indexes the catalog's objects as agents are shown them: tools
+// and prompts by name, resources by URI, templates by URI template.
+type shownLists struct {
+	tools, prompts, resources, templates map[string]listedTool
+}
+
+// showLists indexes cat's objects as agents are shown them.
+func showLists(cat *Catalog) *shownLists {
 	servers := make(map[string]int, len(cat.Servers))
 	for i, s := range cat.Servers {
 		servers[s.Name] = i
 	}
-	out := make(map[string]listedTool, len(cat.Tools))
+	out := &shownLists{
+		tools:     make(map[string]listedTool, len(cat.Tools)),
+		prompts:   make(map[string]listedTool, len(cat.Prompts)),
+		resources: make(map[string]listedTool, len(cat.Resources)),
+		templates: make(map[string]listedTool, len(cat.Templates)),
+	}
 	for _, t := range cat.Tools {
 		def, err := withoutMember(t.Definition, "execution")
 		if err != nil {
 			continue // mcp-go's encoding then
 		}
-		out[t.Name] = listedTool{def: def, rank: [2]int{servers[t.Server], t.Order}}
+		out.tools[t.Name] = listedTool{def: def, rank: [2]int{servers[t.Server], t.Order}}
+	}
+	for _, p := range cat.Prompts {
+		out.prompts[p.Name] = listedTool{def: p.Definition, rank: [2]int{servers[p.Server], p.Order}}
+	}
+	// The catalog keeps resources and templates in upstream order, each
+	// upstream's in its own.
+	for i, r := range cat.Resources {
+		out.resources[r.URI] = listedTool{def: r.Definition, rank: [2]int{servers[r.Server], i}}
+	}
+	for i, t := range cat.Templates {
+		out.templates[t.URITemplate] = listedTool{def: t.Definition, rank: [2]int{servers[t.Server], i}}
 	}
 	return out
 }
@@ -94,17 +118,25 @@ func withoutMember(def json.RawMessage, key string) (json.RawMessage, error) {
 // own first, then each upstream's in its order) and, when the request's
 // transport rewrites responses, hands it the upstreams' definitions.
 func (s *Server) showTools(ctx context.Context, res *mcp.ListToolsResult) {
-	listed := s.listed.Load()
-	if listed == nil {
-		return
+	if shown := s.shown.Load(); shown != nil {
+		if m := showListed(s, ctx, "tools", shown.tools, res.Tools, func(t mcp.Tool) string { return t.Name }); m != nil {
+			res.Meta = m
+		}
 	}
-	rank := func(t mcp.Tool) [2]int {
-		if l, ok := (*listed)[t.Name]; ok {
+}
+
+// showListed orders items as agents are shown them (what listed does not
+// hold first, then by rank) and, when the request's transport rewrites
+// responses, issues a token for the upstreams' definitions of the result's
+// member key; it returns the result's _meta (nil: none).
+func showListed[T any](s *Server, ctx context.Context, key string, listed map[string]listedTool, items []T, name func(T) string) *mcp.Meta {
+	rank := func(x T) [2]int {
+		if l, ok := listed[name(x)]; ok {
 			return l.rank
 		}
 		return [2]int{-1, -1}
 	}
-	slices.SortStableFunc(res.Tools, func(a, b mcp.Tool) int {
+	slices.SortStableFunc(items, func(a, b T) int {
 		ra, rb := rank(a), rank(b)
 		if ra[0] != rb[0] {
 			return ra[0] - rb[0]
@@ -113,41 +145,57 @@ func (s *Server) showTools(ctx context.Context, res *mcp.ListToolsResult) {
 	})
 	sc, _ := ctx.Value(passScopeKey{}).(*passScope)
 	if sc == nil {
-		return
+		return nil
 	}
-	defs := make([]json.RawMessage, len(res.Tools))
+	defs := make([]json.RawMessage, len(items))
 	n := 0
-	for i, t := range res.Tools {
-		if l, ok := (*listed)[t.Name]; ok {
+	for i, x := range items {
+		if l, ok := listed[name(x)]; ok {
 			defs[i] = l.def
 			n++
 		}
 	}
 	if n == 0 {
-		return
+		return nil
 	}
-	if token := s.passed.issueListing(sc, defs); token != "" {
-		res.Meta = mcp.NewMetaFromMap(map[string]any{listingMetaKey: token})
+	if token := s.passed.issueListing(sc, key, defs); token != "" {
+		return mcp.NewMetaFromMap(map[string]any{listingMetaKey: token})
 	}
+	return nil
 }
 
-// issueListing keeps defs for the response of one tools/list in sc and
+// issueListing keeps defs for the member key of one list response in sc and
 // returns the token that names them ("" when none can be issued: mcp-go's
 // encodings go out then).
-func (p *passthrough) issueListing(sc *passScope, defs []json.RawMessage) string {
+func (p *passthrough) issueListing(sc *passScope, key string, defs []json.RawMessage) string {
 	var b [passTokenHex / 2]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return ""
 	}
 	token := listingTokenPrefix + hex.EncodeToString(b[:])
-	if !p.put(token, passEntry{tools: defs, scope: sc, at: time.Now()}) {
+	if !p.put(token, passEntry{listKey: key, defs: defs, scope: sc, at: time.Now()}) {
 		return ""
 	}
 	return token
 }
 
-// rewriteListing puts the definitions issued under the token in a tools/list
-// response's _meta in place of its tools, and removes the token.
+// issueWhole keeps v for the member key of one response in sc (as the
+// upstream sent it: complete.go) and returns the token that names it.
+func (p *passthrough) issueWhole(sc *passScope, key string, v json.RawMessage) string {
+	var b [passTokenHex / 2]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return ""
+	}
+	token := listingTokenPrefix + hex.EncodeToString(b[:])
+	if !p.put(token, passEntry{listKey: key, whole: v, scope: sc, at: time.Now()}) {
+		return ""
+	}
+	return token
+}
+
+// rewriteListing puts the definitions issued under the token in a list
+// response's _meta in place of the list's members (or the whole member
+// issued by issueWhole), and removes the token.
 func (p *passthrough) rewriteListing(b []byte, sc *passScope) ([]byte, bool) {
 	var resp struct {
 		JSONRPC string                     `json:"jsonrpc"`
@@ -163,16 +211,23 @@ func (p *passthrough) rewriteListing(b []byte, sc *passScope) ([]byte, bool) {
 		return b, false
 	}
 	e, ok := p.takeEntry(token, sc)
-	if !ok || e.tools == nil {
+	if !ok || (e.defs == nil && e.whole == nil) {
 		return b, false
 	}
-	var tools []json.RawMessage
-	if json.Unmarshal(resp.Result["tools"], &tools) != nil || len(tools) != len(e.tools) {
-		return b, false
-	}
-	for i, def := range e.tools {
-		if def != nil {
-			tools[i] = def
+	t := e.whole
+	if t == nil {
+		var items []json.RawMessage
+		if json.Unmarshal(resp.Result[e.listKey], &items) != nil || len(items) != len(e.defs) {
+			return b, false
+		}
+		for i, def := range e.defs {
+			if def != nil {
+				items[i] = def
+			}
+		}
+		var err error
+		if t, err = json.Marshal(items); err != nil {
+			return b, false
 		}
 	}
 	delete(meta, listingMetaKey)
@@ -181,11 +236,7 @@ func (p *passthrough) rewriteListing(b []byte, sc *passScope) ([]byte, bool) {
 	} else if m, err := json.Marshal(meta); err == nil {
 		resp.Result["_meta"] = m
 	}
-	t, err := json.Marshal(tools)
-	if err != nil {
-		return b, false
-	}
-	resp.Result["tools"] = t
+	resp.Result[e.listKey] = t
 	out, err := json.Marshal(resp)
 	if err != nil {
 		return b, false

@@ -49,10 +49,14 @@ type passthrough struct {
 }
 
 type passEntry struct {
-	err   *UpstreamRPCError
-	tools []json.RawMessage // a tools/list's definitions (listing.go)
-	scope *passScope
-	at    time.Time
+	err *UpstreamRPCError
+	// listKey and defs: a list response's member (e.g. "tools") and the
+	// upstreams' definitions to put in it (listing.go)
+	listKey string
+	defs    []json.RawMessage
+	whole   json.RawMessage // or the member's whole value (complete.go)
+	scope   *passScope
+	at      time.Time
 }
 
 // passScope is the stream a response is written on: one per HTTP request

@@ -41,7 +41,7 @@ func (benchUpstreams) ReadResource(context.Context, string, mcp.ReadResourceRequ
 func (benchUpstreams) GetPrompt(context.Context, mediator.Prompt, mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 	return nil, mediator.ErrNotSupported
 }
-func (benchUpstreams) Complete(context.Context, string, mcp.CompleteRequest) (*mcp.CompleteResult, error) {
+func (benchUpstreams) Complete(context.Context, string, mcp.CompleteRequest) (*mediator.CompleteResult, error) {
 	return nil, mediator.ErrNotSupported
 }
 func (benchUpstreams) OnChange(func(*mediator.Catalog))                      {}

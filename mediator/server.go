@@ -42,8 +42,12 @@ type Server struct {
 	live   sync.Map
 	syncMu sync.Mutex
 	synced syncedLists // guarded by syncMu
-	// listed: the catalog's tools as agents are shown them (listing.go)
-	listed atomic.Pointer[map[string]listedTool]
+	// completions: the completion/complete requests in flight (complete.go)
+	completions completions
+	// routeOnce registers the template that routes resources/read.
+	routeOnce sync.Once
+	// shown: the catalog's objects as agents are shown them (listing.go)
+	shown atomic.Pointer[shownLists]
 }
 
 // Option configures a Server.
@@ -188,8 +192,7 @@ func (s *Server) syncCatalog(cat *Catalog) {
 		tools = append(tools, server.ServerTool{Tool: mcp.Tool{Name: q.Tool.Name,
 			InputSchema: mcp.ToolInputSchema{Type: "object"}}, Handler: s.handleTool})
 	}
-	listed := listedTools(cat)
-	s.listed.Store(&listed)
+	s.shown.Store(showLists(cat))
 	// Each kind is registered again only when it changed: mcp-go tells
 	// every session that the kind's list changed on each registration, and
 	// one upstream change must reach agents as one notification, of its
@@ -259,20 +262,32 @@ func (s *Server) syncResources(cat *Catalog) {
 		}
 		resources = append(resources, server.ServerResource{Resource: mr, Handler: s.handleResource})
 	}
-	if s.synced.changed("resources", project(resources, func(r server.ServerResource) mcp.Resource { return r.Resource })) {
-		s.mcp.SetResources(resources...)
+	resourcesChanged := s.synced.changed("resources", project(resources, func(r server.ServerResource) mcp.Resource { return r.Resource }))
+	if resourcesChanged {
+		s.mcp.SetResources(resources...) // tells the sessions
 	}
-	templates := make([]server.ServerResourceTemplate, 0, len(cat.Templates))
+	// Templates are not registered with mcp-go one by one: each
+	// registration would send its own resources/list_changed, two for one
+	// change that touches resources and templates. One template that
+	// matches every URI routes resources/read to the handler (the chain
+	// resolves the URI against the catalog, and refuses one no upstream
+	// offers); filterTemplates lists the catalog's. Only a URI that is not
+	// one by RFC 3986 (a raw space, a non-ASCII letter) fails to match it,
+	// and gets mcp-go's "resource not found".
+	s.routeOnce.Do(func() {
+		s.mcp.AddResourceTemplate(mcp.NewResourceTemplate("{+uri}", "mediator resource router"), s.handleResource)
+	})
+	var templates []mcp.ResourceTemplate
 	for _, t := range cat.Templates {
 		var mt mcp.ResourceTemplate
 		if err := json.Unmarshal(t.Definition, &mt); err != nil || mt.URITemplate == nil {
 			s.log.Warn("resource template not usable; hidden", "template", t.URITemplate, "err", err)
 			continue
 		}
-		templates = append(templates, server.ServerResourceTemplate{Template: mt, Handler: s.handleResource})
+		templates = append(templates, mt)
 	}
-	if s.synced.changed("templates", project(templates, func(t server.ServerResourceTemplate) mcp.ResourceTemplate { return t.Template })) {
-		s.mcp.SetResourceTemplates(templates...)
+	if s.synced.changed("templates", templates) && !resourcesChanged {
+		s.mcp.SendNotificationToAllClients(string(mcp.MethodNotificationResourcesListChanged), nil)
 	}
 }
 

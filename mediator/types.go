@@ -3,7 +3,18 @@ package mediator
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
 )
+
+// CompleteResult is an upstream's answer to completion/complete, parsed,
+// with its completion object as the upstream sent it (RawCompletion; nil
+// when it sent none): agents are given those bytes, since mcp-go's
+// encoding drops "hasMore": false and "total": 0.
+type CompleteResult struct {
+	mcp.CompleteResult
+	RawCompletion json.RawMessage `json:"-"`
+}
 
 // Kind is the kind of object a request acts on. It is the "object kind"
 // attribute that policy sees.
@@ -165,6 +176,9 @@ type Prompt struct {
 	Original   string          `json:"original"`
 	Definition json.RawMessage `json:"definition"`
 	Hash       string          `json:"hash"`
+	// Order is the prompt's position in its upstream's prompts/list:
+	// agents are shown each upstream's prompts in that order.
+	Order int `json:"order,omitempty"`
 }
 
 // Target is what a request resolved to: the upstream object it acts on.

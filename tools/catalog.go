@@ -230,6 +230,7 @@ func buildListing(cfg *Config, prefix string, raw rawListing, log *slog.Logger) 
 			continue
 		}
 		seen[p.Name] = true
+		p.Order = len(l.prompts)
 		l.prompts = append(l.prompts, p)
 	}
 	l.resources, l.templates = buildResources(cfg, raw, log)

@@ -88,16 +88,22 @@ func (r *Registry) ReadResource(ctx context.Context, server string, req mcp.Read
 }
 
 // Complete forwards completion/complete to server as it is.
-func (r *Registry) Complete(ctx context.Context, server string, req mcp.CompleteRequest) (*mcp.CompleteResult, error) {
+func (r *Registry) Complete(ctx context.Context, server string, req mcp.CompleteRequest) (*mediator.CompleteResult, error) {
 	raw, err := r.forward(ctx, server, string(mcp.MethodCompletionComplete), nil, func(map[string]any) any {
 		return req.Params
 	})
 	if err != nil {
 		return nil, err
 	}
-	var res mcp.CompleteResult
-	if err := json.Unmarshal(raw, &res); err != nil {
+	var res mediator.CompleteResult
+	var fields struct {
+		Completion json.RawMessage `json:"completion"`
+	}
+	if err := json.Unmarshal(raw, &res.CompleteResult); err != nil {
 		return nil, badResult(server, mcp.MethodCompletionComplete, err)
+	}
+	if json.Unmarshal(raw, &fields) == nil && len(fields.Completion) > 0 && fields.Completion[0] == '{' {
+		res.RawCompletion = fields.Completion
 	}
 	return &res, nil
 }
