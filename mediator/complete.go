@@ -31,36 +31,38 @@ type completing struct {
 	raw    json.RawMessage // the upstream's completion, set by the provider
 }
 
+// keyable reports whether ctx can key the map (a context of a type that
+// cannot gets no id for a cancel, and mcp-go's encoding).
+func keyable(ctx context.Context) bool {
+	t := reflect.TypeOf(ctx)
+	return t != nil && t.Comparable()
+}
+
 // begin is the before hook: it remembers the request's Header.
 func (cs *completions) begin(ctx context.Context, _ any, req *mcp.CompleteRequest) {
-	if t := reflect.TypeOf(ctx); t == nil || !t.Comparable() {
-		return // not usable as a key: no id for a cancel, mcp-go's encoding
+	if keyable(ctx) {
+		cs.m.Store(ctx, &completing{header: req.Header})
 	}
-	cs.m.Store(ctx, &completing{header: req.Header})
 }
 
 // get returns what begin remembered for the request of ctx, or nil.
 func (cs *completions) get(ctx context.Context) *completing {
-	if t := reflect.TypeOf(ctx); t == nil || !t.Comparable() {
-		return nil
-	}
-	v, ok := cs.m.Load(ctx)
-	if !ok {
-		return nil
-	}
-	return v.(*completing)
+	return cs.lookup(ctx, cs.m.Load)
 }
 
 // end forgets the request of ctx and returns what was kept for it.
 func (cs *completions) end(ctx context.Context) *completing {
-	if t := reflect.TypeOf(ctx); t == nil || !t.Comparable() {
+	return cs.lookup(ctx, cs.m.LoadAndDelete)
+}
+
+func (cs *completions) lookup(ctx context.Context, load func(any) (any, bool)) *completing {
+	if !keyable(ctx) {
 		return nil
 	}
-	v, ok := cs.m.LoadAndDelete(ctx)
-	if !ok {
-		return nil
+	if v, ok := load(ctx); ok {
+		return v.(*completing)
 	}
-	return v.(*completing)
+	return nil
 }
 
 // exactCompletion returns res's completion as the upstream sent it, when
@@ -90,7 +92,7 @@ func (s *Server) showCompletion(ctx context.Context, _ any, _ *mcp.CompleteReque
 	if cg == nil || cg.raw == nil || sc == nil || res == nil {
 		return
 	}
-	if token := s.passed.issueWhole(sc, "completion", cg.raw); token != "" {
+	if token := s.passed.issueListing(sc, passEntry{listKey: "completion", whole: cg.raw}); token != "" {
 		res.Meta = mcp.NewMetaFromMap(map[string]any{listingMetaKey: token})
 	}
 }

@@ -158,44 +158,32 @@ func showListed[T any](s *Server, ctx context.Context, key string, listed map[st
 	if n == 0 {
 		return nil
 	}
-	if token := s.passed.issueListing(sc, key, defs); token != "" {
+	if token := s.passed.issueListing(sc, passEntry{listKey: key, defs: defs}); token != "" {
 		return mcp.NewMetaFromMap(map[string]any{listingMetaKey: token})
 	}
 	return nil
 }
 
-// issueListing keeps defs for the member key of one list response in sc and
-// returns the token that names them ("" when none can be issued: mcp-go's
-// encodings go out then).
-func (p *passthrough) issueListing(sc *passScope, key string, defs []json.RawMessage) string {
+// issueListing keeps e (the definitions for one list response's member
+// e.listKey, or that member's whole value: complete.go) for a response in
+// sc and returns the token that names it ("" when none can be issued:
+// mcp-go's encodings go out then).
+func (p *passthrough) issueListing(sc *passScope, e passEntry) string {
 	var b [passTokenHex / 2]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return ""
 	}
 	token := listingTokenPrefix + hex.EncodeToString(b[:])
-	if !p.put(token, passEntry{listKey: key, defs: defs, scope: sc, at: time.Now()}) {
-		return ""
-	}
-	return token
-}
-
-// issueWhole keeps v for the member key of one response in sc (as the
-// upstream sent it: complete.go) and returns the token that names it.
-func (p *passthrough) issueWhole(sc *passScope, key string, v json.RawMessage) string {
-	var b [passTokenHex / 2]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return ""
-	}
-	token := listingTokenPrefix + hex.EncodeToString(b[:])
-	if !p.put(token, passEntry{listKey: key, whole: v, scope: sc, at: time.Now()}) {
+	e.scope, e.at = sc, time.Now()
+	if !p.put(token, e) {
 		return ""
 	}
 	return token
 }
 
 // rewriteListing puts the definitions issued under the token in a list
-// response's _meta in place of the list's members (or the whole member
-// issued by issueWhole), and removes the token.
+// response's _meta in place of the list's members (or the member's whole
+// value), and removes the token.
 func (p *passthrough) rewriteListing(b []byte, sc *passScope) ([]byte, bool) {
 	var resp struct {
 		JSONRPC string                     `json:"jsonrpc"`

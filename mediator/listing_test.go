@@ -34,7 +34,7 @@ func TestRewriteListing(t *testing.T) {
 	response := func(token string) []byte {
 		return []byte(`{"jsonrpc":"2.0","id":7,"result":{"_meta":{"` + listingMetaKey + `":"` + token + `"},"tools":[{"name":"own","annotations":{}},{"name":"up__b","annotations":{}}]}}` + "\n")
 	}
-	token := p.issueListing(mine, "tools", defs)
+	token := p.issueListing(mine, passEntry{listKey: "tools", defs: defs})
 	if !strings.HasPrefix(token, listingTokenPrefix) {
 		t.Fatalf("token %q", token)
 	}
@@ -49,7 +49,7 @@ func TestRewriteListing(t *testing.T) {
 	if again, _ := p.rewrite(response(token), mine); string(again) != string(response(token)) {
 		t.Errorf("a token was honoured twice: %s", again)
 	}
-	sse := append([]byte("event: message\ndata: "), response(p.issueListing(mine, "tools", defs))...)
+	sse := append([]byte("event: message\ndata: "), response(p.issueListing(mine, passEntry{listKey: "tools", defs: defs}))...)
 	if out, _ := p.rewrite(sse, mine); !strings.HasPrefix(string(out), "event: message\ndata: {") || strings.Contains(string(out), listingMetaKey) {
 		t.Errorf("an SSE event not rewritten: %s", out)
 	}

@@ -10,12 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -23,6 +20,24 @@ import (
 func listedTools(t *testing.T, r rpcResponse) []json.RawMessage {
 	t.Helper()
 	return listedAs(t, r, "tools")
+}
+
+// rawConfig is the configuration of a mediator in front of the raw
+// upstream at raw, with the policy rules; it is also written to dir, whose
+// file is cfg.
+func rawConfig(t *testing.T, dir, raw, rules string) (config, cfg string) {
+	t.Helper()
+	config = policyFragment(t, rules) + `
+agent: {id: e2e-agent}
+auth: {anonymous: {id: e2e-agent}}
+upstreams:
+  - name: raw
+    command: ` + raw + "\n"
+	cfg = filepath.Join(dir, "mediator.yaml")
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return config, cfg
 }
 
 // listedAs returns the members of a list result's key, each as its JSON.
@@ -55,16 +70,7 @@ func TestE2EToolListingAsUpstreamSent(t *testing.T) {
 	raw := buildTool(t, "tools/testdata/rawupstream")
 	direct := listedTools(t, startStdioPeer(t, dir, raw).call("tools/list", `{}`))
 
-	config := policyFragment(t, "p, *, tool, raw__*, allow, raw-all\n") + `
-agent: {id: e2e-agent}
-auth: {anonymous: {id: e2e-agent}}
-upstreams:
-  - name: raw
-    command: ` + raw + "\n"
-	cfg := filepath.Join(dir, "mediator.yaml")
-	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config, cfg := rawConfig(t, dir, raw, "p, *, tool, raw__*, allow, raw-all\n")
 	viaStdio := listedTools(t, startStdioPeer(t, dir, binary(t), "stdio", "--config", cfg, "--db", filepath.Join(dir, "stdio.db")).call("tools/list", `{}`))
 
 	p := startServe(t, config)
@@ -142,16 +148,7 @@ func TestE2EListingsAsUpstreamSent(t *testing.T) {
 	if !strings.Contains(string(directCompletion.Result), `"hasMore":false`) {
 		t.Fatalf("the raw upstream's completion: %s", directCompletion.Result)
 	}
-	config := policyFragment(t, "p, *, *, raw__*, allow, raw-all\np, *, resource, raw://**, allow, raw-resources\n") + `
-agent: {id: e2e-agent}
-auth: {anonymous: {id: e2e-agent}}
-upstreams:
-  - name: raw
-    command: ` + raw + "\n"
-	cfg := filepath.Join(dir, "mediator.yaml")
-	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config, cfg := rawConfig(t, dir, raw, "p, *, *, raw__*, allow, raw-all\np, *, resource, raw://**, allow, raw-resources\n")
 	stdio := startStdioPeer(t, dir, binary(t), "stdio", "--config", cfg, "--db", filepath.Join(dir, "stdio.db"))
 	p := startServe(t, config)
 	sid, _ := rawSession(t, p.URL, `{}`)
@@ -222,21 +219,7 @@ upstreams:
 	}
 
 	// One change to resources and templates: one notification.
-	tr, err := transport.NewStreamableHTTP(p.URL, transport.WithContinuousListening()) //lint:ignore SA1019 the legacy GET stream is what 2025-11-25 clients use
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.NewClient(tr)
-	var mu sync.Mutex
-	changed := map[string]int{}
-	c.OnNotification(func(n mcp.JSONRPCNotification) {
-		if strings.HasSuffix(n.Method, "/list_changed") {
-			mu.Lock()
-			changed[n.Method]++
-			mu.Unlock()
-		}
-	})
-	initClient(t, c)
+	c, changed := listChangedClient(t, p.URL)
 	if res := callTool(t, c, "raw__grow", nil); res.IsError {
 		t.Fatalf("grow: %s", resultText(res))
 	}
@@ -244,17 +227,10 @@ upstreams:
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
 		res, err := c.ListResourceTemplates(ctx, mcp.ListResourceTemplatesRequest{})
-		if err != nil || len(res.ResourceTemplates) != 3 {
-			return false
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		return changed["notifications/resources/list_changed"] > 0
+		return err == nil && len(res.ResourceTemplates) == 3 && changed()["notifications/resources/list_changed"] > 0
 	}, "the grown template, or its list_changed, never reached the agent")
 	time.Sleep(time.Second)
-	mu.Lock()
-	defer mu.Unlock()
-	if len(changed) != 1 || changed["notifications/resources/list_changed"] != 1 {
-		t.Errorf("one change to resources and templates sent the agent %v; want one notifications/resources/list_changed", changed)
+	if got := changed(); len(got) != 1 || got["notifications/resources/list_changed"] != 1 {
+		t.Errorf("one change to resources and templates sent the agent %v; want one notifications/resources/list_changed", got)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,39 +174,45 @@ upstreams:
 func TestE2EListChanged(t *testing.T) {
 	t.Parallel()
 	p := startServe(t, fakeConfig(t, "    pinning: warn\n"))
-	// A GET stream (continuous listening) lets the server push the
-	// notification outside any call.
-	tr, err := transport.NewStreamableHTTP(p.URL, transport.WithContinuousListening()) //lint:ignore SA1019 the legacy GET stream is what 2025-11-25 clients use
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.NewClient(tr)
-	var mu sync.Mutex
-	changed := map[string]int{}
-	c.OnNotification(func(n mcp.JSONRPCNotification) {
-		if strings.HasSuffix(n.Method, "/list_changed") {
-			mu.Lock()
-			changed[n.Method]++
-			mu.Unlock()
-		}
-	})
-	initClient(t, c)
+	c, changed := listChangedClient(t, p.URL)
 	if res := callTool(t, c, "fake__add_tool", map[string]any{"name": "late_tool"}); res.IsError {
 		t.Fatalf("add_tool: %s", resultText(res))
 	}
 	waitFor(t, 20*time.Second, func() bool { return contains(toolNames(t, c), "fake__late_tool") },
 		"the new upstream tool never appeared in tools/list")
-	waitFor(t, 10*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return changed["notifications/tools/list_changed"] > 0
-	}, "no notifications/tools/list_changed reached the agent")
+	waitFor(t, 10*time.Second, func() bool { return changed()["notifications/tools/list_changed"] > 0 },
+		"no notifications/tools/list_changed reached the agent")
 	// Issue 18, item 6: one change, one notification, of its own kind.
 	time.Sleep(time.Second)
-	mu.Lock()
-	defer mu.Unlock()
-	if len(changed) != 1 || changed["notifications/tools/list_changed"] != 1 {
-		t.Errorf("one new tool sent the agent %v; want one notifications/tools/list_changed", changed)
+	if got := changed(); len(got) != 1 || got["notifications/tools/list_changed"] != 1 {
+		t.Errorf("one new tool sent the agent %v; want one notifications/tools/list_changed", got)
+	}
+}
+
+// listChangedClient is an initialised client of the serve at url with a
+// GET stream open (on which the server pushes notifications outside any
+// call); changed counts the list_changed notifications it got, by method.
+func listChangedClient(t *testing.T, url string) (c *client.Client, changed func() map[string]int) {
+	t.Helper()
+	tr, err := transport.NewStreamableHTTP(url, transport.WithContinuousListening()) //lint:ignore SA1019 the legacy GET stream is what 2025-11-25 clients use
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = client.NewClient(tr)
+	var mu sync.Mutex
+	counts := map[string]int{}
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if strings.HasSuffix(n.Method, "/list_changed") {
+			mu.Lock()
+			counts[n.Method]++
+			mu.Unlock()
+		}
+	})
+	initClient(t, c)
+	return c, func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(counts)
 	}
 }
 
