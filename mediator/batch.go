@@ -60,9 +60,17 @@ func (g *httpGate) serveBatch(ctx context.Context, w http.ResponseWriter, r *htt
 	bw := &batchWriter{w: w, stream: strings.Contains(r.Header.Get("Accept"), "text/event-stream"),
 		answers: make([][]byte, len(msgs))}
 	var wg sync.WaitGroup
+	seen := map[string]bool{}
 	for i, msg := range msgs {
 		method, name, kind := inspectBody(msg)
-		if err := batchMember(msg, kind, method); err != nil {
+		err := batchMember(msg, kind, method)
+		if id, isRequest := canonicalID(requestIDOf(msg)); err == nil && method != "" && isRequest {
+			if seen[id] {
+				err = duplicateID(id) // its answer could not be told from the first's
+			}
+			seen[id] = true
+		}
+		if err != nil {
 			// JSON-RPC answers a bad member with an error of its own
 			// and the rest of the batch as usual.
 			_ = g.s.reject(ctx, g.call(ctx, r, sid, method, name), err)
@@ -109,7 +117,26 @@ func batchMember(msg []byte, kind int, method string) error {
 	case method == "initialize":
 		return fmt.Errorf("%w: initialize cannot be part of a JSON-RPC batch; send it alone", ErrInvalidRequest)
 	}
+	var m struct {
+		ID     json.RawMessage `json:"id"`
+		Result json.RawMessage `json:"result"`
+		Error  json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(msg, &m) != nil {
+		return fmt.Errorf("%w: a member of the JSON-RPC batch is not a JSON-RPC message object", ErrInvalidRequest)
+	}
+	if _, ok := canonicalID(m.ID); m.ID != nil && !ok {
+		return fmt.Errorf("%w: a JSON-RPC id must be a string or a number, not %s", ErrInvalidRequest, trimForError(string(m.ID), 32))
+	}
+	if method != "" && (m.Result != nil || m.Error != nil) {
+		return fmt.Errorf("%w: a member of the JSON-RPC batch has both a method and a result or error; a message is a request, a notification or a response, not two", ErrInvalidRequest)
+	}
 	return nil
+}
+
+// duplicateID is the error for the second request of a batch with an id.
+func duplicateID(id string) error {
+	return fmt.Errorf("%w: two requests of the JSON-RPC batch have the id %s; give each its own", ErrInvalidRequest, trimForError(id, 64))
 }
 
 // requestIDOf is the id of msg when it has a valid one, else JSON null.
@@ -302,8 +329,8 @@ func (s *Server) splitStdioBatch(ctx context.Context, pw *passWriter, line []byt
 	}
 	ids := make([]string, len(msgs))
 	answers := make([][]byte, len(msgs))
+	lines := make([][]byte, len(msgs))
 	seen := map[string]bool{}
-	var out [][]byte
 	for i, msg := range msgs {
 		method, name, kind := inspectBody(msg)
 		err := batchMember(msg, kind, method)
@@ -312,7 +339,7 @@ func (s *Server) splitStdioBatch(ctx context.Context, pw *passWriter, line []byt
 			id, isRequest = canonicalID(requestIDOf(msg))
 		}
 		if isRequest && seen[id] {
-			err = fmt.Errorf("%w: two requests of the JSON-RPC batch have the id %s; give each its own", ErrInvalidRequest, trimForError(id, 64))
+			err = duplicateID(id)
 		}
 		if err != nil {
 			record(method, name, err)
@@ -322,13 +349,29 @@ func (s *Server) splitStdioBatch(ctx context.Context, pw *passWriter, line []byt
 		if isRequest {
 			seen[id], ids[i] = true, id
 		}
-		out = append(out, append(bytes.TrimSpace(msg), '\n'))
+		lines[i] = append(bytes.TrimSpace(msg), '\n')
 	}
-	if joined := pw.batches.open(ids, answers); joined != nil {
+	joined, busy := pw.batches.open(ids, answers)
+	var out [][]byte
+	for i, l := range lines {
+		switch {
+		case busy[i]:
+			// not run: its answer could not be told from the earlier one's
+			method, name, _ := inspectBody(msgs[i])
+			record(method, name, fmt.Errorf("%w: %s", ErrInvalidRequest, stillRunning))
+		case l != nil:
+			out = append(out, l)
+		}
+	}
+	if joined != nil {
 		_ = pw.writeLine(joined)
 	}
 	return out
 }
+
+// stillRunning is why a batch's request whose id an earlier request still
+// running has is not run.
+const stillRunning = "a request of an earlier JSON-RPC batch with this id is still running; give each request its own id"
 
 // stdioVersion is the protocol version the stdio agent initialized with.
 func (s *Server) stdioVersion() string {
@@ -355,9 +398,12 @@ type stdioBatch struct {
 
 // open registers a batch whose member i waits for the response to request
 // ids[i] ("" for a member that gets none, or whose answer is answers[i]).
-// It returns the joined answers when nothing is left to wait for, or nil.
-func (b *stdioBatches) open(ids []string, answers [][]byte) []byte {
+// busy[i] says member i was refused, answered at once, because an earlier
+// batch waits for its id: it must not run. joined is the batch's answer
+// when nothing is left to wait for, or nil.
+func (b *stdioBatches) open(ids []string, answers [][]byte) (joined []byte, busy []bool) {
 	bt := &stdioBatch{answers: answers, pos: map[string]int{}}
+	busy = make([]bool, len(ids))
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.byID == nil {
@@ -367,9 +413,9 @@ func (b *stdioBatches) open(ids []string, answers [][]byte) []byte {
 		if id == "" {
 			continue
 		}
-		if _, busy := b.byID[id]; busy {
-			// an earlier batch waits for this id: its answer goes there
-			bt.answers[i] = jsonRPCError(json.RawMessage(id), -32600, "invalid request: a request of an earlier JSON-RPC batch with this id is still running; give each request its own id")
+		if _, ok := b.byID[id]; ok {
+			bt.answers[i] = jsonRPCError(json.RawMessage(id), -32600, "invalid request: "+stillRunning)
+			busy[i] = true
 			continue
 		}
 		b.byID[id], bt.pos[id] = bt, i
@@ -377,9 +423,29 @@ func (b *stdioBatches) open(ids []string, answers [][]byte) []byte {
 		b.waiting.Add(1)
 	}
 	if bt.left == 0 {
-		return bt.join()
+		return bt.join(), busy
 	}
-	return nil
+	return nil, busy
+}
+
+// abandon answers the batches still waiting when the agent's input has
+// ended and every handler has returned: a member never answered gets an
+// error saying so (its outcome is in the audit log). It returns their
+// answers.
+func (b *stdioBatches) abandon() [][]byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out [][]byte
+	for id, bt := range b.byID {
+		bt.answers[bt.pos[id]] = jsonRPCError(json.RawMessage(id), -32603,
+			"internal error: the agent's input ended before this request of the JSON-RPC batch was answered; the audit log has its outcome")
+		delete(b.byID, id)
+		b.waiting.Add(-1)
+		if bt.left--; bt.left == 0 {
+			out = append(out, bt.join())
+		}
+	}
+	return out
 }
 
 // take reports whether msg, a line as mcp-go writes it, answers a waiting

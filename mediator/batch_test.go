@@ -2,6 +2,7 @@ package mediator
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -50,7 +51,7 @@ func TestStdioBatchesJoinInOrder(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var b stdioBatches
-			if j := b.open(c.ids, c.answers); j != nil {
+			if j, _ := b.open(c.ids, c.answers); j != nil {
 				t.Fatalf("joined before any answer: %s", j)
 			}
 			var got []byte
@@ -80,14 +81,62 @@ func TestStdioBatchesJoinInOrder(t *testing.T) {
 // notifications) is answered at once, or not at all.
 func TestStdioBatchesNothingToWaitFor(t *testing.T) {
 	var b stdioBatches
-	if j := b.open([]string{"", ""}, make([][]byte, 2)); j != nil {
+	if j, _ := b.open([]string{"", ""}, make([][]byte, 2)); j != nil {
 		t.Errorf("notifications only answered: %s", j)
 	}
 	bad := []byte(`{"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"x"}}`)
-	if j := b.open([]string{""}, [][]byte{bad}); string(j) != "["+string(bad)+"]" {
+	if j, _ := b.open([]string{""}, [][]byte{bad}); string(j) != "["+string(bad)+"]" {
 		t.Errorf("refusal only: %s", j)
 	}
 	if held, _ := b.take([]byte(`{"jsonrpc":"2.0","id":1,"result":{}}`), true); held {
 		t.Error("a response held with no batch waiting")
+	}
+}
+
+// A request whose id an earlier batch still waits for is refused at once
+// and marked busy (it must not run); when the input ends, what still
+// waits is answered with an error per missing member.
+func TestStdioBatchesBusyAndAbandoned(t *testing.T) {
+	var b stdioBatches
+	if j, busy := b.open([]string{"5", "6"}, make([][]byte, 2)); j != nil || busy[0] || busy[1] {
+		t.Fatalf("first batch: %s %v", j, busy)
+	}
+	j, busy := b.open([]string{"5"}, make([][]byte, 1))
+	if !busy[0] || !strings.Contains(string(j), "still running") {
+		t.Errorf("a busy id: joined %s, busy %v", j, busy)
+	}
+	if held, _ := b.take([]byte(`{"jsonrpc":"2.0","id":6,"result":{}}`), true); !held {
+		t.Error("the first batch's answer not held")
+	}
+	out := b.abandon()
+	if len(out) != 1 || !strings.Contains(string(out[0]), `{"jsonrpc":"2.0","id":6,"result":{}}`) || !strings.Contains(string(out[0]), "input ended") {
+		t.Errorf("abandoned: %s", out)
+	}
+	if b.waiting.Load() != 0 || len(b.abandon()) != 0 {
+		t.Error("still waiting after abandon")
+	}
+}
+
+// Members that are no JSON-RPC message are refused one by one.
+func TestBatchMember(t *testing.T) {
+	cases := []struct {
+		msg, want string
+	}{
+		{`{"jsonrpc":"2.0","id":1,"method":"ping"}`, ""},
+		{`{"jsonrpc":"2.0","method":"notifications/x"}`, ""},
+		{`{"jsonrpc":"2.0","id":1,"result":{}}`, ""},
+		{`{"jsonrpc":"2.0","id":5,"method":"ping","result":{}}`, "both a method and a result"},
+		{`{"jsonrpc":"2.0","id":true,"method":"ping"}`, "string or a number"},
+		{`{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}`, "string or a number"},
+		{`{"jsonrpc":"2.0","id":1,"method":"initialize"}`, "initialize cannot"},
+		{`[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, "another batch"},
+		{`7`, "not a JSON-RPC message object"},
+	}
+	for _, c := range cases {
+		method, _, kind := inspectBody([]byte(c.msg))
+		err := batchMember([]byte(c.msg), kind, method)
+		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("batchMember(%s) = %v, want %q", c.msg, err, c.want)
+		}
 	}
 }

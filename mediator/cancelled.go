@@ -54,10 +54,14 @@ type cancelledIDs struct {
 	n       atomic.Int64 // ids held: writers skip the check at 0
 	mu      sync.Mutex
 	m       map[string]map[string]time.Time // session → id (canonical JSON) → when
-	running map[runningKey]context.CancelCauseFunc
+	running map[runningKey]*runningCall
 }
 
 type runningKey struct{ session, id string }
+
+// runningCall is one registration: a later request with the same id
+// replaces it, and its done then leaves the later one's in place.
+type runningCall struct{ cancel context.CancelCauseFunc }
 
 // requestIDKey is the Header entry that carries a request's id from
 // mcp-go's hook to its handler. Its name has spaces, which no HTTP client
@@ -98,15 +102,18 @@ func (c *cancelledIDs) start(ctx context.Context, session, id string) (context.C
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	k := runningKey{session, id}
+	mine := &runningCall{cancel}
 	c.mu.Lock()
 	if c.running == nil {
-		c.running = map[runningKey]context.CancelCauseFunc{}
+		c.running = map[runningKey]*runningCall{}
 	}
-	c.running[k] = cancel
+	c.running[k] = mine
 	c.mu.Unlock()
 	return ctx, func() {
 		c.mu.Lock()
-		delete(c.running, k)
+		if c.running[k] == mine {
+			delete(c.running, k)
+		}
 		c.mu.Unlock()
 		cancel(nil)
 	}
@@ -150,9 +157,9 @@ func (c *cancelledIDs) note(session string, msg []byte) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if stop := c.running[runningKey{session, id}]; stop != nil {
+	if r := c.running[runningKey{session, id}]; r != nil {
 		reason, _ := capUTF8(n.Params.Reason, maxCancelReason)
-		stop(&AgentCancelled{Reason: reason})
+		r.cancel(&AgentCancelled{Reason: reason})
 	}
 	if c.m == nil {
 		c.m = map[string]map[string]time.Time{}

@@ -130,3 +130,18 @@ func TestCancelledIDsStopWithReason(t *testing.T) {
 		}
 	})
 }
+
+// When a later request reuses a running request's id, the earlier one's
+// end leaves the later one cancellable with its reason.
+func TestCancelledIDsLaterRequestKeepsItsRegistration(t *testing.T) {
+	var c cancelledIDs
+	_, doneFirst := c.start(context.Background(), "s", `7`)
+	second, doneSecond := c.start(context.Background(), "s", `7`)
+	defer doneSecond()
+	doneFirst()
+	c.note("s", []byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7,"reason":"stop"}}`))
+	var ac *AgentCancelled
+	if !errors.As(context.Cause(second), &ac) || ac.Reason != "stop" {
+		t.Errorf("the later request's cause = %v, want the agent's reason", context.Cause(second))
+	}
+}

@@ -1,9 +1,12 @@
 package mediator
 
 import (
+	"encoding/json"
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // Catalog is an immutable snapshot of every upstream's tools, resources,
@@ -41,7 +44,12 @@ type ServerState struct {
 }
 
 type compiledTemplate struct {
-	re  *regexp.Regexp
+	re *regexp.Regexp
+	// rfc is RFC 6570's own matcher (the characters each expression may
+	// expand to): a URI must match both, as when mcp-go routed each
+	// template, so an agent cannot hand an upstream a URI with characters
+	// its template cannot produce (a quote, a parenthesis).
+	rfc *regexp.Regexp
 	idx int
 }
 
@@ -77,8 +85,13 @@ func NewCatalog(tools []Tool, resources []Resource, templates []ResourceTemplate
 	}
 	c.Templates = templates
 	for i, t := range templates {
-		if re, err := templateRegexp(t.URITemplate); err == nil {
-			c.templates = append(c.templates, compiledTemplate{re: re, idx: i})
+		re, err := templateRegexp(t.URITemplate)
+		var rfc mcp.URITemplate
+		if err == nil {
+			err = json.Unmarshal(quoteJSON(t.URITemplate), &rfc)
+		}
+		if err == nil {
+			c.templates = append(c.templates, compiledTemplate{re: re, rfc: rfc.Regexp(), idx: i})
 		}
 	}
 	return c
@@ -140,7 +153,7 @@ func (c *Catalog) ResourceServer(uri string) (server string, class DataClass, ok
 		return c.Resources[i].Server, c.Resources[i].DataClass, true
 	}
 	for _, t := range c.templates {
-		if t.re.MatchString(uri) {
+		if t.re.MatchString(uri) && t.rfc.MatchString(uri) {
 			tt := c.Templates[t.idx]
 			return tt.Server, tt.DataClass, true
 		}
@@ -192,4 +205,10 @@ func templateRegexp(tmpl string) (*regexp.Regexp, error) {
 	}
 	b.WriteString("$")
 	return regexp.Compile(b.String())
+}
+
+// quoteJSON is s as a JSON string.
+func quoteJSON(s string) []byte {
+	b, _ := json.Marshal(s)
+	return b
 }

@@ -120,9 +120,14 @@ func (s *Server) handleResource(ctx context.Context, req mcp.ReadResourceRequest
 		if errors.Is(err, ErrUnknownResource) {
 			// MCP's code for a resource not found, with its URI, as
 			// mcp-go's router answered before the mediator routed every
-			// URI (syncResources); the message stays the mediator's.
+			// URI (syncResources): -32002, and -32602 from 2026-07-28
+			// on. The message stays the mediator's.
+			code := mcp.RESOURCE_NOT_FOUND
+			if mcp.IsModernProtocol(server.RequestProtocolVersion(ctx)) {
+				code = mcp.INVALID_PARAMS
+			}
 			data, _ := json.Marshal(map[string]string{"uri": req.Params.URI})
-			err = &UpstreamRPCError{Method: "resources/read", Code: mcp.RESOURCE_NOT_FOUND, Message: err.Error(), Data: data}
+			err = &UpstreamRPCError{Method: "resources/read", Code: code, Message: err.Error(), Data: data}
 		}
 		return nil, s.handlerError(ctx, err)
 	}
@@ -152,6 +157,14 @@ func (c completer) complete(ctx context.Context, name string, ref any, arg mcp.C
 	call.Arguments = map[string]any{"argument": arg.Name, "value": arg.Value}
 	call.Request = &req
 	cg := c.s.completions.get(ctx)
+	answered := false
+	defer func() {
+		if !answered {
+			// mcp-go's hooks end it, except after a panic, which mcp-go
+			// recovers from without calling them.
+			c.s.completions.end(ctx)
+		}
+	}()
 	var h http.Header
 	if cg != nil {
 		h = cg.header
@@ -166,6 +179,7 @@ func (c completer) complete(ctx context.Context, name string, ref any, arg mcp.C
 	if cg != nil {
 		cg.raw = exactCompletion(res)
 	}
+	answered = true
 	return &res.Completion, nil
 }
 

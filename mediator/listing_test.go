@@ -54,3 +54,17 @@ func TestRewriteListing(t *testing.T) {
 		t.Errorf("an SSE event not rewritten: %s", out)
 	}
 }
+
+// An upstream's text holding the error token's prefix does not keep a
+// listing from its rewrite.
+func TestRewriteListingBesideErrorPrefix(t *testing.T) {
+	var p passthrough
+	sc := &passScope{}
+	def := json.RawMessage(`{"name":"up__a","description":"see ` + passTokenPrefix + `0000"}`)
+	token := p.issueListing(sc, passEntry{listKey: "tools", defs: []json.RawMessage{def}})
+	in := `{"jsonrpc":"2.0","id":1,"result":{"_meta":{"` + listingMetaKey + `":"` + token + `"},"tools":[{"name":"up__a","description":"see ` + passTokenPrefix + `0000","annotations":{}}]}}`
+	out, _ := p.rewrite([]byte(in), sc)
+	if want := `{"jsonrpc":"2.0","id":1,"result":{"tools":[` + string(def) + `]}}`; string(out) != want {
+		t.Errorf("rewritten:\n  %s\nwant\n  %s", out, want)
+	}
+}

@@ -154,16 +154,20 @@ func (p *passthrough) takeEntry(token string, sc *passScope) (passEntry, bool) {
 // tools of a tools/list response by the upstreams' definitions
 // (listing.go); and the error's code (0: no error replaced).
 func (p *passthrough) rewrite(msg []byte, sc *passScope) ([]byte, int) {
-	switch {
-	case bytes.Contains(msg, []byte(passTokenPrefix)):
+	// Both are tried: an upstream's text in a listing may hold the error
+	// token's prefix, which must not keep the listing from its rewrite.
+	if bytes.Contains(msg, []byte(passTokenPrefix)) {
 		code := 0
 		out := p.rewriteMessage(msg, func(b []byte) ([]byte, bool) {
 			var out []byte
 			out, code = p.rewriteJSON(b, sc)
 			return out, code != 0
 		})
-		return out, code
-	case bytes.Contains(msg, []byte(listingTokenPrefix)):
+		if code != 0 {
+			return out, code
+		}
+	}
+	if bytes.Contains(msg, []byte(listingTokenPrefix)) {
 		return p.rewriteMessage(msg, func(b []byte) ([]byte, bool) { return p.rewriteListing(b, sc) }), 0
 	}
 	return msg, 0

@@ -28,7 +28,7 @@ func Resolve(cat *Catalog, c *Call) (Target, error) {
 	case "resources/read", "resources/subscribe", "resources/unsubscribe":
 		server, class, ok := cat.ResourceServer(c.Name)
 		if !ok {
-			return Target{}, fmt.Errorf("%w %q: call resources/list to see the resources you may read", ErrUnknownResource, trimForError(c.Name, 128))
+			return Target{}, fmt.Errorf("%w %q: no upstream lists it or has a template that can produce it; call resources/list and resources/templates/list to see what you may read", ErrUnknownResource, trimForError(c.Name, 128))
 		}
 		return Target{Kind: KindResource, Server: server, Name: c.Name, Original: c.Name, DataClass: class}, nil
 	case "completion/complete":

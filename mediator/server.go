@@ -197,7 +197,11 @@ func (s *Server) syncCatalog(cat *Catalog) {
 	// every session that the kind's list changed on each registration, and
 	// one upstream change must reach agents as one notification, of its
 	// own kind.
-	if s.synced.changed("tools", project(tools, func(t server.ServerTool) mcp.Tool { return t.Tool })) {
+	// What agents are shown is the upstreams' own definitions in their
+	// order (listing.go), so a change there counts as well as one to what
+	// mcp-go holds.
+	shownTools := project(cat.Tools, func(t Tool) any { return []any{t.Definition, t.Order} })
+	if s.synced.changed("tools", []any{project(tools, func(t server.ServerTool) mcp.Tool { return t.Tool }), shownTools}) {
 		s.mcp.SetTools(tools...)
 	}
 	s.syncPrompts(cat)
@@ -247,7 +251,8 @@ func (s *Server) syncPrompts(cat *Catalog) {
 		mp.Name = p.Name
 		prompts = append(prompts, server.ServerPrompt{Prompt: mp, Handler: s.handlePrompt})
 	}
-	if s.synced.changed("prompts", project(prompts, func(p server.ServerPrompt) mcp.Prompt { return p.Prompt })) {
+	shown := project(cat.Prompts, func(p Prompt) any { return []any{p.Definition, p.Order} })
+	if s.synced.changed("prompts", []any{project(prompts, func(p server.ServerPrompt) mcp.Prompt { return p.Prompt }), shown}) {
 		s.mcp.SetPrompts(prompts...)
 	}
 }
@@ -262,7 +267,8 @@ func (s *Server) syncResources(cat *Catalog) {
 		}
 		resources = append(resources, server.ServerResource{Resource: mr, Handler: s.handleResource})
 	}
-	resourcesChanged := s.synced.changed("resources", project(resources, func(r server.ServerResource) mcp.Resource { return r.Resource }))
+	shown := project(cat.Resources, func(r Resource) json.RawMessage { return r.Definition })
+	resourcesChanged := s.synced.changed("resources", []any{project(resources, func(r server.ServerResource) mcp.Resource { return r.Resource }), shown})
 	if resourcesChanged {
 		s.mcp.SetResources(resources...) // tells the sessions
 	}
@@ -286,7 +292,8 @@ func (s *Server) syncResources(cat *Catalog) {
 		}
 		templates = append(templates, mt)
 	}
-	if s.synced.changed("templates", templates) && !resourcesChanged {
+	shownTemplates := project(cat.Templates, func(t ResourceTemplate) json.RawMessage { return t.Definition })
+	if s.synced.changed("templates", []any{templates, shownTemplates}) && !resourcesChanged {
 		s.mcp.SendNotificationToAllClients(string(mcp.MethodNotificationResourcesListChanged), nil)
 	}
 }

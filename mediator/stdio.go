@@ -50,7 +50,13 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	}
 	pw.batches = &stdioBatches{}
 	lines.onBatch = func(line []byte) [][]byte { return s.splitStdioBatch(ctx, pw, line) }
-	return st.Listen(ctx, lines, pw)
+	err := st.Listen(ctx, lines, pw)
+	// Listen returns once every handler has: a batch still waiting will
+	// get no more answers, and is answered with what it has.
+	for _, joined := range pw.batches.abandon() {
+		_ = pw.writeLine(joined)
+	}
+	return err
 }
 
 // stdioWorkers is how many tools/call one stdio agent may have running.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -213,9 +214,22 @@ func TestE2EListingsAsUpstreamSent(t *testing.T) {
 			r := call("tools/call", `{"name":"raw__last_cancel","arguments":{}}`)
 			return strings.Contains(string(r.Result), `given up via `+name)
 		}, "the upstream never got the agent's cancel reason for completion/complete via "+name)
+		// A URI its template cannot produce ({id} expands to unreserved
+		// characters only) does not reach the upstream.
+		if r := call("resources/read", `{"uri":"raw://t/x';DROP"}`); r.Error == nil || r.Error.Code != -32002 {
+			t.Errorf("resources/read of a URI outside its template via %s: %s %+v, want -32002", name, r.Result, r.Error)
+		}
 		if r := call("resources/read", `{"uri":"raw://nobody/1"}`); r.Error == nil || r.Error.Code != -32002 || !strings.Contains(r.Error.Message, `unknown resource "raw://nobody/1"`) || !strings.Contains(string(r.Error.Data), `"uri":"raw://nobody/1"`) {
 			t.Errorf("resources/read of a URI no upstream offers via %s: %s %+v, want -32002 (resource not found) with the URI and the mediator's reason", name, r.Result, r.Error)
 		}
+	}
+
+	// From 2026-07-28 on, MCP says -32602 for a resource not found.
+	modern := mcp.ReadResourceRequest{}
+	modern.Params.URI = "raw://nobody/1"
+	_, err := httpClient(t, p.URL).ReadResource(t.Context(), modern)
+	if !errors.Is(err, mcp.ErrInvalidParams) || !strings.Contains(fmt.Sprint(err), "unknown resource") {
+		t.Errorf("a 2026-07-28 agent's read of an unknown URI: %v, want -32602 (invalid params) with the mediator's reason", err)
 	}
 
 	// One change to resources and templates: one notification.
