@@ -13,22 +13,25 @@ import (
 )
 
 // mcp-go hands its completion provider (completer, handlers.go) neither
-// the request nor a way to shape the result: the provider cannot learn the
-// request's JSON-RPC id, which an agent's cancel names (cancelled.go), and
-// what it returns is re-encoded, which drops an upstream's "hasMore": false
-// and "total": 0. mcp-go gives the same context to the before hook, the
-// provider and the after hook of one request, so completions keeps, per
-// request context, the request's Header (tagged with its id) on the way
-// in and the upstream's own completion object on the way out; the after
-// hook hands that to the transport's writer under a listing token
-// (listing.go), as list results are.
+// the request nor a way to shape the result, and its resource handler
+// returns contents only: the provider cannot learn the request's JSON-RPC
+// id, which an agent's cancel names (cancelled.go), and what either
+// returns is re-encoded, which drops an upstream's "hasMore": false and
+// "total": 0 and reorders a resource's members. mcp-go gives the same
+// context to the before hook, the handler and the after hook of one
+// request, so inflight keeps, per request context, the request's Header
+// (tagged with its id) on the way in and the upstream's own bytes on the
+// way out; the after hook hands those to the transport's writer under a
+// listing token (listing.go), as list results are.
 
-// completions are the completion/complete requests in flight.
-type completions struct{ m sync.Map } // request context → *completing
+// inflight are the completion/complete and resources/read requests in
+// flight.
+type inflight struct{ m sync.Map } // request context → *request
 
-type completing struct {
+type request struct {
 	header http.Header     // the request's, with its JSON-RPC id
 	raw    json.RawMessage // the upstream's completion, set by the provider
+	read   *rawResult      // a resources/read's upstream result
 }
 
 // keyable reports whether ctx can key the map (a context of a type that
@@ -38,29 +41,38 @@ func keyable(ctx context.Context) bool {
 	return t != nil && t.Comparable()
 }
 
-// begin is the before hook: it remembers the request's Header.
-func (cs *completions) begin(ctx context.Context, _ any, req *mcp.CompleteRequest) {
+// beginComplete is completion/complete's before hook: it remembers the
+// request's Header.
+func (f *inflight) beginComplete(ctx context.Context, _ any, req *mcp.CompleteRequest) {
 	if keyable(ctx) {
-		cs.m.Store(ctx, &completing{header: req.Header})
+		f.m.Store(ctx, &request{header: req.Header})
 	}
 }
 
-// get returns what begin remembered for the request of ctx, or nil.
-func (cs *completions) get(ctx context.Context) *completing {
-	return cs.lookup(ctx, cs.m.Load)
+// beginRead is resources/read's before hook: it makes room for the
+// upstream's result.
+func (f *inflight) beginRead(ctx context.Context, _ any, _ *mcp.ReadResourceRequest) {
+	if keyable(ctx) {
+		f.m.Store(ctx, &request{read: &rawResult{}})
+	}
+}
+
+// get returns what a before hook remembered for the request of ctx, or nil.
+func (f *inflight) get(ctx context.Context) *request {
+	return f.lookup(ctx, f.m.Load)
 }
 
 // end forgets the request of ctx and returns what was kept for it.
-func (cs *completions) end(ctx context.Context) *completing {
-	return cs.lookup(ctx, cs.m.LoadAndDelete)
+func (f *inflight) end(ctx context.Context) *request {
+	return f.lookup(ctx, f.m.LoadAndDelete)
 }
 
-func (cs *completions) lookup(ctx context.Context, load func(any) (any, bool)) *completing {
+func (f *inflight) lookup(ctx context.Context, load func(any) (any, bool)) *request {
 	if !keyable(ctx) {
 		return nil
 	}
 	if v, ok := load(ctx); ok {
-		return v.(*completing)
+		return v.(*request)
 	}
 	return nil
 }
@@ -87,12 +99,25 @@ func exactCompletion(res *CompleteResult) json.RawMessage {
 // showCompletion is the after hook: it hands the upstream's completion to
 // the request's transport, which puts it in place of mcp-go's encoding.
 func (s *Server) showCompletion(ctx context.Context, _ any, _ *mcp.CompleteRequest, res *mcp.CompleteResult) {
-	cg := s.completions.end(ctx)
+	cg := s.inflight.end(ctx)
 	sc, _ := ctx.Value(passScopeKey{}).(*passScope)
 	if cg == nil || cg.raw == nil || sc == nil || res == nil {
 		return
 	}
 	if token := s.passed.issueListing(sc, passEntry{listKey: "completion", whole: cg.raw}); token != "" {
+		res.Meta = mcp.NewMetaFromMap(map[string]any{listingMetaKey: token})
+	}
+}
+
+// showRead is resources/read's after hook: it hands the upstream's result
+// to the request's transport (handleResource decided it may go as sent).
+func (s *Server) showRead(ctx context.Context, _ any, _ *mcp.ReadResourceRequest, res *mcp.ReadResourceResult) {
+	r := s.inflight.end(ctx)
+	sc, _ := ctx.Value(passScopeKey{}).(*passScope)
+	if r == nil || r.read == nil || len(r.read.b) == 0 || sc == nil || res == nil {
+		return
+	}
+	if token := s.passed.issueListing(sc, passEntry{whole: r.read.b}); token != "" {
 		res.Meta = mcp.NewMetaFromMap(map[string]any{listingMetaKey: token})
 	}
 }

@@ -45,11 +45,11 @@ func TestExactCompletion(t *testing.T) {
 // What begin keeps for a request's context is found by the provider and
 // taken once by the after (or error) hook.
 func TestCompletionsByContext(t *testing.T) {
-	var cs completions
+	var cs inflight
 	ctx, other := context.WithValue(t.Context(), passScopeKey{}, 1), context.WithValue(t.Context(), passScopeKey{}, 2)
 	req := &mcp.CompleteRequest{}
 	tagRequestID(&req.Header, 7)
-	cs.begin(ctx, 7, req)
+	cs.beginComplete(ctx, 7, req)
 	if cs.get(other) != nil {
 		t.Error("another request's context found an entry")
 	}

@@ -30,8 +30,10 @@ func (s *Server) hooks() *server.Hooks {
 	h.AddAfterListPrompts(s.filterPrompts)
 	h.AddAfterListResources(s.filterResources)
 	h.AddAfterListResourceTemplates(s.filterTemplates)
-	h.AddBeforeComplete(s.completions.begin)
+	h.AddBeforeComplete(s.inflight.beginComplete)
 	h.AddAfterComplete(s.showCompletion)
+	h.AddBeforeReadResource(s.inflight.beginRead)
+	h.AddAfterReadResource(s.showRead)
 	h.AddOnRegisterSession(func(_ context.Context, cs server.ClientSession) { s.live.Store(cs.SessionID(), cs) })
 	h.AddOnUnregisterSession(func(ctx context.Context, cs server.ClientSession) {
 		s.live.Delete(cs.SessionID())
@@ -139,8 +141,8 @@ func (s *Server) refuse(ctx context.Context, c *Call, err error) error {
 // onError records mediated requests that mcp-go refused before any handler
 // ran: a tool that does not exist or that policy hides, invalid params.
 func (s *Server) onError(ctx context.Context, _ any, method mcp.MCPMethod, message any, err error) {
-	if method == mcp.MethodCompletionComplete {
-		s.completions.end(ctx)
+	if method == mcp.MethodCompletionComplete || method == mcp.MethodResourcesRead {
+		s.inflight.end(ctx)
 	}
 	var done *recordedError
 	if errors.As(err, &done) || !IsMediated(string(method)) {

@@ -79,6 +79,7 @@ func (s *Server) handleTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	takeTrace(c, req.Params.Meta)
 	stripMediatorMeta(req.Params.Meta)
 	c.Request = &req
+	ctx, raw := withRawResult(ctx)
 	if err := s.run(ctx, c, req.Header); err != nil {
 		if perr := s.passed.errorFor(ctx, err); perr != nil {
 			return nil, &recordedError{perr} // the upstream's own JSON-RPC error
@@ -89,6 +90,7 @@ func (s *Server) handleTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	if !ok || res == nil {
 		return ErrorResult(fmt.Errorf("%w: upstream returned no result", ErrUpstream)), nil
 	}
+	s.showRawResult(ctx, c, raw, &res.Meta)
 	return res, nil
 }
 
@@ -98,6 +100,7 @@ func (s *Server) handlePrompt(ctx context.Context, req mcp.GetPromptRequest) (*m
 	takeTrace(c, req.Params.Meta)
 	stripMediatorMeta(req.Params.Meta)
 	c.Request = &req
+	ctx, raw := withRawResult(ctx)
 	if err := s.run(ctx, c, req.Header); err != nil {
 		return nil, s.handlerError(ctx, err)
 	}
@@ -105,6 +108,7 @@ func (s *Server) handlePrompt(ctx context.Context, req mcp.GetPromptRequest) (*m
 	if !ok || res == nil {
 		return nil, &recordedError{fmt.Errorf("%w: upstream returned no prompt", ErrUpstream)}
 	}
+	s.showRawResult(ctx, c, raw, &res.Meta)
 	return res, nil
 }
 
@@ -116,6 +120,22 @@ func (s *Server) handleResource(ctx context.Context, req mcp.ReadResourceRequest
 	takeTrace(c, req.Params.Meta)
 	stripMediatorMeta(req.Params.Meta)
 	c.Request = &req
+	// The after hook (showRead) hands the upstream's result on as sent,
+	// unless the chain changed it; mcp-go gives this handler no result to
+	// shape.
+	r, reqCtx := s.inflight.get(ctx), ctx
+	defer func() {
+		if p := recover(); p != nil {
+			s.inflight.end(reqCtx) // mcp-go's hooks do not run after a panic
+			panic(p)
+		}
+		if r != nil && r.read != nil && !rawUnchanged(c) {
+			r.read.b = nil
+		}
+	}()
+	if r != nil && r.read != nil {
+		ctx = context.WithValue(ctx, rawResultKey{}, r.read)
+	}
 	if err := s.run(ctx, c, req.Header); err != nil {
 		if errors.Is(err, ErrUnknownResource) {
 			// MCP's code for a resource not found, with its URI, as
@@ -156,13 +176,13 @@ func (c completer) complete(ctx context.Context, name string, ref any, arg mcp.C
 	req.Params.Ref, req.Params.Argument, req.Params.Context = ref, arg, cc
 	call.Arguments = map[string]any{"argument": arg.Name, "value": arg.Value}
 	call.Request = &req
-	cg := c.s.completions.get(ctx)
+	cg := c.s.inflight.get(ctx)
 	answered := false
 	defer func() {
 		if !answered {
 			// mcp-go's hooks end it, except after a panic, which mcp-go
 			// recovers from without calling them.
-			c.s.completions.end(ctx)
+			c.s.inflight.end(ctx)
 		}
 	}()
 	var h http.Header

@@ -105,7 +105,7 @@ func withoutMember(def json.RawMessage, key string) (json.RawMessage, error) {
 		if out.Len() > 1 {
 			out.WriteByte(',')
 		}
-		kb, _ := json.Marshal(name)
+		kb, _ := marshalAsSent(name)
 		out.Write(kb)
 		out.WriteByte(':')
 		out.Write(val)
@@ -183,7 +183,7 @@ func (p *passthrough) issueListing(sc *passScope, e passEntry) string {
 
 // rewriteListing puts the definitions issued under the token in a list
 // response's _meta in place of the list's members (or the member's whole
-// value), and removes the token.
+// value, or with no member named the whole result), and removes the token.
 func (p *passthrough) rewriteListing(b []byte, sc *passScope) ([]byte, bool) {
 	var resp struct {
 		JSONRPC string                     `json:"jsonrpc"`
@@ -202,6 +202,19 @@ func (p *passthrough) rewriteListing(b []byte, sc *passScope) ([]byte, bool) {
 	if !ok || (e.defs == nil && e.whole == nil) {
 		return b, false
 	}
+	if e.listKey == "" {
+		// the whole result, as the upstream sent it (rawresult.go);
+		// encoding compacts it, so that it stays one line or one event
+		out, err := marshalAsSent(struct {
+			JSONRPC string          `json:"jsonrpc"`
+			ID      json.RawMessage `json:"id"`
+			Result  json.RawMessage `json:"result"`
+		}{resp.JSONRPC, resp.ID, e.whole})
+		if err != nil {
+			return b, false
+		}
+		return out, true
+	}
 	t := e.whole
 	if t == nil {
 		var items []json.RawMessage
@@ -214,18 +227,18 @@ func (p *passthrough) rewriteListing(b []byte, sc *passScope) ([]byte, bool) {
 			}
 		}
 		var err error
-		if t, err = json.Marshal(items); err != nil {
+		if t, err = marshalAsSent(items); err != nil {
 			return b, false
 		}
 	}
 	delete(meta, listingMetaKey)
 	if len(meta) == 0 {
 		delete(resp.Result, "_meta")
-	} else if m, err := json.Marshal(meta); err == nil {
+	} else if m, err := marshalAsSent(meta); err == nil {
 		resp.Result["_meta"] = m
 	}
 	resp.Result[e.listKey] = t
-	out, err := json.Marshal(resp)
+	out, err := marshalAsSent(resp)
 	if err != nil {
 		return b, false
 	}

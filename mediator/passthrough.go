@@ -193,7 +193,7 @@ func (p *passthrough) rewriteJSON(b []byte, sc *passScope) ([]byte, int) {
 	if !ok {
 		return b, 0
 	}
-	out, err := json.Marshal(struct {
+	out, err := marshalAsSent(struct {
 		JSONRPC string          `json:"jsonrpc"`
 		ID      json.RawMessage `json:"id"`
 		Error   struct {
@@ -473,4 +473,17 @@ func (p *passthrough) rewriteMessage(msg []byte, fn func([]byte) ([]byte, bool))
 	}
 	at := bytes.Index(msg, data)
 	return slices.Concat(msg[:at], out, msg[at+len(data):])
+}
+
+// marshalAsSent encodes v as JSON without escaping <, > and & (which
+// encoding/json does by default, for HTML): what an upstream sent, raw
+// messages included, reaches the agent with the same characters.
+func marshalAsSent(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
 }

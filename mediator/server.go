@@ -42,8 +42,9 @@ type Server struct {
 	live   sync.Map
 	syncMu sync.Mutex
 	synced syncedLists // guarded by syncMu
-	// completions: the completion/complete requests in flight (complete.go)
-	completions completions
+	// inflight: the completion/complete and resources/read requests in
+	// flight (complete.go)
+	inflight inflight
 	// routeOnce registers the template that routes resources/read.
 	routeOnce sync.Once
 	// shown: the catalog's objects as agents are shown them (listing.go)

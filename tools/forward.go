@@ -43,6 +43,7 @@ func (r *Registry) CallTool(ctx context.Context, t mediator.Tool, req mcp.CallTo
 	if err != nil {
 		return nil, badResult(t.Server, mcp.MethodToolsCall, err)
 	}
+	mediator.KeepRawResult(ctx, raw)
 	return res, nil
 }
 
@@ -65,6 +66,7 @@ func (r *Registry) GetPrompt(ctx context.Context, p mediator.Prompt, req mcp.Get
 	if err != nil {
 		return nil, badResult(p.Server, mcp.MethodPromptsGet, err)
 	}
+	mediator.KeepRawResult(ctx, raw)
 	return res, nil
 }
 
@@ -84,6 +86,7 @@ func (r *Registry) ReadResource(ctx context.Context, server string, req mcp.Read
 	if err != nil {
 		return nil, badResult(server, mcp.MethodResourcesRead, err)
 	}
+	mediator.KeepRawResult(ctx, raw)
 	return res, nil
 }
 
