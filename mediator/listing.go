@@ -164,6 +164,36 @@ func showListed[T any](s *Server, ctx context.Context, key string, listed map[st
 	return nil
 }
 
+// takeIssued finds in b a listing token issued in sc and returns (and
+// forgets) what it names. b may hold the prefix elsewhere (an upstream's
+// text): each occurrence is tried; only an issued token names anything.
+func (p *passthrough) takeIssued(b []byte, sc *passScope) (passEntry, bool) {
+	prefix := []byte(listingTokenPrefix)
+	for i := 0; ; {
+		j := bytes.Index(b[i:], prefix)
+		if j < 0 {
+			return passEntry{}, false
+		}
+		start := i + j
+		end := start + len(prefix) + passTokenHex
+		if end <= len(b) && isHex(b[start+len(prefix):end]) {
+			if e, ok := p.takeEntry(string(b[start:end]), sc); ok {
+				return e, true
+			}
+		}
+		i = start + len(prefix)
+	}
+}
+
+func isHex(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // issueListing keeps e (the definitions for one list response's member
 // e.listKey, or that member's whole value: complete.go) for a response in
 // sc and returns the token that names it ("" when none can be issued:
@@ -185,35 +215,39 @@ func (p *passthrough) issueListing(sc *passScope, e passEntry) string {
 // response's _meta in place of the list's members (or the member's whole
 // value, or with no member named the whole result), and removes the token.
 func (p *passthrough) rewriteListing(b []byte, sc *passScope) ([]byte, bool) {
+	e, ok := p.takeIssued(b, sc)
+	if !ok || (e.defs == nil && e.whole == nil) {
+		return b, false
+	}
+	if e.listKey == "" {
+		// the whole result, as the upstream sent it (rawresult.go): only
+		// the envelope of mcp-go's encoding is read; encoding compacts the
+		// result, so that it stays one line or one event
+		var env struct {
+			JSONRPC string          `json:"jsonrpc"`
+			ID      json.RawMessage `json:"id"`
+		}
+		if json.Unmarshal(b, &env) != nil {
+			return b, false
+		}
+		out, err := marshalAsSent(struct {
+			JSONRPC string          `json:"jsonrpc"`
+			ID      json.RawMessage `json:"id"`
+			Result  json.RawMessage `json:"result"`
+		}{env.JSONRPC, env.ID, e.whole})
+		if err != nil {
+			return b, false
+		}
+		return out, true
+	}
 	var resp struct {
 		JSONRPC string                     `json:"jsonrpc"`
 		ID      json.RawMessage            `json:"id"`
 		Result  map[string]json.RawMessage `json:"result"`
 	}
-	if json.Unmarshal(b, &resp) != nil || resp.Result == nil {
-		return b, false
-	}
 	var meta map[string]json.RawMessage
-	var token string
-	if json.Unmarshal(resp.Result["_meta"], &meta) != nil || json.Unmarshal(meta[listingMetaKey], &token) != nil {
+	if json.Unmarshal(b, &resp) != nil || resp.Result == nil || json.Unmarshal(resp.Result["_meta"], &meta) != nil {
 		return b, false
-	}
-	e, ok := p.takeEntry(token, sc)
-	if !ok || (e.defs == nil && e.whole == nil) {
-		return b, false
-	}
-	if e.listKey == "" {
-		// the whole result, as the upstream sent it (rawresult.go);
-		// encoding compacts it, so that it stays one line or one event
-		out, err := marshalAsSent(struct {
-			JSONRPC string          `json:"jsonrpc"`
-			ID      json.RawMessage `json:"id"`
-			Result  json.RawMessage `json:"result"`
-		}{resp.JSONRPC, resp.ID, e.whole})
-		if err != nil {
-			return b, false
-		}
-		return out, true
 	}
 	t := e.whole
 	if t == nil {

@@ -68,3 +68,22 @@ func TestRewriteListingBesideErrorPrefix(t *testing.T) {
 		t.Errorf("rewritten:\n  %s\nwant\n  %s", out, want)
 	}
 }
+
+// A whole result goes out as the upstream wrote it (compacted, nothing
+// escaped), found by its token even when the upstream's text holds the
+// listing prefix too; another stream's token is not honoured.
+func TestRewriteWholeResult(t *testing.T) {
+	var p passthrough
+	sc, other := &passScope{}, &passScope{}
+	raw := json.RawMessage("{\"content\":[{\"type\":\"text\",\n \"text\":\"<b> " + listingTokenPrefix + "0123456789abcdef0123456789abcdef\"}]}")
+	token := p.issueListing(sc, passEntry{whole: raw})
+	in := `{"jsonrpc":"2.0","id":"x","result":{"content":[{"text":"<b> ` + listingTokenPrefix + `0123456789abcdef0123456789abcdef","type":"text"}],"_meta":{"` + listingMetaKey + `":"` + token + `"}}}`
+	if out, _ := p.rewrite([]byte(in), other); string(out) != in {
+		t.Errorf("another stream's response was rewritten: %s", out)
+	}
+	out, _ := p.rewrite([]byte(in), sc)
+	want := `{"jsonrpc":"2.0","id":"x","result":{"content":[{"type":"text","text":"<b> ` + listingTokenPrefix + `0123456789abcdef0123456789abcdef"}]}}`
+	if string(out) != want {
+		t.Errorf("rewritten:\n  %s\nwant\n  %s", out, want)
+	}
+}
