@@ -54,9 +54,10 @@ func fidelitySteps(prefix string) []fidelityStep {
 	}
 }
 
-// runFidelity runs fidelity.mjs with steps against the stdio server
-// command and returns, per step, its response lines.
-func (k *nodeKit) runFidelity(t *testing.T, steps []fidelityStep, command ...string) map[string][]string {
+// runFidelity runs fidelity.mjs with steps against a server (transport:
+// "--", a stdio command and its arguments, or "--url", a streamable HTTP
+// endpoint) and returns, per step, its responses as written.
+func (k *nodeKit) runFidelity(t *testing.T, steps []fidelityStep, transport ...string) map[string][]string {
 	t.Helper()
 	b, err := json.Marshal(steps)
 	if err != nil {
@@ -68,7 +69,7 @@ func (k *nodeKit) runFidelity(t *testing.T, steps []fidelityStep, command ...str
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, k.node, append([]string{filepath.Join(k.dir, "fidelity.mjs"), stepsFile, "--"}, command...)...)
+	cmd := exec.CommandContext(ctx, k.node, append([]string{filepath.Join(k.dir, "fidelity.mjs"), stepsFile}, transport...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
@@ -81,7 +82,7 @@ func (k *nodeKit) runFidelity(t *testing.T, steps []fidelityStep, command ...str
 		} `json:"steps"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || !res.OK {
-		t.Fatalf("fidelity.mjs %v: %v %s\nstdout %s\nstderr %s", command, runErr, res.Error, stdout.String(), stderr.String())
+		t.Fatalf("fidelity.mjs %v: %v %s\nstdout %s\nstderr %s", transport, runErr, res.Error, stdout.String(), stderr.String())
 	}
 	out := map[string][]string{}
 	for _, s := range res.Steps {
@@ -108,35 +109,64 @@ func responseOf(t *testing.T, line string) (member string, raw json.RawMessage) 
 var execution = regexp.MustCompile(`,"execution":\{[^{}]*\}|"execution":\{[^{}]*\},`)
 
 // Issue 18, item 7: the official TypeScript SDK's client sees
-// server-everything through `mediator stdio` as it sees it directly, byte
-// for byte after namespacing: every listing (all pages), tool results of
-// every content kind, an invalid call's error, prompts, a resource and
-// completions. The only differences allowed are the documented ones: the
-// mediator's own tools are listed, tools and prompts are renamed, "execution"
-// is not offered, and listings come in one page.
+// server-everything through the mediator as it sees it directly, byte for
+// byte after namespacing: every listing (all pages), tool results of every
+// content kind, an invalid call's error, prompts, a resource and
+// completions. Over stdio (`mediator stdio`, the upstream a stdio child),
+// over streamable HTTP (`mediator serve`, the upstream over streamable
+// HTTP), and with the upstream over legacy SSE. The only differences allowed are the documented ones: the
+// mediator's own tools are listed, tools and prompts are renamed,
+// "execution" is not offered, and listings come in one page.
 func TestFidelityEverythingDirectVsMediated(t *testing.T) {
 	t.Parallel()
 	k := requireNode(t)
 	everything := k.bin(t, "mcp-server-everything")
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`agent:
-  id: fidelity-agent
-%supstreams:
-  - name: everything
-    command: %s
-    args: [%s, stdio]
-`, writePolicy(t,
+	policy := writePolicy(t,
 		"p, *, *, everything__*, allow, everything-all",
 		"p, *, resource, demo://**, allow, demo-resources",
-	), yq(k.node), yq(everything))
-	cfgPath := filepath.Join(dir, "mediator.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	)
 	const prefix = "everything__"
-	direct := k.runFidelity(t, fidelitySteps(""), k.node, everything, "stdio")
-	mediated := k.runFidelity(t, fidelitySteps(prefix), binary(t), "stdio", "--config", cfgPath, "--db", filepath.Join(dir, "mediator.db"))
 
+	t.Run("stdio", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		cfg := fmt.Sprintf("agent:\n  id: fidelity-agent\n%supstreams:\n  - name: everything\n    command: %s\n    args: [%s, stdio]\n",
+			policy, yq(k.node), yq(everything))
+		cfgPath := filepath.Join(dir, "mediator.yaml")
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		direct := k.runFidelity(t, fidelitySteps(""), "--", k.node, everything, "stdio")
+		mediated := k.runFidelity(t, fidelitySteps(prefix), "--", binary(t), "stdio", "--config", cfgPath, "--db", filepath.Join(dir, "mediator.db"))
+		compareFidelity(t, prefix, direct, mediated)
+	})
+	t.Run("http", func(t *testing.T) {
+		t.Parallel()
+		url := "http://" + k.startEverything(t, "streamableHttp") + "/mcp"
+		p := startServe(t, fmt.Sprintf("auth: {anonymous: {id: fidelity-agent}}\n%supstreams:\n  - name: everything\n    url: %s\n", policy, yq(url)))
+		direct := k.runFidelity(t, fidelitySteps(""), "--url", url)
+		mediated := k.runFidelity(t, fidelitySteps(prefix), "--url", p.URL)
+		compareFidelity(t, prefix, direct, mediated)
+	})
+	t.Run("sse upstream", func(t *testing.T) {
+		t.Parallel()
+		// The agent over streamable HTTP in both cases; the mediator
+		// reaches the upstream over legacy SSE, to which it offers no
+		// sampling, elicitation or roots (README): the direct client
+		// declares none either.
+		url := "http://" + k.startEverything(t, "streamableHttp") + "/mcp"
+		sse := "http://" + k.startEverything(t, "sse") + "/sse"
+		p := startServe(t, fmt.Sprintf("auth: {anonymous: {id: fidelity-agent}}\n%supstreams:\n  - name: everything\n    url: %s\n    transport: sse\n", policy, yq(sse)))
+		direct := k.runFidelity(t, fidelitySteps(""), "--bare", "--url", url)
+		mediated := k.runFidelity(t, fidelitySteps(prefix), "--bare", "--url", p.URL)
+		compareFidelity(t, prefix, direct, mediated)
+	})
+}
+
+// compareFidelity compares each step's responses, direct and mediated
+// (see TestFidelityEverythingDirectVsMediated).
+func compareFidelity(t *testing.T, prefix string, direct, mediated map[string][]string) {
+	t.Helper()
 	for _, s := range fidelitySteps(prefix) {
 		want, got := direct[s.Name], mediated[s.Name]
 		if len(want) == 0 || len(got) == 0 {
