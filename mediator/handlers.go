@@ -129,7 +129,7 @@ func (s *Server) handleResource(ctx context.Context, req mcp.ReadResourceRequest
 			s.inflight.end(reqCtx) // mcp-go's hooks do not run after a panic
 			panic(p)
 		}
-		if r != nil && r.read != nil && !rawUnchanged(c) {
+		if r != nil && r.read != nil && !rawAllowed(reqCtx, c, r.read.b) {
 			r.read.b = nil
 		}
 	}()

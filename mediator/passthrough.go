@@ -44,8 +44,23 @@ const (
 
 // passthrough holds the upstream errors waiting for their responses.
 type passthrough struct {
-	mu sync.Mutex
-	m  map[string]passEntry
+	mu    sync.Mutex
+	m     map[string]passEntry
+	swept time.Time // when expired entries were last removed
+	bytes int       // the raw bytes the entries hold (whole and defs)
+}
+
+// passMaxBytes bounds the raw bytes held for responses not yet written (a
+// result, a listing): beyond it, mcp-go's encoding goes out instead.
+const passMaxBytes = 64 << 20
+
+// size is how many raw bytes e holds.
+func (e passEntry) size() int {
+	n := len(e.whole)
+	for _, d := range e.defs {
+		n += len(d)
+	}
+	return n
 }
 
 type passEntry struct {
@@ -113,18 +128,32 @@ func (p *passthrough) put(token string, e passEntry) bool {
 	if p.m == nil {
 		p.m = map[string]passEntry{}
 	}
-	if len(p.m) >= passMax {
+	// A response may never be written (its request cancelled, or an
+	// answer mcp-go replaced): what waits past the TTL is dropped, at
+	// most every tenth of it, or at once when the table is full.
+	if len(p.m) >= passMax || p.bytes+e.size() > passMaxBytes || e.at.Sub(p.swept) > passTTL/10 {
+		p.swept = e.at
 		for k, old := range p.m {
 			if e.at.Sub(old.at) > passTTL {
+				p.bytes -= old.size()
 				delete(p.m, k)
 			}
 		}
-		if len(p.m) >= passMax {
+		if len(p.m) >= passMax || p.bytes+e.size() > passMaxBytes {
 			return false
 		}
 	}
 	p.m[token] = e
+	p.bytes += e.size()
 	return true
+}
+
+// discard forgets the listing entry whose token msg, a response that will
+// not be written, names.
+func (p *passthrough) discard(msg []byte, sc *passScope) {
+	if bytes.Contains(msg, []byte(listingTokenPrefix)) {
+		p.takeIssued(msg, sc)
+	}
 }
 
 // take returns and forgets the error issued under token in sc.
@@ -145,6 +174,7 @@ func (p *passthrough) takeEntry(token string, sc *passScope) (passEntry, bool) {
 		return passEntry{}, false
 	}
 	delete(p.m, token)
+	p.bytes -= e.size()
 	return e, true
 }
 
@@ -229,6 +259,7 @@ type passWriter struct {
 
 func (w *passWriter) Write(b []byte) (int, error) {
 	if w.cancelled != nil && w.cancelled.drop("stdio", b) {
+		w.p.discard(b, w.sc)
 		if w.batches != nil {
 			if _, joined := w.batches.take(b, false); joined != nil {
 				return len(b), w.writeLine(joined)
@@ -366,6 +397,7 @@ func (w *passResponseWriter) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	if w.cancelled != nil && w.cancelled.drop(w.session, b) {
+		w.p.discard(b, w.sc)
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if !w.started {

@@ -214,6 +214,12 @@ func TestE2EListingsAsUpstreamSent(t *testing.T) {
 			r := call("tools/call", `{"name":"raw__last_cancel","arguments":{}}`)
 			return strings.Contains(string(r.Result), `given up via `+name)
 		}, "the upstream never got the agent's cancel reason for completion/complete via "+name)
+		// A secret where mcp-go's types do not look (a member they do not
+		// know, the first of a key given twice) is not passed on as
+		// sent: the scanners never read it.
+		if r := call("tools/call", `{"name":"raw__leaky","arguments":{}}`); r.Error != nil || strings.Contains(string(r.Result), "ghp_") || !strings.Contains(string(r.Result), `"text":"ok"`) {
+			t.Errorf("a result hiding a secret via %s: %s %+v; want the result without it", name, r.Result, r.Error)
+		}
 		// A URI its template cannot produce ({id} expands to unreserved
 		// characters only) does not reach the upstream.
 		if r := call("resources/read", `{"uri":"raw://t/x';DROP"}`); r.Error == nil || r.Error.Code != -32002 {

@@ -146,6 +146,12 @@ upstreams:
 	if res.IsError || strings.Contains(resultText(res), token) || !strings.Contains(resultText(res), "[REDACTED:github-pat]") {
 		t.Fatalf("echoed secret: error %v %q", res.IsError, resultText(res))
 	}
+	// In structuredContent too (it went out unredacted: mcp-go encodes
+	// the upstream's own bytes of it, which the redaction did not touch).
+	res = callTool(t, c, "fake__structured", map[string]any{"text": "deploy key " + token})
+	if sc, _ := json.Marshal(res.StructuredContent); res.IsError || strings.Contains(string(sc), token) || !strings.Contains(string(sc), "[REDACTED:github-pat]") {
+		t.Fatalf("a secret in structuredContent: error %v, structuredContent %s", res.IsError, sc)
+	}
 	if res := callTool(t, c, "fake__sleep", map[string]any{"seconds": 0, "note": token}); !res.IsError || !strings.Contains(resultText(res), "no-secrets-out") {
 		t.Fatalf("secret in the arguments: %v %q", res.IsError, resultText(res))
 	}

@@ -302,6 +302,10 @@ func resultTexts(res any) []textRef {
 						} else {
 							r.StructuredContent = map[string]any{"redacted": "the structured result held a secret"}
 						}
+						// mcp-go encodes the upstream's own bytes when it
+						// has them, ahead of StructuredContent: they
+						// hold the secret
+						r.RawStructuredContent = nil
 						b = []byte(s)
 					}})
 			}

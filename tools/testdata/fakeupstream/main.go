@@ -153,6 +153,12 @@ func addTools(s *server.MCPServer) {
 		func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			return mcp.NewToolResultText(r.GetString("text", "")), nil
 		})
+	// structured answers with its text in structuredContent only (the
+	// text content says nothing of it).
+	s.AddTool(mcp.NewTool("structured", mcp.WithString("text"), mcp.WithReadOnlyHintAnnotation(true)),
+		func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultStructured(map[string]any{"value": r.GetString("text", "")}, "see structuredContent"), nil
+		})
 	s.AddTool(mcp.NewTool("sleep", mcp.WithNumber("seconds")), sleepTool)
 	s.AddTool(mcp.NewTool("progress", mcp.WithNumber("steps")), progressTool(s))
 	s.AddTool(mcp.NewTool("crash"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {

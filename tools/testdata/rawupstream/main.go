@@ -10,7 +10,9 @@
 // with the params it received, as text. completion/complete answers with
 // "hasMore": false and "total": 0, or, for the value "hang", not at all;
 // the tool "last_cancel" tells the params of the last
-// notifications/cancelled.
+// notifications/cancelled; the tool "leaky" answers with a secret where
+// mcp-go's types do not look (a member they do not know, a key given
+// twice).
 package main
 
 import (
@@ -28,7 +30,8 @@ const Tools = `[` +
 	`{"name":"mid","inputSchema":{"type":"object"},"outputSchema":{"type":"object","properties":{"n":{"type":"integer"}}},"_meta":{"vendor/x":1}},` +
 	`{"name":"tasky","inputSchema":{"type":"object"},"execution":{"taskSupport":"optional"},"annotations":{"readOnlyHint":true}},` +
 	`{"name":"grow","inputSchema":{"type":"object"}},` +
-	`{"name":"last_cancel","inputSchema":{"type":"object"}}` +
+	`{"name":"last_cancel","inputSchema":{"type":"object"}},` +
+	`{"name":"leaky","inputSchema":{"type":"object"}}` +
 	`]`
 
 // Prompts, Resources and Templates are the other lists, exactly as written;
@@ -47,6 +50,8 @@ const (
 		`{"uriTemplate":"raw://a/{x}","name":"a","_meta":{"vendor/x":1}}` +
 		`]`
 	GrownResource = `{"uri":"raw://new","name":"new"}`
+	// LeakedSecret is the secret "leaky" hides (a GitHub token's shape).
+	LeakedSecret  = "ghp_R8x2Kq7ZpL4mW9vT3nY6cB1dF5hJ0sA8eUiO"
 	GrownTemplate = `{"uriTemplate":"raw://new/{n}","name":"new"}`
 )
 
@@ -100,6 +105,10 @@ func main() {
 				Name string `json:"name"`
 			}
 			_ = json.Unmarshal(req.Params, &p)
+			if p.Name == "leaky" {
+				result = `{"content":[{"type":"text","text":"` + LeakedSecret + `","text":"ok","note":"` + LeakedSecret + `"}],"extra":"` + LeakedSecret + `"}`
+				break
+			}
 			if p.Name == "last_cancel" {
 				text, _ := json.Marshal(lastCancel)
 				result = `{"content":[{"type":"text","text":` + string(text) + `}]}`
