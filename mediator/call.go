@@ -70,6 +70,11 @@ type Call struct {
 	Request any
 	// Result is the upstream's answer (one of the mcp result types).
 	Result any
+
+	// recorded is the encoding of Result the call's record took (when
+	// it took Result's): rawresult.go compares the upstream's bytes with
+	// it rather than encode Result again.
+	recorded json.RawMessage
 }
 
 // SessionInfo is what the mediator knows about the agent's session.

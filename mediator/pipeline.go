@@ -213,6 +213,9 @@ func (p *pipeline) run(ctx context.Context, c *Call, next Handler) error {
 
 func (p *pipeline) write(ctx context.Context, c *Call, callErr error) error {
 	rec := NewRecord(c, callErr, p.now())
+	if callErr == nil && c.RecordResult == nil {
+		c.recorded = rec.Result
+	}
 	p.observe(ctx, c, rec)
 	// A cancelled call is still recorded: detach from the agent's context,
 	// but bound the wait.

@@ -71,7 +71,14 @@ func rawAllowed(ctx context.Context, c *Call, raw json.RawMessage) bool {
 		mcp.IsModernProtocol(server.RequestProtocolVersion(ctx)) {
 		return false
 	}
-	return sameResult(raw, c.ResultJSON())
+	encoded := c.recorded
+	if encoded == nil {
+		encoded = c.ResultJSON()
+	}
+	if bytes.Equal(raw, encoded) {
+		return false // mcp-go's encoding is the upstream's bytes already
+	}
+	return sameResult(raw, encoded)
 }
 
 // maxRawResult bounds a result passed on as sent (the comparison decodes
