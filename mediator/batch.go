@@ -47,39 +47,24 @@ func (g *httpGate) serveBatch(ctx context.Context, w http.ResponseWriter, r *htt
 		g.refuse(ctx, w, g.call(ctx, r, sid, "", ""), http.StatusBadRequest, invalidJSON())
 		return
 	}
-	switch {
-	case len(msgs) == 0:
-		g.refuse(ctx, w, g.call(ctx, r, sid, "", ""), http.StatusBadRequest,
-			fmt.Errorf("%w: the JSON-RPC batch is empty; send at least one message", ErrInvalidRequest))
-		return
-	case len(msgs) > maxBatch:
-		g.refuse(ctx, w, g.call(ctx, r, sid, "", ""), http.StatusRequestEntityTooLarge,
-			fmt.Errorf("%w: the JSON-RPC batch holds %d messages, over the cap of %d; send it in smaller batches", ErrInvalidRequest, len(msgs), maxBatch))
+	if status, err := batchSize(len(msgs)); err != nil {
+		g.refuse(ctx, w, g.call(ctx, r, sid, "", ""), status, err)
 		return
 	}
 	bw := &batchWriter{w: w, stream: strings.Contains(r.Header.Get("Accept"), "text/event-stream"),
 		answers: make([][]byte, len(msgs))}
 	var wg sync.WaitGroup
-	seen := map[string]bool{}
-	for i, msg := range msgs {
-		method, name, kind := inspectBody(msg)
-		err := batchMember(msg, kind, method)
-		if id, isRequest := canonicalID(requestIDOf(msg)); err == nil && method != "" && isRequest {
-			if seen[id] {
-				err = duplicateID(id) // its answer could not be told from the first's
-			}
-			seen[id] = true
-		}
-		if err != nil {
+	for i, m := range batchMembers(msgs) {
+		if m.err != nil {
 			// JSON-RPC answers a bad member with an error of its own
 			// and the rest of the batch as usual.
-			_ = g.s.reject(ctx, g.call(ctx, r, sid, method, name), err)
-			bw.add(i, jsonRPCError(requestIDOf(msg), -32600, err.Error()))
+			_ = g.s.reject(ctx, g.call(ctx, r, sid, m.method, m.name), m.err)
+			bw.add(i, jsonRPCError(requestIDOf(msgs[i]), -32600, m.err.Error()))
 			continue
 		}
 		wg.Go(func() {
 			p := &batchPart{b: bw, i: i, h: http.Header{}}
-			g.serveMessage(ctx, p, r.Clone(ctx), sid, msg, method)
+			g.serveMessage(ctx, p, r.Clone(ctx), sid, msgs[i], m.method)
 			p.finish()
 		})
 	}
@@ -134,9 +119,44 @@ func batchMember(msg []byte, kind int, method string) error {
 	return nil
 }
 
-// duplicateID is the error for the second request of a batch with an id.
-func duplicateID(id string) error {
-	return fmt.Errorf("%w: two requests of the JSON-RPC batch have the id %s; give each its own", ErrInvalidRequest, trimForError(id, 64))
+// batchSize says why a batch of n messages is refused, with the HTTP
+// status for it, or nil.
+func batchSize(n int) (int, error) {
+	switch {
+	case n == 0:
+		return http.StatusBadRequest, fmt.Errorf("%w: the JSON-RPC batch is empty; send at least one message", ErrInvalidRequest)
+	case n > maxBatch:
+		return http.StatusRequestEntityTooLarge, fmt.Errorf("%w: the JSON-RPC batch holds %d messages, over the cap of %d; send it in smaller batches", ErrInvalidRequest, n, maxBatch)
+	}
+	return 0, nil
+}
+
+// batchEntry is one message of a batch as inspected.
+type batchEntry struct {
+	method, name string
+	id           string // its request id as canonicalID gives it; "" when it is no request
+	err          error  // why it cannot be served, or nil
+}
+
+// batchMembers inspects each message of a batch (batchMember) and refuses
+// the second request with an id already given: its answer could not be
+// told from the first's.
+func batchMembers(msgs []json.RawMessage) []batchEntry {
+	out := make([]batchEntry, len(msgs))
+	seen := map[string]bool{}
+	for i, msg := range msgs {
+		method, name, kind := inspectBody(msg)
+		m := batchEntry{method: method, name: name, err: batchMember(msg, kind, method)}
+		if id, isRequest := canonicalID(requestIDOf(msg)); m.err == nil && method != "" && isRequest {
+			if seen[id] {
+				m.err = fmt.Errorf("%w: two requests of the JSON-RPC batch have the id %s; give each its own", ErrInvalidRequest, trimForError(id, 64))
+			} else {
+				seen[id], m.id = true, id
+			}
+		}
+		out[i] = m
+	}
+	return out
 }
 
 // requestIDOf is the id of msg when it has a valid one, else JSON null.
@@ -313,54 +333,35 @@ func (s *Server) splitStdioBatch(ctx context.Context, pw *passWriter, line []byt
 		_ = s.reject(ctx, c, err)
 	}
 	var msgs []json.RawMessage
-	var err error
-	switch _ = json.Unmarshal(line, &msgs); {
-	case !batchAllowed(s.stdioVersion()):
+	_ = json.Unmarshal(line, &msgs) // the line is valid JSON: an array
+	_, err := batchSize(len(msgs))
+	if !batchAllowed(s.stdioVersion()) {
 		err = fmt.Errorf("%w: JSON-RPC batches are not accepted on a session of protocol version %q (MCP removed batching in 2025-06-18; only 2024-11-05 and 2025-03-26 sessions may batch); send one message per line", ErrInvalidRequest, trimForError(s.stdioVersion(), 32))
-	case len(msgs) == 0:
-		err = fmt.Errorf("%w: the JSON-RPC batch is empty; send at least one message", ErrInvalidRequest)
-	case len(msgs) > maxBatch:
-		err = fmt.Errorf("%w: the JSON-RPC batch holds %d messages, over the cap of %d; send it in smaller batches", ErrInvalidRequest, len(msgs), maxBatch)
 	}
 	if err != nil {
 		record("", "", err)
 		_ = pw.writeLine(jsonRPCError(json.RawMessage("null"), -32600, err.Error()))
 		return nil
 	}
+	members := batchMembers(msgs)
 	ids := make([]string, len(msgs))
 	answers := make([][]byte, len(msgs))
-	lines := make([][]byte, len(msgs))
-	seen := map[string]bool{}
-	for i, msg := range msgs {
-		method, name, kind := inspectBody(msg)
-		err := batchMember(msg, kind, method)
-		id, isRequest := "", false
-		if err == nil && method != "" {
-			id, isRequest = canonicalID(requestIDOf(msg))
+	for i, m := range members {
+		if m.err != nil {
+			record(m.method, m.name, m.err)
+			answers[i] = jsonRPCError(requestIDOf(msgs[i]), -32600, m.err.Error())
 		}
-		if isRequest && seen[id] {
-			err = duplicateID(id)
-		}
-		if err != nil {
-			record(method, name, err)
-			answers[i] = jsonRPCError(requestIDOf(msg), -32600, err.Error())
-			continue
-		}
-		if isRequest {
-			seen[id], ids[i] = true, id
-		}
-		lines[i] = append(bytes.TrimSpace(msg), '\n')
+		ids[i] = m.id
 	}
 	joined, busy := pw.batches.open(ids, answers)
 	var out [][]byte
-	for i, l := range lines {
+	for i, m := range members {
 		switch {
 		case busy[i]:
 			// not run: its answer could not be told from the earlier one's
-			method, name, _ := inspectBody(msgs[i])
-			record(method, name, fmt.Errorf("%w: %s", ErrInvalidRequest, stillRunning))
-		case l != nil:
-			out = append(out, l)
+			record(m.method, m.name, fmt.Errorf("%w: %s", ErrInvalidRequest, stillRunning))
+		case m.err == nil:
+			out = append(out, append(bytes.TrimSpace(msgs[i]), '\n'))
 		}
 	}
 	if joined != nil {
