@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -78,11 +79,24 @@ func (f *inflight) lookup(ctx context.Context, load func(any) (any, bool)) *requ
 }
 
 // exactCompletion returns res's completion as the upstream sent it, when
-// it still says what res says (nothing on the way changed the values); nil
-// otherwise, and mcp-go's encoding of res goes out.
+// it holds only the members mcp-go's type knows, each once (nothing the
+// record lacks: see rawresult.go), and still says what res says (nothing on
+// the way changed the values); nil otherwise, and mcp-go's encoding of res
+// goes out.
 func exactCompletion(res *CompleteResult) json.RawMessage {
-	if len(res.RawCompletion) == 0 {
+	if len(res.RawCompletion) == 0 || len(res.RawCompletion) > maxRawResult || !utf8.Valid(res.RawCompletion) {
 		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(res.RawCompletion))
+	v, err := decodeStrict(dec, 0)
+	m, _ := v.(map[string]any)
+	if err != nil || dec.More() || m == nil {
+		return nil
+	}
+	for k := range m {
+		if k != "values" && k != "total" && k != "hasMore" {
+			return nil
+		}
 	}
 	var sent mcp.Completion
 	if json.Unmarshal(res.RawCompletion, &sent) != nil || sent.Total != res.Completion.Total ||
@@ -100,12 +114,12 @@ func exactCompletion(res *CompleteResult) json.RawMessage {
 // the request's transport, which puts it in place of mcp-go's encoding.
 func (s *Server) showCompletion(ctx context.Context, _ any, _ *mcp.CompleteRequest, res *mcp.CompleteResult) {
 	cg := s.inflight.end(ctx)
-	sc, _ := ctx.Value(passScopeKey{}).(*passScope)
+	sc := scopeOf(ctx)
 	if cg == nil || cg.raw == nil || sc == nil || res == nil {
 		return
 	}
-	if token := s.passed.issueListing(sc, passEntry{listKey: "completion", whole: cg.raw}); token != "" {
-		res.Meta = mcp.NewMetaFromMap(map[string]any{listingMetaKey: token})
+	if m := s.passed.listingMeta(sc, passEntry{listKey: "completion", whole: cg.raw}); m != nil {
+		res.Meta = m
 	}
 }
 
@@ -113,11 +127,11 @@ func (s *Server) showCompletion(ctx context.Context, _ any, _ *mcp.CompleteReque
 // to the request's transport (handleResource decided it may go as sent).
 func (s *Server) showRead(ctx context.Context, _ any, _ *mcp.ReadResourceRequest, res *mcp.ReadResourceResult) {
 	r := s.inflight.end(ctx)
-	sc, _ := ctx.Value(passScopeKey{}).(*passScope)
+	sc := scopeOf(ctx)
 	if r == nil || r.read == nil || len(r.read.b) == 0 || sc == nil || res == nil {
 		return
 	}
-	if token := s.passed.issueListing(sc, passEntry{whole: r.read.b}); token != "" {
-		res.Meta = mcp.NewMetaFromMap(map[string]any{listingMetaKey: token})
+	if m := s.passed.listingMeta(sc, passEntry{whole: r.read.b}); m != nil {
+		res.Meta = m
 	}
 }

@@ -32,6 +32,8 @@ func TestExactCompletion(t *testing.T) {
 			return r
 		}(), ""},
 		{"values null", parsed(`{"values":null}`), ""},
+		{"a member mcp-go drops", parsed(`{"values":["a"],"note":"secret"}`), ""},
+		{"a key given twice", parsed(`{"values":["secret"],"values":["a"]}`), ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -244,21 +244,18 @@ func (s *Server) filterResources(ctx context.Context, _ any, _ *mcp.ListResource
 // filterTemplates lists the catalog's templates the agent may see: mcp-go
 // holds only the one that routes every resources/read (syncResources).
 func (s *Server) filterTemplates(ctx context.Context, _ any, _ *mcp.ListResourceTemplatesRequest, res *mcp.ListResourceTemplatesResult) {
-	cat, keep := s.deps.Upstreams.Catalog(), s.listFilter(ctx)
 	res.ResourceTemplates = res.ResourceTemplates[:0]
-	for _, ct := range cat.Templates {
-		if !keep(Target{Kind: KindResource, Server: ct.Server, Name: ct.URITemplate, DataClass: ct.DataClass}) {
-			continue
-		}
-		var mt mcp.ResourceTemplate
-		if err := json.Unmarshal(ct.Definition, &mt); err != nil || mt.URITemplate == nil {
-			continue // refused when the catalog was synced, and logged then
-		}
-		res.ResourceTemplates = append(res.ResourceTemplates, mt)
+	shown := s.shown.Load()
+	if shown == nil {
+		return
 	}
-	if shown := s.shown.Load(); shown != nil {
-		if m := showListed(s, ctx, "resourceTemplates", shown.templates, res.ResourceTemplates, func(t mcp.ResourceTemplate) string { return t.URITemplate.Raw() }); m != nil {
-			res.Meta = m
+	keep := s.listFilter(ctx)
+	for _, t := range shown.templateList {
+		if keep(Target{Kind: KindResource, Server: t.cat.Server, Name: t.cat.URITemplate, DataClass: t.cat.DataClass}) {
+			res.ResourceTemplates = append(res.ResourceTemplates, t.mt)
 		}
+	}
+	if m := showListed(s, ctx, "resourceTemplates", shown.templates, res.ResourceTemplates, func(t mcp.ResourceTemplate) string { return t.URITemplate.Raw() }); m != nil {
+		res.Meta = m
 	}
 }

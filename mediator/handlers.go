@@ -60,7 +60,7 @@ func (s *Server) now() time.Time {
 func (s *Server) run(ctx context.Context, c *Call, h http.Header) error {
 	ctx, done := s.cancelled.start(ctx, c.Session.ID, taggedID(h))
 	defer done()
-	sc, _ := ctx.Value(passScopeKey{}).(*passScope)
+	sc := scopeOf(ctx)
 	pr := &peer{srv: s.mcp, errs: &s.clientErrs, levels: &s.levels, ctx: ctx, session: c.Session.ID, scope: sc}
 	defer pr.end()
 	ctx = WithPeer(ctx, pr)

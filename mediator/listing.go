@@ -41,6 +41,15 @@ type listedTool struct {
 // and prompts by name, resources by URI, templates by URI template.
 type shownLists struct {
 	tools, prompts, resources, templates map[string]listedTool
+	// templateList are the catalog's templates mcp-go can read, parsed,
+	// in catalog order (Server.usableTemplates).
+	templateList []shownTemplate
+}
+
+// shownTemplate is a catalog template and its parsed definition.
+type shownTemplate struct {
+	cat ResourceTemplate
+	mt  mcp.ResourceTemplate
 }
 
 // showLists indexes cat's objects as agents are shown them.
@@ -143,7 +152,7 @@ func showListed[T any](s *Server, ctx context.Context, key string, listed map[st
 		}
 		return ra[1] - rb[1]
 	})
-	sc, _ := ctx.Value(passScopeKey{}).(*passScope)
+	sc := scopeOf(ctx)
 	if sc == nil {
 		return nil
 	}
@@ -158,7 +167,14 @@ func showListed[T any](s *Server, ctx context.Context, key string, listed map[st
 	if n == 0 {
 		return nil
 	}
-	if token := s.passed.issueListing(sc, passEntry{listKey: key, defs: defs}); token != "" {
+	return s.passed.listingMeta(sc, passEntry{listKey: key, defs: defs})
+}
+
+// listingMeta issues e in sc (issueListing) and returns the result _meta
+// that names it, or nil when none can be issued (mcp-go's encoding goes
+// out then).
+func (p *passthrough) listingMeta(sc *passScope, e passEntry) *mcp.Meta {
+	if token := p.issueListing(sc, e); token != "" {
 		return mcp.NewMetaFromMap(map[string]any{listingMetaKey: token})
 	}
 	return nil

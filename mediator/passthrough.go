@@ -92,6 +92,13 @@ func withPassScope(ctx context.Context, sc *passScope) context.Context {
 	return context.WithValue(ctx, passScopeKey{}, sc)
 }
 
+// scopeOf is the stream ctx's response is written on, or nil when its
+// transport does not rewrite responses.
+func scopeOf(ctx context.Context) *passScope {
+	sc, _ := ctx.Value(passScopeKey{}).(*passScope)
+	return sc
+}
+
 // passedError is what a handler returns for an upstream's JSON-RPC error.
 type passedError struct {
 	token string
@@ -106,7 +113,7 @@ func (e *passedError) Unwrap() error { return e.err }
 // rewrites responses, nil otherwise.
 func (p *passthrough) errorFor(ctx context.Context, err error) error {
 	var rpc *UpstreamRPCError
-	sc, _ := ctx.Value(passScopeKey{}).(*passScope)
+	sc := scopeOf(ctx)
 	if sc == nil || !errors.As(err, &rpc) {
 		return nil
 	}

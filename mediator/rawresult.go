@@ -51,12 +51,12 @@ func KeepRawResult(ctx context.Context, b json.RawMessage) {
 // the mediator changed the result (a redaction); meta is the result's
 // _meta, set to the token.
 func (s *Server) showRawResult(ctx context.Context, c *Call, h *rawResult, meta **mcp.Meta) {
-	sc, _ := ctx.Value(passScopeKey{}).(*passScope)
+	sc := scopeOf(ctx)
 	if h == nil || sc == nil || !rawAllowed(ctx, c, h.b) {
 		return
 	}
-	if token := s.passed.issueListing(sc, passEntry{whole: h.b}); token != "" {
-		*meta = mcp.NewMetaFromMap(map[string]any{listingMetaKey: token})
+	if m := s.passed.listingMeta(sc, passEntry{whole: h.b}); m != nil {
+		*meta = m
 	}
 }
 

@@ -193,7 +193,9 @@ func (s *Server) syncCatalog(cat *Catalog) {
 		tools = append(tools, server.ServerTool{Tool: mcp.Tool{Name: q.Tool.Name,
 			InputSchema: mcp.ToolInputSchema{Type: "object"}}, Handler: s.handleTool})
 	}
-	s.shown.Store(showLists(cat))
+	shown := showLists(cat)
+	shown.templateList = s.usableTemplates(cat)
+	s.shown.Store(shown)
 	// Each kind is registered again only when it changed: mcp-go tells
 	// every session that the kind's list changed on each registration, and
 	// one upstream change must reach agents as one notification, of its
@@ -252,8 +254,7 @@ func (s *Server) syncPrompts(cat *Catalog) {
 		mp.Name = p.Name
 		prompts = append(prompts, server.ServerPrompt{Prompt: mp, Handler: s.handlePrompt})
 	}
-	shown := project(cat.Prompts, func(p Prompt) any { return []any{p.Definition, p.Order} })
-	if s.synced.changed("prompts", []any{project(prompts, func(p server.ServerPrompt) mcp.Prompt { return p.Prompt }), shown}) {
+	if s.synced.changed("prompts", project(cat.Prompts, func(p Prompt) any { return []any{p.Definition, p.Order} })) {
 		s.mcp.SetPrompts(prompts...)
 	}
 }
@@ -268,8 +269,9 @@ func (s *Server) syncResources(cat *Catalog) {
 		}
 		resources = append(resources, server.ServerResource{Resource: mr, Handler: s.handleResource})
 	}
-	shown := project(cat.Resources, func(r Resource) json.RawMessage { return r.Definition })
-	resourcesChanged := s.synced.changed("resources", []any{project(resources, func(r server.ServerResource) mcp.Resource { return r.Resource }), shown})
+	// What mcp-go holds derives from the definitions, which agents are
+	// shown as they are (listing.go): they tell a change.
+	resourcesChanged := s.synced.changed("resources", project(cat.Resources, func(r Resource) json.RawMessage { return r.Definition }))
 	if resourcesChanged {
 		s.mcp.SetResources(resources...) // tells the sessions
 	}
@@ -284,19 +286,24 @@ func (s *Server) syncResources(cat *Catalog) {
 	s.routeOnce.Do(func() {
 		s.mcp.AddResourceTemplate(mcp.NewResourceTemplate("{+uri}", "mediator resource router"), s.handleResource)
 	})
-	var templates []mcp.ResourceTemplate
+	if s.synced.changed("templates", project(cat.Templates, func(t ResourceTemplate) json.RawMessage { return t.Definition })) && !resourcesChanged {
+		s.mcp.SendNotificationToAllClients(string(mcp.MethodNotificationResourcesListChanged), nil)
+	}
+}
+
+// usableTemplates parses cat's templates as agents are shown them (in
+// filterTemplates), leaving out and logging those mcp-go cannot read.
+func (s *Server) usableTemplates(cat *Catalog) []shownTemplate {
+	var out []shownTemplate
 	for _, t := range cat.Templates {
 		var mt mcp.ResourceTemplate
 		if err := json.Unmarshal(t.Definition, &mt); err != nil || mt.URITemplate == nil {
 			s.log.Warn("resource template not usable; hidden", "template", t.URITemplate, "err", err)
 			continue
 		}
-		templates = append(templates, mt)
+		out = append(out, shownTemplate{cat: t, mt: mt})
 	}
-	shownTemplates := project(cat.Templates, func(t ResourceTemplate) json.RawMessage { return t.Definition })
-	if s.synced.changed("templates", []any{templates, shownTemplates}) && !resourcesChanged {
-		s.mcp.SendNotificationToAllClients(string(mcp.MethodNotificationResourcesListChanged), nil)
-	}
+	return out
 }
 
 // ToMCPTool turns a catalog tool into mcp-go's type for listing, keeping the
