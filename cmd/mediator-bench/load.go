@@ -90,6 +90,9 @@ func runLoad(ctx context.Context, o *options, stderr io.Writer) (*report, error)
 	if rep.Server.Open == nil && len(sessions) == 1 {
 		rep.Server.Open = procSnapshot(sessions[0].pid())
 	}
+	if err := runHook(ctx, "--on-start", o.onStart, sessions); err != nil {
+		return nil, err
+	}
 	prof := dbg.startCPUProfile(ctx, o)
 	start := time.Now()
 	if o.duration > 0 {
@@ -103,6 +106,9 @@ func runLoad(ctx context.Context, o *options, stderr io.Writer) (*report, error)
 	wg.Wait()
 	elapsed := time.Since(start)
 	stopProgress()
+	if err := runHook(ctx, "--on-end", o.onEnd, sessions); err != nil {
+		return nil, err
+	}
 	if err := prof.wait(); err != nil {
 		fmt.Fprintln(stderr, "mediator-bench: cpu profile:", err)
 	}

@@ -276,3 +276,34 @@ func freeAddr(t *testing.T) string {
 	t.Helper()
 	return testenv.FreeAddr(t)
 }
+
+// --on-start and --on-end run while the stdio server is alive, with its
+// process id, and a failing one stops the run with its output.
+func TestHooks(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	start, end := filepath.Join(dir, "start"), filepath.Join(dir, "end")
+	alive := func(file string) string { // fails unless every server is running
+		return `for p in $MEDIATOR_BENCH_PIDS; do kill -0 "$p" || exit 1; done; test -n "$MEDIATOR_BENCH_PIDS" && echo "$MEDIATOR_BENCH_PIDS" > ` + file
+	}
+	r := runJSON(t, "--tool", "echo", "-n", "20", "--sessions", "1", "--on-start", alive(start), "--on-end", alive(end), "--", fakeUpstream(t))
+	if r.Calls != 20 {
+		t.Fatalf("calls = %d, want 20", r.Calls)
+	}
+	a, errA := os.ReadFile(start)
+	b, errB := os.ReadFile(end)
+	if errA != nil || errB != nil || len(bytes.TrimSpace(a)) == 0 || !bytes.Equal(a, b) {
+		t.Fatalf("hooks wrote %q (%v) and %q (%v), want the same live server pid", a, errA, b, errB)
+	}
+
+	tests := []struct{ name, flag string }{{"start", "--on-start"}, {"end", "--on-end"}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := Run(t.Context(), []string{"--tool", "echo", "-n", "3", tt.flag, "echo broken hook; exit 3", "--", fakeUpstream(t)}, &out, &errb)
+			if err == nil || !strings.Contains(err.Error(), tt.flag) || !strings.Contains(err.Error(), "broken hook") {
+				t.Fatalf("err = %v, want the %s failure with its output", err, tt.flag)
+			}
+		})
+	}
+}

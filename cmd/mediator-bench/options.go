@@ -32,6 +32,9 @@ type options struct {
 	cpuProf  time.Duration
 	json     bool
 	selfProf string
+	// onStart and onEnd are shell commands run just before the first and
+	// just after the last measured call (see hooks.go).
+	onStart, onEnd string
 }
 
 var errHelp = errors.New("help requested")
@@ -82,6 +85,10 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.cpuProf, "cpu-profile", 0, "with --profile-dir: length of the CPU profile (default: the run's -d, else 10s)")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON instead of a table")
 	fs.StringVar(&o.selfProf, "self-cpuprofile", "", "write a CPU profile of mediator-bench itself to this file")
+	fs.StringVar(&o.onStart, "on-start", "", "shell command run after the warm-up, just before the first measured call "+
+		"($MEDIATOR_BENCH_PIDS: the stdio servers' process ids); a failure stops the run")
+	fs.StringVar(&o.onEnd, "on-end", "", "shell command run just after the last measured call, before the sessions close "+
+		"(as --on-start)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, errHelp
