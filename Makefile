@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 GO ?= go
 
-.PHONY: help run test test-go deps lint fuzz bench bench-report build
+.PHONY: help run test test-go deps lint fuzz bench bench-report bench-instructions build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -41,5 +41,8 @@ fuzz: ## run each fuzz target for 30s
 bench: ## run the Go micro-benchmarks
 	$(GO) test -run XXX -bench . -benchmem ./...
 
-bench-report: ## measure direct vs relayed vs mediated calls and write BENCHMARKS.md (~10 min; QUICK=1: ~1 min)
+bench-report: ## measure direct vs relayed vs mediated calls, and count instructions per call, into BENCHMARKS.md (~20 min; QUICK=1: ~4 min)
 	./scripts/bench.sh $(if $(QUICK),--quick)
+
+bench-instructions: ## count instructions per call of the mediator and the bare relay under callgrind, into BENCHMARKS.md (~8 min; valgrind, installed when missing)
+	./scripts/instructions.sh --out BENCHMARKS.md

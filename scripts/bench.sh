@@ -10,7 +10,8 @@
 # (the machine may be shared and noisy: medians over rounds are reported).
 # Then: memory with many open agent sessions, CPU and block profiles of the
 # mediator under load, and a soak run whose heap and goroutines must stay
-# flat. It writes the generated part of BENCHMARKS.md.
+# flat. It writes the generated part of BENCHMARKS.md, and then runs
+# scripts/instructions.sh for the instruction counts under callgrind.
 #
 # Beside direct and mediated, each scenario also runs a bare mcp-go relay
 # (tools/testdata/mcpgorelay): the floor any mcp-go proxy pays for a second
@@ -26,7 +27,7 @@
 #   --soak D      length of the soak run, 0 to skip (default 5m)
 #   --out FILE    report file (default BENCHMARKS.md at the repository root)
 #   --keep        keep the work directory (results, profiles, logs)
-# The full run takes about 10 minutes on 2 cores.
+# The full run takes about 20 minutes on 2 cores (8 of them under callgrind).
 set -euo pipefail
 
 ROUNDS=5 DUR=4s SESSIONS=1000 SOAK=5m PROFILE=10s KEEP=0 QUICK=0
@@ -320,4 +321,14 @@ if [ "$SOAK" != 0 ]; then
 fi
 
 "$MB" summarize "$RES" "$OUT"
+# The figure that does not move with the machine's load: instructions per
+# call under callgrind (scripts/instructions.sh), into its own section of $OUT.
+if [ -x "$ROOT/scripts/instructions.sh" ]; then
+  log "instructions per call under callgrind (scripts/instructions.sh)"
+  if [ "$QUICK" = 1 ]; then
+    "$ROOT/scripts/instructions.sh" --out "$OUT" --rounds 1 --n1 50 --n2 250 >/dev/null
+  else
+    "$ROOT/scripts/instructions.sh" --out "$OUT" >/dev/null
+  fi
+fi
 log "wrote $OUT in $(( $(date +%s) - START ))s"
