@@ -119,6 +119,17 @@ func AppendJSONString(buf []byte, s string) []byte {
 func appendStringBody(buf []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	for i := 0; i < len(s); {
+		// A run of bytes written as they are goes out in one append.
+		j := i
+		for j < len(s) && plainASCII[s[j]] {
+			j++
+		}
+		if j > i {
+			buf = append(buf, s[i:j]...)
+			if i = j; i == len(s) {
+				break
+			}
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {
@@ -155,3 +166,12 @@ func appendStringBody(buf []byte, s string) []byte {
 	}
 	return buf
 }
+
+// plainASCII marks the bytes appendStringBody writes unescaped: printable
+// ASCII but the quote and the backslash.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
