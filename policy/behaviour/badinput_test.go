@@ -321,3 +321,41 @@ func TestConcurrent(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// A call still in flight for an agent that another call's arrival evicted
+// learns while the next flush writes the evicted agent's unwritten
+// learning: the two never touch the same baseline (the race detector
+// failed this before orphans owned their delta), and what the agent
+// learned before its eviction reaches the store.
+func TestEvictedAgentLearnsDuringFlush(t *testing.T) {
+	st := newMemStore()
+	cfg := testConfig()
+	cfg.MaxAgents = 1
+	h := newHarness(t, cfg, st)
+	ctx := context.Background()
+	a := &mediator.Agent{ID: "evicted"}
+	h.ok(a, tSearch, start, map[string]any{"query": "q"})
+	inFlight := h.e.agentFor(a)                                                         // the call's agent, as Observe holds it
+	h.ok(&mediator.Agent{ID: "newcomer"}, tSearch, start, map[string]any{"query": "q"}) // evicts "evicted"
+	if h.e.Len() != 1 {
+		t.Fatalf("agents in memory = %d, want 1 (MaxAgents)", h.e.Len())
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c := &mediator.Call{Name: tSearch.Name, Started: start, Agent: a, Target: tSearch, Arguments: map[string]any{"query": "q2"}}
+		inFlight.mu.Lock()
+		h.e.teachLocked(inFlight, c, 0, 10, start)
+		inFlight.mu.Unlock()
+	}()
+	h.e.flush(ctx)
+	<-done
+	row, ok, err := st.Profile(ctx, "evicted")
+	if err != nil || !ok {
+		t.Fatalf("stored profile of the evicted agent: ok=%v err=%v", ok, err)
+	}
+	b, err := decodeBaseline(row.Data)
+	if err != nil || b.Seen < 1 {
+		t.Fatalf("stored baseline = %+v (%v), want the call learned before the eviction", b, err)
+	}
+}

@@ -53,9 +53,12 @@ type Engine struct {
 }
 
 // orphan is the unwritten learning of one profile of an evicted agent.
+// It owns delta: a call still in flight for the evicted agent learns into
+// the profile's new delta, never into this one while a flush reads it.
 type orphan struct {
 	agentID string
 	p       *profile
+	delta   *Baseline
 }
 
 var _ mediator.BehaviourMonitor = (*Engine)(nil)
@@ -286,7 +289,8 @@ func (e *Engine) evictLocked() {
 						e.log.Warn("behaviour: too much unwritten learning; dropping the oldest", "profile", e.orphans[0].p.key)
 						e.orphans = e.orphans[1:]
 					}
-					e.orphans = append(e.orphans, orphan{agentID: a.id, p: p})
+					e.orphans = append(e.orphans, orphan{agentID: a.id, p: p, delta: p.delta})
+					p.delta = newBaseline()
 				}
 			}
 		}

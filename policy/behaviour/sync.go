@@ -21,7 +21,7 @@ func (e *Engine) flush(ctx context.Context) {
 	e.orphans = nil
 	e.mu.Unlock()
 	for i, o := range orphans {
-		if _, _, err := e.mergeDelta(ctx, o.agentID, o.p, o.p.delta); err != nil {
+		if _, _, err := e.mergeDelta(ctx, o.agentID, o.p, o.delta); err != nil {
 			e.log.Warn("behaviour: writing the baseline of an evicted agent failed; retrying", "profile", o.p.key, "err", err)
 			e.mu.Lock()
 			e.orphans = append(orphans[i:], e.orphans...)
