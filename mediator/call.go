@@ -85,7 +85,7 @@ type SessionInfo struct {
 	// a random id per stdio process; the MCP session id of a stateful HTTP
 	// session; "token-" and the jti for stateless HTTP (see sessionKey).
 	Key       string
-	Transport string // "http" or "stdio"
+	Transport string // "http", "stdio", "local" (the local socket) or "hook"
 	Client    string // client name and version from initialize
 }
 

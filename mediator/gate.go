@@ -97,7 +97,7 @@ func (s *Server) gate(ctx context.Context, _ any, message any) error {
 		return nil
 	}
 	if err := s.chain(ctx, c); err != nil {
-		if head.Method == "initialize" && c.Credentials.Transport == "http" {
+		if head.Method == "initialize" && isSessionTransport(c.Credentials.Transport) {
 			s.sessions.close(c.Session.ID) // never opened
 		}
 		return &recordedError{err}
@@ -121,7 +121,7 @@ func (s *Server) identify(ctx context.Context, c *Call) {
 // The HTTP gate refuses those before mcp-go reads them; this is the second
 // lock, on every request mcp-go dispatches.
 func (s *Server) checkOwner(c *Call) error {
-	if c.Session.ID == "" || c.Agent == nil || c.Credentials.Transport != "http" {
+	if c.Session.ID == "" || c.Agent == nil || !isSessionTransport(c.Credentials.Transport) {
 		return nil
 	}
 	if owner, ok := s.sessions.owner(c.Session.ID); ok && owner != c.Agent.ID {

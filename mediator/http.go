@@ -33,8 +33,31 @@ func (s *Server) HTTPHandler(path string) http.Handler {
 		opts = append(opts, server.WithSessionIdleTTL(s.opts.sessionIdle))
 	}
 	return &httpGate{s: s, next: server.NewStreamableHTTPServer(s.mcp, opts...),
-		peeks: make(chan struct{}, maxUnauthenticatedPeeks)}
+		peeks: make(chan struct{}, maxUnauthenticatedPeeks), transport: "http"}
 }
+
+// TransportLocal is the transport of an agent that reached the mediator
+// through its local socket: a `mediator stdio` attached to a running
+// serve (see LocalHandler).
+const TransportLocal = "local"
+
+// LocalHandler is HTTPHandler for the mediator's local socket: the same
+// streamable HTTP endpoint, gate and records, for `mediator stdio`
+// processes that relay their agent's messages to this serve instead of
+// opening the database themselves. Its credential is the transport, not a
+// token: the Authenticator gives "local" credentials the configured local
+// agent (the agent: block a stdio mediator serves). admit runs first on
+// every request (e.g. a check of the connecting process's user); its
+// error refuses the request with 403 and is recorded.
+func (s *Server) LocalHandler(path string, admit func(*http.Request) error) http.Handler {
+	g := s.HTTPHandler(path).(*httpGate)
+	g.transport, g.admit = TransportLocal, admit
+	return g
+}
+
+// isSessionTransport tells whether a transport's MCP sessions are the
+// streamable HTTP server's (issued, owned and closed by the gate).
+func isSessionTransport(t string) bool { return t == "http" || t == TransportLocal }
 
 // maxUnauthenticatedPeeks bounds how many refused requests at a time may
 // have the head of their body read to name what they asked for in the
@@ -48,6 +71,10 @@ type httpGate struct {
 	s     *Server
 	next  http.Handler
 	peeks chan struct{}
+	// transport names the requests' credentials: "http", or "local" for
+	// the local socket, whose requests carry no token.
+	transport string
+	admit     func(*http.Request) error // nil: every request
 }
 
 // ServeHTTP admits an HTTP request in the order of what it costs the
@@ -58,11 +85,20 @@ type httpGate struct {
 // request, a notification or a response), and the agent's session cap. Every refusal is answered with its cause and recorded.
 func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	creds := Credentials{Transport: "http", Bearer: bearerToken(r), RemoteIP: remoteIP(r)}
+	if g.transport == TransportLocal {
+		creds = Credentials{Transport: TransportLocal, RemoteIP: "local"}
+	}
 	if g.s.deps.Tracer != nil {
 		creds.Trace = TraceContext{Parent: r.Header.Get("Traceparent"), State: r.Header.Get("Tracestate")}
 	}
 	ctx := WithCredentials(r.Context(), creds)
 	sid := r.Header.Get(server.HeaderKeySessionID)
+	if g.admit != nil {
+		if err := g.admit(r); err != nil {
+			g.refuse(ctx, w, g.call(ctx, r, sid, "", ""), http.StatusForbidden, fmt.Errorf("%w: %w", ErrUnauthenticated, err))
+			return
+		}
+	}
 	if err := CheckLoopbackHost(r); err != nil {
 		g.refuse(ctx, w, g.call(ctx, r, sid, "", ""), http.StatusForbidden, err)
 		return

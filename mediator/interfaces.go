@@ -75,7 +75,7 @@ type Authenticator interface {
 // Credentials is what the transport saw: a bearer token over HTTP, nothing
 // over stdio (identity from config).
 type Credentials struct {
-	Transport string // "http" or "stdio"
+	Transport string // "http", "stdio", "local" (the local socket) or "hook"
 	Bearer    string
 	RemoteIP  string
 	// Trace is the W3C trace context of the HTTP request's headers.

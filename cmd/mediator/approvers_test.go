@@ -398,14 +398,16 @@ var rowIDRe = regexp.MustCompile(`data-id="(apr_[a-z0-9]+)"`)
 
 // A `mediator stdio` agent's call waits in the shared database; an approver
 // decides it on the page of a `mediator serve` using the same file, and the
-// waiting stdio process notices within a second and runs the call.
+// waiting stdio process notices within a second and runs the call. The
+// stdio process opens the database itself (--attach never): attached, the
+// serve holds the call and decides it in-process.
 func TestE2EStdioApprovedOnServePage(t *testing.T) {
 	t.Parallel()
 	p := startServe(t, approvalServeConfig(t))
 	if out, err := approverCLI(t, p.DB, testPassword+"\n", "add", "bob", "--role", "approver"); err != nil {
 		t.Fatalf("approver add: %v\n%s", err, out)
 	}
-	tr := transport.NewStdio(binary(t), nil, "stdio", "--config", filepath.Join(p.Dir, "mediator.yaml"), "--db", p.DB)
+	tr := transport.NewStdio(binary(t), nil, "stdio", "--attach", "never", "--config", filepath.Join(p.Dir, "mediator.yaml"), "--db", p.DB)
 	agent := initClient(t, client.NewClient(tr))
 	waiting := callAsync(t.Context(), agent, "fake__echo", map[string]any{"text": "from stdio"})
 

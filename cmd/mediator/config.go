@@ -55,9 +55,15 @@ type Config struct {
 	Behaviour BehaviourConfig `yaml:"behaviour"`
 	// Builtins are the agent tools (Claude Code's Bash, Edit, ...).
 	Builtins BuiltinsConfig `yaml:"builtins"`
+	// Local is serve's local socket, to which `mediator stdio` attaches.
+	Local LocalConfig `yaml:"local"`
 
 	dir  string // directory of the config file
 	file string // the config file, absolute; "" for the embedded default
+	// digest is the SHA-256 of the config file as read (of "" for the
+	// embedded default): a stdio mediator attaches only to a serve that
+	// loaded the same.
+	digest string
 	// notices are said at start (warn): what the config leaves to a
 	// default the operator may not expect.
 	notices []string
@@ -166,6 +172,7 @@ func Default() *Config {
 		Admin:     defaultAdmin(),
 		Intent:    defaultIntent(),
 		dir:       empty,
+		digest:    digestOf(nil),
 	}
 }
 
@@ -183,6 +190,7 @@ func LoadConfig(path string, lookup func(string) (string, bool)) (*Config, error
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
+	c.digest = digestOf(data)
 	if c.file, err = filepath.Abs(path); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -260,6 +268,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Intent.validate()...)
 	errs = append(errs, c.Behaviour.validate()...)
 	errs = append(errs, c.Builtins.validate()...)
+	errs = append(errs, c.Local.validate()...)
 	errs = append(errs, c.Audit.Checkpoints.validate()...)
 	errs = append(errs, c.Audit.Ship.Syslog.validate()...)
 	errs = append(errs, c.Audit.Ship.OTLP.validate()...)

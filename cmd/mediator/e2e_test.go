@@ -167,8 +167,10 @@ func TestE2EStdioSharesTheChain(t *testing.T) {
 	hc := httpClient(t, p.URL)
 	callTool(t, hc, "demo__echo", map[string]any{"message": "from http"})
 
-	// The stdio mediator runs in the serve's directory so ./sandbox is shared.
-	tr := transport.NewStdioWithOptions(binary(t), nil, []string{"stdio", "--db", p.DB},
+	// The stdio mediator runs in the serve's directory so ./sandbox is
+	// shared; it opens the database itself (a second writer) instead of
+	// attaching to the serve (local_e2e_test.go).
+	tr := transport.NewStdioWithOptions(binary(t), nil, []string{"stdio", "--attach", "never", "--db", p.DB},
 		transport.WithCommandFunc(func(ctx context.Context, command string, env []string, args []string) (*exec.Cmd, error) {
 			cmd := exec.CommandContext(ctx, command, args...)
 			cmd.Dir = p.Dir

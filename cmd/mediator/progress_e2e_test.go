@@ -79,7 +79,9 @@ func TestE2EProgressOnTheRequestStream(t *testing.T) {
 			progressOverHTTP(t, up, steps)
 		})
 	}
-	for _, via := range []string{"direct", "mediated"} {
+	// "attached": mediator stdio relaying to a running serve through its
+	// local socket (issue 20).
+	for _, via := range []string{"direct", "mediated", "attached"} {
 		t.Run("stdio "+via, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
@@ -89,10 +91,14 @@ func TestE2EProgressOnTheRequestStream(t *testing.T) {
 			}
 			var peer *stdioPeer
 			tool := "fake__progress"
-			if via == "direct" {
+			switch via {
+			case "direct":
 				peer, tool = startStdioPeer(t, dir, buildTool(t, "tools/testdata/fakeupstream")), "progress"
-			} else {
-				peer = startStdioPeer(t, dir, binary(t), "stdio", "--config", cfg, "--db", filepath.Join(dir, "mediator.db"))
+			case "attached":
+				p := startServe(t, fakeConfig(t, ""))
+				peer = startStdioPeer(t, p.Dir, binary(t), "stdio", "--attach", "always", "--config", filepath.Join(p.Dir, "mediator.yaml"), "--db", p.DB)
+			default:
+				peer = startStdioPeer(t, dir, binary(t), "stdio", "--attach", "never", "--config", cfg, "--db", filepath.Join(dir, "mediator.db"))
 			}
 			complete := 0
 			for i := range progressRuns {

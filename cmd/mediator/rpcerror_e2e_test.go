@@ -37,6 +37,7 @@ type stdioPeer struct {
 	in     io.WriteCloser
 	out    *bufio.Reader
 	stderr *lockedBuffer
+	cmd    *exec.Cmd
 	id     int
 	// skipped holds the lines call read past (notifications, other
 	// responses).
@@ -68,7 +69,7 @@ func startStdioPeerAt(t *testing.T, dir, version, caps string, name string, args
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &stdioPeer{t: t, in: in, out: bufio.NewReaderSize(out, 1<<20), stderr: &lockedBuffer{}}
+	p := &stdioPeer{t: t, in: in, out: bufio.NewReaderSize(out, 1<<20), stderr: &lockedBuffer{}, cmd: cmd}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

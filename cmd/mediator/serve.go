@@ -111,6 +111,7 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	}
 	defer stopAdmin()
 	defer a.pol.reloadOnSIGHUP()() // SIGHUP reloads the policy files
+	defer a.startLocal(ctx)()      // mediator stdio attaches here
 	return a.serveHTTP(ctx)
 }
 
@@ -176,15 +177,33 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func cmdStdio(ctx context.Context, args []string, e env) error {
-	fs := newFlags("stdio", "stdio [--config FILE] [--db FILE]", e.stderr)
+	fs := newFlags("stdio", "stdio [--config FILE] [--db FILE] [--attach auto|always|never]", e.stderr)
 	var cf commonFlags
 	cf.register(fs)
+	attach := fs.String("attach", "auto", "auto: relay to a serve running with the same config and database, else open the database; always: only relay; never: open the database")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	switch *attach {
+	case "auto", "always", "never":
+	default:
+		return &exitError{code: 2, err: fmt.Errorf("stdio --attach %q: use auto, always or never", *attach)}
 	}
 	cfg, err := cf.load(e)
 	if err != nil {
 		return err
+	}
+	log, closeLog, err := newLogger(cfg.Log, e.stderr)
+	if err != nil {
+		return err
+	}
+	attached, err := attachStdio(ctx, cfg, e, *attach, log)
+	_ = closeLog()
+	if err != nil {
+		return fmt.Errorf("stdio: %w", err)
+	}
+	if attached {
+		return nil
 	}
 	cfg.Auth.stdio = true // one local agent: the agent: identity, no tokens
 	a, err := openApp(ctx, cfg, e)

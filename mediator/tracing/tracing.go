@@ -170,6 +170,8 @@ func (t *Tracer) StartCall(ctx context.Context, c *mediator.Call, start time.Tim
 		attrs = append(attrs, semconv.NetworkTransportPipe)
 	case "http":
 		attrs = append(attrs, semconv.NetworkTransportTCP)
+	case mediator.TransportLocal:
+		attrs = append(attrs, semconv.NetworkTransportUnix)
 	}
 	if id := c.Session.ID; id != "" && id != "stdio" {
 		attrs = append(attrs, semconv.McpSessionIDKey.String(cut(id)))

@@ -245,7 +245,7 @@ func (v *Verifier) Close() error {
 // error is an *Error wrapping mediator.ErrUnauthenticated.
 func (v *Verifier) Authenticate(ctx context.Context, cred mediator.Credentials) (*mediator.Agent, error) {
 	switch cred.Transport {
-	case "stdio":
+	case "stdio", mediator.TransportLocal: // the one local agent, known without a token
 		if v.stdio == nil {
 			return nil, fail(ErrNoIdentity, "no stdio identity configured: set agent.id in the config")
 		}
