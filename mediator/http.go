@@ -86,7 +86,9 @@ type httpGate struct {
 func (g *httpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	creds := Credentials{Transport: "http", Bearer: bearerToken(r), RemoteIP: remoteIP(r)}
 	if g.transport == TransportLocal {
-		creds = Credentials{Transport: TransportLocal, RemoteIP: "local"}
+		// A local process, as a stdio agent is: no address, the loopback
+		// network (r.env.Network).
+		creds = Credentials{Transport: TransportLocal}
 	}
 	if g.s.deps.Tracer != nil {
 		creds.Trace = TraceContext{Parent: r.Header.Get("Traceparent"), State: r.Header.Get("Tracestate")}

@@ -57,7 +57,9 @@ URL [TIMEOUT]", "mediator-bench summarize RESULTS_DIR BENCHMARKS.md".
 Opens --sessions MCP sessions (default: one per worker) and runs -c workers,
 worker i on session i mod sessions, each calling --tool with --args until -n
 calls are done or -d has passed. Sessions beyond -c stay open and idle (to
-measure memory per open session). Only loopback targets are accepted.
+measure memory per open session). Only loopback targets are accepted. Over
+stdio each session is a process of its own; "{session}" in COMMAND's ARGS
+becomes the session's number (1, 2, ...).
 
 Flags:
 `

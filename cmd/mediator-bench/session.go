@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,7 +37,7 @@ func openSessions(ctx context.Context, o *options) ([]*session, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out[i], errs[i] = openSession(ctx, o)
+			out[i], errs[i] = openSession(ctx, o, i+1)
 		}()
 	}
 	wg.Wait()
@@ -56,8 +58,8 @@ func closeSessions(ss []*session) {
 	}
 }
 
-// openSession connects and initialises one session.
-func openSession(ctx context.Context, o *options) (*session, error) {
+// openSession connects and initialises session n (1-based).
+func openSession(ctx context.Context, o *options, n int) (*session, error) {
 	s := &session{}
 	var tr transport.Interface
 	if o.url != "" {
@@ -68,7 +70,7 @@ func openSession(ctx context.Context, o *options) (*session, error) {
 		tr = t
 	} else {
 		s.tail = &tailBuffer{max: 4096}
-		tr = transport.NewStdioWithOptions(o.command[0], nil, o.command[1:],
+		tr = transport.NewStdioWithOptions(o.command[0], nil, sessionArgs(o.command[1:], n),
 			transport.WithCommandFunc(func(_ context.Context, name string, _ []string, args []string) (*exec.Cmd, error) {
 				// Not tied to a context: the session ends when it is closed.
 				cmd := exec.Command(name, args...)
@@ -157,4 +159,15 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.b)
+}
+
+// sessionArgs is a stdio command's arguments for session n: "{session}"
+// in an argument becomes n, so that each process may have a file of its
+// own (e.g. --db run-{session}.db).
+func sessionArgs(args []string, n int) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = strings.ReplaceAll(a, "{session}", strconv.Itoa(n))
+	}
+	return out
 }

@@ -57,7 +57,14 @@ func exitOf(t *testing.T, p *stdioPeer, closeIn bool, d time.Duration) int {
 // client sees its server end.
 func TestE2EStdioAttachesToServe(t *testing.T) {
 	t.Parallel()
-	p := startServe(t, fakeConfig(t, ""))
+	// Allowed only from the loopback network: an attached agent is a
+	// local process, as a stdio one is.
+	p := startServe(t, policyFragment(t, "p, *, tool, fake__*, allow, fake-local, r.env.Network == 'loopback'\n")+`
+agent: {id: e2e-agent}
+auth: {anonymous: {id: e2e-agent}}
+upstreams:
+  - name: fake
+    command: `+buildTool(t, "tools/testdata/fakeupstream")+"\n")
 	sock := p.DB + ".sock"
 	fi, err := os.Stat(sock)
 	if err != nil {
