@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 GO ?= go
 
-.PHONY: help run test test-go deps lint fuzz bench bench-report bench-instructions build
+.PHONY: help run test test-go deps lint fuzz bench bench-report bench-instructions bench-stdio-fleet build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -46,3 +46,6 @@ bench-report: ## measure direct vs relayed vs mediated calls, and count instruct
 
 bench-instructions: ## count instructions per call of the mediator and the bare relay under callgrind, into BENCHMARKS.md (~8 min; valgrind, installed when missing)
 	./scripts/instructions.sh --out BENCHMARKS.md
+
+bench-stdio-fleet: ## 32 stdio agents sharing one database, one each, and attached to a serve, into BENCHMARKS.md (~1 min)
+	./scripts/stdio-fleet.sh --out BENCHMARKS.md
