@@ -55,6 +55,10 @@ type Bridge struct {
 	wg       sync.WaitGroup
 }
 
+// MaxInFlight is how many requests of one agent the bridge has at the
+// serve at a time (a stdio mediator's tool-call workers: 64).
+const MaxInFlight = 64
+
 // ErrGone is wrapped by Run's error when the serve went away.
 var ErrGone = errors.New("the mediator serve went away")
 
@@ -82,6 +86,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	// connections fail, and each is answered with why.
 	reqCtx := ctx
 
+	inFlight := make(chan struct{}, MaxInFlight)
 	lines := make(chan []byte)
 	readErr := make(chan error, 1)
 	go func() {
@@ -120,9 +125,16 @@ func (b *Bridge) Run(ctx context.Context) error {
 		case line := <-lines:
 			h := parseHead(line)
 			if h.request && b.session() != "" && h.method != "initialize" {
+				// At most MaxInFlight at a time: beyond, stdin waits,
+				// as a stdio mediator's workers make it wait.
+				select {
+				case inFlight <- struct{}{}:
+				case <-runCtx.Done():
+					continue
+				}
 				b.wg.Add(1)
 				go func() {
-					defer b.wg.Done()
+					defer func() { <-inFlight; b.wg.Done() }()
 					b.send(reqCtx, line, h)
 				}()
 				continue

@@ -175,6 +175,8 @@ type testServe struct {
 	release chan struct{}
 	mu      sync.Mutex
 	sids    []string
+	active  int // wait calls running
+	peak    int
 }
 
 func startTestServe(t *testing.T) *testServe {
@@ -199,6 +201,11 @@ func startTestServe(t *testing.T) *testServe {
 		return mcp.NewToolResultText("done"), nil
 	})
 	ms.AddTool(mcp.NewTool("wait"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		ts.mu.Lock()
+		ts.active++
+		ts.peak = max(ts.peak, ts.active)
+		ts.mu.Unlock()
+		defer func() { ts.mu.Lock(); ts.active--; ts.mu.Unlock() }()
 		select {
 		case <-ts.release:
 		case <-ctx.Done():
@@ -414,8 +421,12 @@ func TestBridgeReopensALostSession(t *testing.T) {
 	}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	if len(ts.sids) != 2 {
-		t.Fatalf("%d sessions registered; want the first and its replacement", len(ts.sids))
+	distinct := map[string]bool{}
+	for _, id := range ts.sids { // mcp-go registers a session again for its GET stream at times
+		distinct[id] = true
+	}
+	if len(distinct) != 2 {
+		t.Fatalf("sessions %v; want the first and its replacement", ts.sids)
 	}
 }
 
@@ -477,5 +488,46 @@ func TestBridgeOversizeLineKeepsItsID(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), `"id":"big-1"`) || !strings.Contains(out.String(), "too large") {
 		t.Fatalf("the agent got %q", out.String())
+	}
+}
+
+// An agent with more requests in flight than MaxInFlight waits for one to
+// end before the next reaches the serve; all are answered.
+func TestBridgeBoundsRequestsInFlight(t *testing.T) {
+	ts := startTestServe(t)
+	r := runBridge(t, ts.path)
+	r.initialize(t)
+	const n = MaxInFlight + 6
+	go func() {
+		for i := 1; i <= n; i++ {
+			if _, err := io.WriteString(r.in, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"wait","arguments":{}}}`+"\n", i)); err != nil {
+				return
+			}
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ts.mu.Lock()
+		active := ts.active
+		ts.mu.Unlock()
+		if active == MaxInFlight {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls running after 10 s; want %d", active, MaxInFlight)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // room for a call beyond the bound to arrive
+	close(ts.release)
+	for range n {
+		if m := r.next(t); m["result"] == nil {
+			t.Fatalf("a call: %v", m)
+		}
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.peak != MaxInFlight {
+		t.Fatalf("%d calls ran at once; want at most %d", ts.peak, MaxInFlight)
 	}
 }
