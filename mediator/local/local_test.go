@@ -531,3 +531,60 @@ func TestBridgeBoundsRequestsInFlight(t *testing.T) {
 		t.Fatalf("%d calls ran at once; want at most %d", ts.peak, MaxInFlight)
 	}
 }
+
+func TestTopLevelID(t *testing.T) {
+	big := `{"content":[{"type":"text","text":"a \"quoted\" } ] { [ text"}],"n":[1,{"id":9}]}`
+	for _, tc := range []struct {
+		name, in, id string
+		method, ok   bool
+	}{
+		{"response", `{"jsonrpc":"2.0","id":7,"result":` + big + `}`, "7", false, true},
+		{"id after the result", `{"jsonrpc":"2.0","result":` + big + `,"id":"x-1"}`, `"x-1"`, false, true},
+		{"a request", `{"jsonrpc":"2.0","id":3,"method":"sampling/createMessage","params":{}}`, "3", true, true},
+		{"a notification", ` {"method":"notifications/progress","params":{"id":5}} `, "", true, true},
+		{"spaces", "{ \"id\" :\t12 , \"error\" : {\"code\":-1} }", "12", false, true},
+		{"empty", `{}`, "", false, true},
+		{"not an object", `[{"id":1}]`, "", false, false},
+		{"cut off", `{"id":1,"result":{"a":`, "", false, false},
+		{"unterminated string", `{"id":"abc`, "", false, false},
+		{"trailing comma", `{"id":1,}`, "", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, method, ok := topLevelID([]byte(tc.in))
+			if ok != tc.ok || (ok && (string(id) != tc.id || method != tc.method)) {
+				t.Fatalf("topLevelID = %q, %v, %v; want %q, %v, %v", id, method, ok, tc.id, tc.method, tc.ok)
+			}
+		})
+	}
+}
+
+// FuzzTopLevelID checks the scan against encoding/json on valid objects
+// (exact keys, the last of a repeated one).
+func FuzzTopLevelID(f *testing.F) {
+	f.Add([]byte(`{"jsonrpc":"2.0","id":7,"result":{"a":[1,"}"]}}`))
+	f.Add([]byte(`{"method":"x","id":"y"}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		id, method, ok := topLevelID(in)
+		var m map[string]json.RawMessage
+		if bytes.Contains(in, []byte(`\`)) || json.Unmarshal(in, &m) != nil || m == nil {
+			return // escapes (json unescapes keys), not JSON, or null
+		}
+		_, wantMethod := m["method"]
+		if !ok || string(id) != string(m["id"]) || method != wantMethod {
+			t.Fatalf("%q: topLevelID = %q, %v, %v; encoding/json: id %q, method %v", in, id, method, ok, m["id"], wantMethod)
+		}
+	})
+}
+
+// BenchmarkResponseTo is the bridge's check of a 1 MB result, on every
+// call's way back.
+func BenchmarkResponseTo(b *testing.B) {
+	msg := []byte(`{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"` + strings.Repeat("abcdefgh", 1<<17) + `"}]}}`)
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if !responseTo(msg, json.RawMessage("7")) {
+			b.Fatal("not the response")
+		}
+	}
+}
