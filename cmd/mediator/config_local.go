@@ -73,8 +73,8 @@ func (c *Config) sameServe(h *local.Hello) string {
 	return ""
 }
 
-// startLocal serves the local socket until ctx ends; stop waits for its
-// in-flight calls (within the shutdown grace). A socket that cannot be
+// startLocal serves the local socket until ctx ends or stop is called;
+// both let its in-flight calls finish within the shutdown grace. A socket that cannot be
 // served is said, not fatal: stdio mediators then open the database.
 func (a *app) startLocal(ctx context.Context) (stop func()) {
 	path := a.cfg.localSocket()
@@ -107,27 +107,26 @@ func (a *app) startLocal(ctx context.Context) (stop func()) {
 			a.log.Error("local socket", "err", err)
 		}
 	}()
-	// Shut down with the agents' HTTP listener, not after it.
-	shut := make(chan struct{})
-	go func() {
-		defer close(shut)
-		select {
-		case <-ctx.Done():
-		case <-done:
-			return
-		}
+	shutdown := func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Limits.ShutdownGrace)
 		defer cancel()
 		if err := hs.Shutdown(sctx); err != nil {
 			_ = hs.Close()
 		}
-	}()
-	return func() {
+	}
+	// Shut down with the agents' HTTP listener, not after it.
+	go func() {
 		select {
-		case <-shut:
+		case <-ctx.Done():
+			shutdown()
 		case <-done:
 		}
-		_ = hs.Close()
+	}()
+	// Also when serve ends for another reason (its address taken): the
+	// stop must not wait for a ctx that never ends.
+	return func() {
+		shutdown()
+		<-done
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -249,4 +250,38 @@ func TestLocalPeerChild(t *testing.T) {
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	fmt.Printf("initialize: %d %s\n", resp.StatusCode, body)
+}
+
+// A serve whose agent address is taken exits with the cause, as it did
+// before it had a local socket: stopping the socket's server must not wait
+// for a shutdown signal that never comes (the first version hung here).
+func TestE2EServeExitsWhenItsAddressIsTaken(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := t.TempDir()
+	cmd := exec.CommandContext(t.Context(), binary(t), "serve", "--listen", ln.Addr().String(), "--admin-listen", "off", "--db", filepath.Join(dir, "mediator.db"))
+	cmd.Dir = dir
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(stderr.String(), "address already in use") {
+			t.Fatalf("serve on a taken address: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("serve on a taken address did not exit within 20 s\n%s", stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mediator.db.sock")); !os.IsNotExist(err) {
+		t.Fatalf("the exited serve left its socket: %v", err)
+	}
 }
