@@ -76,9 +76,7 @@ upstreams:
 	}
 	cfg := filepath.Join(p.Dir, "mediator.yaml")
 	agent := startStdioPeer(t, p.Dir, binary(t), "stdio", "--config", cfg, "--db", p.DB)
-	if !strings.Contains(agent.stderr.String(), "attached to the running serve") {
-		t.Fatalf("stdio did not say it attached:\n%s", agent.stderr.String())
-	}
+	agent.logged("attached to the running serve")
 	for i := range 3 {
 		r := agent.call("tools/call", fmt.Sprintf(`{"name":"fake__echo","arguments":{"text":"attached %d"}}`, i))
 		if r.Error != nil || !strings.Contains(string(r.Result), fmt.Sprintf("attached %d", i)) {
@@ -135,9 +133,7 @@ func TestE2EStdioAttachFallsBack(t *testing.T) {
 	}
 
 	direct := startStdioPeer(t, p.Dir, binary(t), "stdio", "--config", cfg, "--db", p.DB)
-	if log := direct.stderr.String(); !strings.Contains(log, "no serve to attach to: opening the database itself") {
-		t.Fatalf("stdio without a serve did not say it opens the database:\n%s", log)
-	}
+	direct.logged("no serve to attach to: opening the database itself")
 	if r := direct.call("tools/call", `{"name":"fake__echo","arguments":{"text":"direct"}}`); r.Error != nil || !strings.Contains(string(r.Result), "direct") {
 		t.Fatalf("direct call: %s %+v", r.Result, r.Error)
 	}
@@ -157,9 +153,7 @@ func TestE2EStdioAttachFallsBack(t *testing.T) {
 		t.Fatalf("the new serve did not replace the stale socket:\n%s", q.stderr.String())
 	}
 	again := startStdioPeer(t, p.Dir, binary(t), "stdio", "--config", cfg, "--db", p.DB)
-	if !strings.Contains(again.stderr.String(), "attached to the running serve") {
-		t.Fatalf("stdio did not attach to the new serve:\n%s", again.stderr.String())
-	}
+	again.logged("attached to the running serve")
 	exitOf(t, again, true, 15*time.Second)
 
 	// The config file changes under the running serve: not attached.
@@ -167,9 +161,7 @@ func TestE2EStdioAttachFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	edited := startStdioPeer(t, p.Dir, binary(t), "stdio", "--config", cfg, "--db", p.DB)
-	if log := edited.stderr.String(); !strings.Contains(log, "changed since the serve") || !strings.Contains(log, "opening the database itself") {
-		t.Fatalf("stdio with a config the serve did not load:\n%s", log)
-	}
+	edited.logged("changed since the serve", "opening the database itself")
 	exitOf(t, edited, true, 15*time.Second)
 }
 

@@ -82,6 +82,32 @@ func startStdioPeerAt(t *testing.T, dir, version, caps string, name string, args
 	return p
 }
 
+// logged waits up to 10 s for the process's log to hold every one of
+// want and returns the log. The log is copied from a pipe by a goroutine
+// of os/exec, so a line written before an answer on stdout may reach the
+// buffer after it: a test never reads the log once and concludes.
+func (p *stdioPeer) logged(want ...string) string {
+	p.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		log := p.stderr.String()
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(log, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return log
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("the stdio process did not log %q within 10 s:\n%s", missing, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // call sends a request and returns its response, skipping notifications.
 func (p *stdioPeer) call(method, params string) rpcResponse {
 	p.t.Helper()
