@@ -387,11 +387,17 @@ func readPassword(e env, name string) (string, error) {
 	return hash, nil
 }
 
-// askPassword reads a password twice from the terminal f with echo off.
+// askPassword reads a password twice from the terminal f with echo off;
+// the echo is off before the first prompt is written.
 func askPassword(f *os.File, w io.Writer, name string) (string, error) {
+	readLine, restore, err := quietTerminal(f)
+	if err != nil {
+		return "", fmt.Errorf("approver: %w", err)
+	}
+	defer restore()
 	read := func(prompt string) (string, error) {
 		fmt.Fprint(w, prompt)
-		b, err := term.ReadPassword(int(f.Fd()))
+		b, err := readLine()
 		fmt.Fprintln(w)
 		if err != nil {
 			return "", fmt.Errorf("approver: reading the password from the terminal: %w", err)
