@@ -210,4 +210,6 @@ func (p *fakePeer) Elicit(_ context.Context, req mcpElicit) (*mcpElicitResult, e
 func (p *fakePeer) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
 	return nil, mediator.ErrNotSupported
 }
-func (p *fakePeer) SessionID() string { return "s1" }
+func (p *fakePeer) SessionID() string                          { return "s1" }
+func (p *fakePeer) ClientCapabilities() mcp.ClientCapabilities { return mcp.ClientCapabilities{} }
+func (p *fakePeer) NotifySession(string, map[string]any) error { return mediator.ErrNotSupported }

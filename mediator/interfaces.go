@@ -198,6 +198,15 @@ type Peer interface {
 	ListRoots(ctx context.Context, req mcp.ListRootsRequest) (*mcp.ListRootsResult, error)
 	// SessionID identifies the agent session (for per-session upstreams).
 	SessionID() string
+	// ClientCapabilities is what the agent's client declared when its
+	// session began (for an upstream session of the agent's own, which is
+	// offered the same).
+	ClientCapabilities() mcp.ClientCapabilities
+	// NotifySession sends a notification that belongs to the agent session
+	// rather than to the call (notifications/elicitation/complete): on the
+	// session's own stream, also after the call has been answered.
+	// ErrNotSupported once the session has ended.
+	NotifySession(method string, params map[string]any) error
 }
 
 // RevocationStore persists revocations so that every mediator process

@@ -19,6 +19,9 @@ type peer struct {
 	levels  *logLevels    // the agents' log levels
 	ctx     context.Context
 	session string
+	// live holds the server's live MCP sessions (Server.live), for
+	// NotifySession.
+	live *sync.Map
 	// scope is the call's own stream (passthrough.go); done is set once
 	// the call's handler returns, after which nothing is written for it.
 	scope *passScope
@@ -132,6 +135,13 @@ func (p *peer) Elicit(ctx context.Context, req mcp.ElicitationRequest) (*mcp.Eli
 	if !p.clientCan(func(c mcp.ClientCapabilities) bool { return c.Elicitation != nil }) {
 		return nil, fmt.Errorf("%w: the agent's client does not support elicitation", ErrNotSupported)
 	}
+	if !p.clientCan(func(c mcp.ClientCapabilities) bool { return elicitsIn(c, req.Params) }) {
+		mode := req.Params.Mode
+		if mode == "" {
+			mode = mcp.ElicitationModeForm
+		}
+		return nil, fmt.Errorf("%w: the agent's client does not support %s-mode elicitation", ErrNotSupported, mode)
+	}
 	res, err := p.srv.RequestElicitation(mergeCancel(p.ctx, ctx), req)
 	if ce := p.errs.take(p.session, "elicitation/create", err); ce != nil {
 		return nil, ce
@@ -151,8 +161,41 @@ func (p *peer) ListRoots(ctx context.Context, req mcp.ListRootsRequest) (*mcp.Li
 }
 
 func (p *peer) clientCan(has func(mcp.ClientCapabilities) bool) bool {
+	return has(p.ClientCapabilities())
+}
+
+func (p *peer) ClientCapabilities() mcp.ClientCapabilities {
 	cs, ok := server.ClientSessionFromContext(p.ctx).(server.SessionWithClientInfo)
-	return ok && has(cs.GetClientCapabilities())
+	if !ok {
+		return mcp.ClientCapabilities{}
+	}
+	return cs.GetClientCapabilities()
+}
+
+func (p *peer) NotifySession(method string, params map[string]any) error {
+	if p.live != nil {
+		if v, ok := p.live.Load(p.session); ok {
+			if cs := v.(server.ClientSession); cs.Initialized() {
+				return sendToSession(cs, method, params)
+			}
+		}
+	}
+	return fmt.Errorf("%w: agent session %q has ended", ErrNotSupported, p.session)
+}
+
+// elicitsIn reports whether c declares the elicitation mode the request
+// params ask for: "url" needs the url capability; a form (the default)
+// needs form, or an elicitation capability naming no mode (2025-06-18's
+// form-only elicitation).
+func elicitsIn(c mcp.ClientCapabilities, params mcp.ElicitationParams) bool {
+	e := c.Elicitation
+	if e == nil {
+		return false
+	}
+	if params.Mode == mcp.ElicitationModeURL {
+		return e.URL != nil
+	}
+	return e.Form != nil || e.URL == nil
 }
 
 // mergeCancel returns base (which holds the session) cancelled also when

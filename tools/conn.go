@@ -48,11 +48,19 @@ type conn struct {
 
 	outboxMu sync.Mutex
 	outboxes map[any]*outbox // per call: the notifications for its agent
+
+	// offer is what an agent session's own upstream session is told its
+	// client can do; empty for a shared one, whose relay handlers say it.
+	offer mcp.ClientCapabilities
+
+	elicitMu sync.Mutex
+	elicits  map[string]pendingElicitation // URL elicitations by id (elicit.go)
 }
 
 // dial connects to the upstream and initialises the session: the shared
-// one, or when session is set one agent session's own.
-func (u *upstream) dial(session string) (*conn, error) {
+// one, or when session is set one agent session's own, offered the client
+// capabilities agent (the agent's own, see offeredCapabilities).
+func (u *upstream) dial(session string, agent *mcp.ClientCapabilities) (*conn, error) {
 	ctx, cancel := context.WithCancel(u.ctx)
 	c := &conn{u: u, ctx: ctx, cancel: cancel, dead: make(chan struct{}), events: make(chan func(), eventQueue), session: session}
 	tr, err := u.newTransport(c)
@@ -62,11 +70,16 @@ func (u *upstream) dial(session string) (*conn, error) {
 	}
 	c.tr = tr
 	opts := []client.ClientOption{client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION)}
-	if _, ok := tr.(transport.BidirectionalInterface); ok {
-		// The handlers make the client advertise sampling, elicitation and roots;
+	_, bidirectional := tr.(transport.BidirectionalInterface)
+	if bidirectional && agent != nil {
+		c.offer = offeredCapabilities(*agent)
+	}
+	if bidirectional && agent == nil {
+		// A shared session serves agents of every kind. The handlers make
+		// the client advertise sampling, form elicitation and roots;
 		// serveUpstreamRequest then answers in their place (relay.go). A
 		// transport that cannot take the upstream's requests (legacy SSE)
-		// advertises neither.
+		// advertises none.
 		relay := &relay{c: c}
 		opts = append(opts, client.WithSamplingHandler(relay), client.WithElicitationHandler(relay),
 			client.WithRootsHandler(relay)) // roots with listChanged: agents' changes are passed on (RootsChanged)
@@ -119,7 +132,8 @@ func (c *conn) handshake() error {
 	ctx, cancel := context.WithTimeout(c.ctx, c.u.timeout)
 	defer cancel()
 	res, err := c.client.Initialize(ctx, mcp.InitializeRequest{Params: mcp.InitializeParams{
-		ClientInfo: c.u.r.clientInfo,
+		ClientInfo:   c.u.r.clientInfo,
+		Capabilities: c.offer,
 	}})
 	if err != nil {
 		return fmt.Errorf("initialize: %w", c.explain(err))

@@ -180,6 +180,7 @@ type fakePeer struct {
 	id            string
 	createMessage func(context.Context, mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error)
 	elicit        func(context.Context, mcp.ElicitationRequest) (*mcp.ElicitationResult, error)
+	caps          mcp.ClientCapabilities
 
 	mu    sync.Mutex
 	notes []note
@@ -211,6 +212,12 @@ func (p *fakePeer) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.ListRo
 }
 
 func (p *fakePeer) SessionID() string { return p.id }
+
+func (p *fakePeer) ClientCapabilities() mcp.ClientCapabilities { return p.caps }
+
+func (p *fakePeer) NotifySession(method string, params map[string]any) error {
+	return p.Notify(context.Background(), method, params)
+}
 
 // received returns the notifications of method received so far.
 func (p *fakePeer) received(method string) []note {

@@ -134,6 +134,8 @@ func (c *conn) onNotification(n mcp.JSONRPCNotification) {
 		c.routeProgress(n)
 	case mcp.MethodNotificationMessage:
 		c.routeLog(n)
+	case mcp.MethodNotificationElicitationComplete:
+		c.elicitationComplete(n)
 	case mcp.MethodNotificationResourceUpdated:
 		uri, _ := n.Params.AdditionalFields["uri"].(string)
 		if uri != "" {

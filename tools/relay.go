@@ -45,7 +45,11 @@ func (rl *relay) CreateMessage(ctx context.Context, req mcp.CreateMessageRequest
 // Elicit relays elicitation/create.
 func (rl *relay) Elicit(ctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
 	return toAgent(ctx, rl, "elicitation", func(ctx context.Context, p mediator.Peer) (*mcp.ElicitationResult, error) {
-		return p.Elicit(ctx, req)
+		res, err := p.Elicit(ctx, req)
+		if err == nil && req.Params.Mode == mcp.ElicitationModeURL && res.Action == mcp.ElicitationResponseActionAccept {
+			rl.c.awaitElicitation(req.Params.ElicitationID, p)
+		}
+		return res, err
 	})
 }
 

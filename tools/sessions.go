@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mcp-mediator/mediator/mediator"
 )
 
@@ -14,6 +15,9 @@ import (
 // is closed.
 type sessConn struct {
 	agent string
+	// caps is what the agent's client declared, offered to its upstream
+	// session (nothing when the first call came with no agent peer).
+	caps  mcp.ClientCapabilities
 	ready chan struct{} // closed once dialled (c) or failed (err)
 	c     *conn
 	err   error
@@ -49,6 +53,9 @@ func (u *upstream) connFor(ctx context.Context) (*conn, func(), error) {
 			return nil, nil, err
 		}
 		sc = &sessConn{agent: agent, ready: make(chan struct{})}
+		if p := mediator.PeerFromContext(ctx); p != nil {
+			sc.caps = p.ClientCapabilities()
+		}
 		if u.sess == nil {
 			u.sess = map[string]*sessConn{}
 		}
@@ -97,7 +104,7 @@ func (u *upstream) sessionRoom(agent string, lim SessionLimits) error {
 
 // dialSession connects an agent session's own upstream session.
 func (u *upstream) dialSession(key string, sc *sessConn) {
-	c, err := u.dial(key)
+	c, err := u.dial(key, &sc.caps)
 	if err == nil {
 		u.log.Info("upstream session started for an agent session", "agent", sc.agent)
 		go func() { // forget it when it dies, so that the next call redials

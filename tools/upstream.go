@@ -118,7 +118,7 @@ func (u *upstream) run() {
 
 // connect dials the upstream and lists what it offers.
 func (u *upstream) connect() (*conn, *listing, error) {
-	c, err := u.dial("")
+	c, err := u.dial("", nil)
 	if err != nil {
 		return nil, nil, err
 	}

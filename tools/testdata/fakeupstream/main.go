@@ -340,6 +340,19 @@ func addTools(s *server.MCPServer) {
 	})
 	s.AddTool(mcp.NewTool("sample"), sampleTool(s))
 	s.AddTool(mcp.NewTool("elicit"), elicitTool(s))
+	// elicit_url asks for a URL-mode elicitation and, once the user
+	// accepted it, completes it 200 ms after answering the call;
+	// complete_elicitation completes the elicitation id (one named in
+	// needs_url's error, say) on the calling session.
+	s.AddTool(mcp.NewTool("elicit_url", mcp.WithString("id")), elicitURLTool(s))
+	s.AddTool(mcp.NewTool("complete_elicitation", mcp.WithString("id")), func(ctx context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		id := r.GetString("id", "")
+		err := s.SendNotificationToClient(ctx, "notifications/elicitation/complete", map[string]any{"elicitationId": id})
+		if err != nil {
+			return mcp.NewToolResultError("completing " + id + ": " + err.Error()), nil
+		}
+		return mcp.NewToolResultText("completed " + id), nil
+	})
 	// trace reports the W3C trace context the request carried: in _meta
 	// (every transport) and in the HTTP traceparent header (http, sse).
 	s.AddTool(mcp.NewTool("trace"), func(ctx context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -424,6 +437,27 @@ func elicitTool(s *server.MCPServer) server.ToolHandlerFunc {
 		}
 		b, _ := json.Marshal(res.Content)
 		return mcp.NewToolResultText(fmt.Sprintf("elicited %s %s", res.Action, b)), nil
+	}
+}
+
+func elicitURLTool(s *server.MCPServer) server.ToolHandlerFunc {
+	return func(ctx context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		id := r.GetString("id", "el-1")
+		res, err := s.RequestElicitation(ctx, mcp.ElicitationRequest{Params: mcp.ElicitationParams{
+			Mode: mcp.ElicitationModeURL, ElicitationID: id, URL: "https://auth.example.com/connect?el=" + id,
+			Message: "Connect your account",
+		}})
+		if err != nil {
+			return mcp.NewToolResultError("elicitation failed: " + err.Error() + lastClientError()), nil
+		}
+		if res.Action == mcp.ElicitationResponseActionAccept {
+			sid := server.ClientSessionFromContext(ctx).SessionID()
+			go func() {
+				time.Sleep(200 * time.Millisecond)
+				_ = s.SendNotificationToSpecificClient(sid, "notifications/elicitation/complete", map[string]any{"elicitationId": id})
+			}()
+		}
+		return mcp.NewToolResultText(fmt.Sprintf("elicited %s", res.Action)), nil
 	}
 }
 

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// urlUser accepts every elicitation and keeps the requests it saw.
+type urlUser struct {
+	mu   sync.Mutex
+	seen []mcp.ElicitationParams
+}
+
+func (u *urlUser) Elicit(_ context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	u.mu.Lock()
+	u.seen = append(u.seen, req.Params)
+	u.mu.Unlock()
+	return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{Action: mcp.ElicitationResponseActionAccept}}, nil
+}
+
+// capsAgent is a 2025-11-25 agent session (with its GET stream open, where
+// session notifications arrive) declaring caps, with the handlers caps
+// needs; completed receives the ids of notifications/elicitation/complete.
+type capsAgent struct {
+	c         *client.Client
+	user      *urlUser
+	completed chan string
+}
+
+func newCapsAgent(t *testing.T, url string, caps mcp.ClientCapabilities) *capsAgent {
+	t.Helper()
+	tr, err := transport.NewStreamableHTTP(url, transport.WithContinuousListening()) //lint:ignore SA1019 the legacy GET stream is what 2025-11-25 clients use
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &capsAgent{user: &urlUser{}, completed: make(chan string, 8)}
+	var opts []client.ClientOption
+	if caps.Elicitation != nil {
+		opts = append(opts, client.WithElicitationHandler(a.user))
+	}
+	if caps.Sampling != nil {
+		opts = append(opts, client.WithSamplingHandler(fakeLLM{}))
+	}
+	a.c = client.NewClient(tr, opts...)
+	a.c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == "notifications/elicitation/complete" {
+			id, _ := n.Params.AdditionalFields["elicitationId"].(string)
+			a.completed <- id
+		}
+	})
+	if err := a.c.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.c.Close() })
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "e2e-caps", Version: "1"}
+	init.Params.Capabilities = caps
+	if _, err := a.c.Initialize(t.Context(), init); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// upstreamSaw is the client capabilities the fake upstream was given, as
+// JSON.
+func upstreamSaw(t *testing.T, c *client.Client) map[string]json.RawMessage {
+	t.Helper()
+	out := resultText(callTool(t, c, "fake__client_caps", nil))
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("fake__client_caps: %q: %v", out, err)
+	}
+	return m
+}
+
+// completion waits for the completion of elicitation id, failing when
+// another id arrives first or none within 10 s.
+func (a *capsAgent) completion(t *testing.T, id string) {
+	t.Helper()
+	select {
+	case got := <-a.completed:
+		if got != id {
+			t.Fatalf("notifications/elicitation/complete for %q; want %q", got, id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no notifications/elicitation/complete for %q within 10 s", id)
+	}
+}
+
+// noCompletion fails when any completion arrives within d.
+func (a *capsAgent) noCompletion(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case got := <-a.completed:
+		t.Fatalf("an unexpected notifications/elicitation/complete for %q", got)
+	case <-time.After(d):
+	}
+}
+
+// Issue 18, item 4: an agent session's own upstream session (isolation:
+// session) is offered exactly what the agent's client declared (roots,
+// sampling and elicitation with their sub-capabilities, URL elicitation
+// among them), not what the mediator could relay for any agent; a shared
+// session is offered the common set. A URL elicitation reaches an agent
+// that declared it, with its URL and id, and the upstream's
+// notifications/elicitation/complete reaches that agent session after the
+// call was answered — also for an elicitation named in a -32042 error —
+// and no other; an agent declaring form elicitation only is not asked for
+// a URL.
+func TestE2EClientCapabilitiesRelayed(t *testing.T) {
+	t.Parallel()
+	full := mcp.ClientCapabilities{
+		Elicitation: &mcp.ElicitationCapability{Form: &struct{}{}, URL: &struct{}{}},
+		Sampling:    &mcp.SamplingCapability{Tools: &struct{}{}},
+	}
+	formOnly := mcp.ClientCapabilities{Elicitation: &mcp.ElicitationCapability{Form: &struct{}{}}}
+
+	t.Run("isolated", func(t *testing.T) {
+		t.Parallel()
+		p := startServe(t, fakeConfig(t, "    isolation: session\n"))
+		a := newCapsAgent(t, p.URL, full)
+		b := newCapsAgent(t, p.URL, mcp.ClientCapabilities{})
+
+		sawA := upstreamSaw(t, a.c)
+		if string(sawA["elicitation"]) != `{"form":{},"url":{}}` || string(sawA["sampling"]) != `{"tools":{}}` {
+			t.Fatalf("A's own upstream session was offered %v; want A's elicitation {form,url} and sampling {tools}", sawA)
+		}
+		if _, ok := sawA["roots"]; ok {
+			t.Fatalf("A's own upstream session was offered roots, which A did not declare: %v", sawA)
+		}
+		if sawB := upstreamSaw(t, b.c); len(sawB) != 0 {
+			t.Fatalf("B declared nothing; its own upstream session was offered %v", sawB)
+		}
+
+		if out := resultText(callTool(t, a.c, "fake__elicit_url", map[string]any{"id": "el-a"})); out != "elicited accept" {
+			t.Fatalf("URL elicitation through the mediator: %q", out)
+		}
+		a.user.mu.Lock()
+		seen := a.user.seen
+		a.user.mu.Unlock()
+		if len(seen) != 1 || seen[0].Mode != "url" || seen[0].ElicitationID != "el-a" || seen[0].URL != "https://auth.example.com/connect?el=el-a" {
+			t.Fatalf("the agent was asked %+v; want one URL elicitation el-a with its URL", seen)
+		}
+		a.completion(t, "el-a")
+
+		if out := resultText(callTool(t, b.c, "fake__elicit_url", nil)); !strings.Contains(out, "elicitation failed") {
+			t.Fatalf("an agent that declared no elicitation was asked anyway: %q", out)
+		}
+		b.noCompletion(t, 500*time.Millisecond)
+	})
+
+	t.Run("shared", func(t *testing.T) {
+		t.Parallel()
+		p := startServe(t, fakeConfig(t, ""))
+		a := newCapsAgent(t, p.URL, full)
+		f := newCapsAgent(t, p.URL, formOnly)
+
+		saw := upstreamSaw(t, a.c)
+		for _, k := range []string{"elicitation", "sampling", "roots"} {
+			if _, ok := saw[k]; !ok {
+				t.Fatalf("the shared upstream session was not offered %s: %v", k, saw)
+			}
+		}
+		if strings.Contains(string(saw["elicitation"]), "url") {
+			t.Fatalf("the shared upstream session was offered URL elicitation, which not every agent has: %s", saw["elicitation"])
+		}
+
+		// The agent declaring URL elicitation is asked and completed.
+		if out := resultText(callTool(t, a.c, "fake__elicit_url", map[string]any{"id": "el-s"})); out != "elicited accept" {
+			t.Fatalf("URL elicitation for an agent declaring it: %q", out)
+		}
+		a.completion(t, "el-s")
+		// The form-only agent is refused, saying which mode it lacks.
+		if out := resultText(callTool(t, f.c, "fake__elicit_url", map[string]any{"id": "el-f"})); !strings.Contains(out, "url-mode elicitation") {
+			t.Fatalf("URL elicitation for a form-only agent: %q; want a refusal naming url-mode elicitation", out)
+		}
+		f.user.mu.Lock()
+		asked := len(f.user.seen)
+		f.user.mu.Unlock()
+		if asked != 0 {
+			t.Fatal("the form-only agent was shown a URL elicitation")
+		}
+
+		// An elicitation named in A's -32042 error: its completion, sent
+		// later by the upstream (here when F's call asks for it), reaches A
+		// only. An id nobody was given reaches no one.
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "fake__needs_url"
+		if _, err := a.c.CallTool(t.Context(), req); err == nil || !strings.Contains(err.Error(), "URL elicitation required") {
+			t.Fatalf("fake__needs_url: %v; want the upstream's -32042", err)
+		}
+		if out := resultText(callTool(t, f.c, "fake__complete_elicitation", map[string]any{"id": "el-7"})); out != "completed el-7" {
+			t.Fatalf("fake__complete_elicitation: %q", out)
+		}
+		a.completion(t, "el-7")
+		f.noCompletion(t, 300*time.Millisecond)
+		callTool(t, f.c, "fake__complete_elicitation", map[string]any{"id": "el-7"}) // a second completion of the same id
+		callTool(t, f.c, "fake__complete_elicitation", map[string]any{"id": "el-unknown"})
+		a.noCompletion(t, 500*time.Millisecond)
+		f.noCompletion(t, 100*time.Millisecond)
+	})
+}
