@@ -32,6 +32,7 @@ type conn struct {
 	tr     transport.Interface
 	proc   *process        // stdio only
 	http   *http.Transport // remote only: its idle connections are closed with conn
+	hc     *http.Client    // remote only: the transport's client (answerLate)
 	init   *mcp.InitializeResult
 
 	ctx    context.Context // the connection's lifetime

@@ -1,11 +1,15 @@
 package tools
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
+	"time"
 
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -113,6 +117,68 @@ func joinContexts(other, base context.Context) (context.Context, context.CancelF
 // with the agent's code, message and data (mcp-go sends every handler
 // error as -32603).
 func (c *conn) serveUpstreamRequest(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
+	rctx, stop := withoutTransportDeadline(ctx, c.ctx)
+	defer stop()
+	resp, err := c.answerUpstream(rctx, req)
+	if _, isHTTP := c.tr.(*transport.StreamableHTTP); !isHTTP || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return resp, err
+	}
+	// mcp-go's streamable HTTP client has given up on the request (after
+	// its fixed 30 s) and would send the answer with its expired context:
+	// the answer goes out here instead.
+	if err != nil {
+		resp = transport.NewJSONRPCErrorResponse(req.ID, mcp.INTERNAL_ERROR, err.Error(), nil)
+	}
+	sctx, cancel := context.WithTimeout(c.ctx, max(c.u.timeout, 10*time.Second))
+	defer cancel()
+	if err := c.answerLate(sctx, resp); err != nil {
+		c.u.log.Error("could not send the agent's late answer to the upstream", "method", req.Method, "err", err)
+	} else {
+		c.u.log.Info("sent the agent's answer to the upstream after mcp-go's 30 s", "method", req.Method)
+	}
+	return nil, nil
+}
+
+// answerLate posts resp to a streamable HTTP upstream, as mcp-go's
+// transport would: the session's id and protocol version, and the
+// configured and trace headers.
+func (c *conn) answerLate(ctx context.Context, resp *transport.JSONRPCResponse) error {
+	body, err := json.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.u.cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("Accept", "application/json, text/event-stream")
+	if tr, ok := c.tr.(*transport.StreamableHTTP); ok && tr.GetSessionId() != "" {
+		hr.Header.Set(transport.HeaderKeySessionID, tr.GetSessionId())
+	}
+	if c.init != nil {
+		hr.Header.Set(transport.HeaderKeyProtocolVersion, c.init.ProtocolVersion)
+	}
+	for k, v := range c.u.cfg.Headers {
+		hr.Header.Set(k, v)
+	}
+	for k, v := range traceHeaders(ctx) {
+		hr.Header.Set(k, v)
+	}
+	res, err := c.hc.Do(hr)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("the upstream answered %s", res.Status)
+	}
+	return nil
+}
+
+// answerUpstream is serveUpstreamRequest's answer to req.
+func (c *conn) answerUpstream(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
 	rl := &relay{c: c}
 	var res any
 	var err error
@@ -163,6 +229,27 @@ func (c *conn) serveUpstreamRequest(ctx context.Context, req transport.JSONRPCRe
 		return nil, fmt.Errorf("encoding the answer to %s: %w", req.Method, err)
 	}
 	return transport.NewJSONRPCResultResponse(req.ID, b), nil
+}
+
+// withoutTransportDeadline returns ctx's values cancelled when ctx is
+// cancelled or conn ends, but not when ctx's deadline passes. mcp-go's
+// streamable HTTP client gives each request of the upstream a fixed 30 s,
+// too short for a person answering an elicitation or reviewing a sampling
+// request; such a request's own bounds are the agent's call it belongs to,
+// under the upstream's timeout (toAgent), and the connection.
+func withoutTransportDeadline(ctx, conn context.Context) (context.Context, context.CancelFunc) {
+	out, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stopCtx := context.AfterFunc(ctx, func() {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cancel()
+		}
+	})
+	stopConn := context.AfterFunc(conn, cancel)
+	return out, func() {
+		stopCtx()
+		stopConn()
+		cancel()
+	}
 }
 
 // decodeParams decodes a request's params (as the transport decoded them)

@@ -21,7 +21,7 @@ import (
 // credential ever reaches an upstream.
 func (u *upstream) remoteTransport(c *conn) (transport.Interface, error) {
 	hc, ht := boundedHTTPClient(u.r.maxMessage)
-	c.http = ht
+	c.http, c.hc = ht, hc
 	headers := maps.Clone(u.cfg.Headers)
 	if headers == nil {
 		headers = map[string]string{}

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -208,4 +211,59 @@ func TestE2EClientCapabilitiesRelayed(t *testing.T) {
 		a.noCompletion(t, 500*time.Millisecond)
 		f.noCompletion(t, 100*time.Millisecond)
 	})
+}
+
+// Issue 18: over a streamable HTTP upstream, mcp-go's client gives a
+// request of the upstream 30 s, whatever the call's timeout; a person
+// reviewing a sampling request takes longer. The relayed request now lives
+// as long as the agent's call (here the upstream's timeout of 90 s), so an
+// answer after 32 s reaches the upstream. (The agent here is a stdio
+// client of this test's own: mcp-go's HTTP client has the same 30 s limit
+// for the requests it is sent.)
+func TestE2ESlowSamplingThroughHTTPUpstream(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "mediator.yaml")
+	must(t, os.WriteFile(cfg, []byte(policyFragment(t, "p, *, tool, web__*, allow, web-all\n")+`
+agent: {id: e2e-agent}
+upstreams:
+  - name: web
+    transport: http
+    url: `+startRemoteUpstream(t, "http")+`
+    timeout: 90s
+`), 0o600))
+	agent := startStdioPeerWith(t, dir, `{"sampling":{}}`, binary(t), "stdio", "--attach", "never", "--config", cfg, "--db", filepath.Join(dir, "mediator.db"))
+	if _, err := io.WriteString(agent.in, `{"jsonrpc":"2.0","id":"call-1","method":"tools/call","params":{"name":"web__sample","arguments":{}}}`+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		line, err := agent.out.ReadBytes('\n')
+		if err != nil {
+			t.Fatalf("reading the mediator's output: %v\n%s", err, agent.stderr.String())
+		}
+		var msg struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+			Result json.RawMessage `json:"result"`
+			Error  json.RawMessage `json:"error"`
+		}
+		if json.Unmarshal(line, &msg) != nil {
+			continue
+		}
+		switch {
+		case msg.Method == "sampling/createMessage":
+			time.Sleep(32 * time.Second) // a person reviewing the request
+			answer := `{"jsonrpc":"2.0","id":` + string(msg.ID) + `,"result":{"role":"assistant","content":{"type":"text","text":"hi after a while"},"model":"slow-human-model"}}` + "\n"
+			if _, err := io.WriteString(agent.in, answer); err != nil {
+				t.Fatal(err)
+			}
+		case string(msg.ID) == `"call-1"`:
+			if !strings.Contains(string(msg.Result), "sampled slow-human-model") {
+				t.Fatalf("a sampling request answered after 32 s, through an HTTP upstream: %s %s (after %s)\n%s",
+					msg.Result, msg.Error, time.Since(start).Round(time.Second), agent.stderr.String())
+			}
+			return
+		}
+	}
 }
