@@ -61,7 +61,7 @@ func (s *Server) run(ctx context.Context, c *Call, h http.Header) error {
 	ctx, done := s.cancelled.start(ctx, c.Session.ID, taggedID(h))
 	defer done()
 	sc := scopeOf(ctx)
-	pr := &peer{srv: s.mcp, errs: &s.clientErrs, levels: &s.levels, ctx: ctx, session: c.Session.ID, live: &s.live, scope: sc}
+	pr := &peer{srv: s.mcp, errs: &s.clientErrs, levels: &s.levels, ctx: ctx, session: c.Session.ID, live: &s.live, asks: &s.asks, scope: sc}
 	defer pr.end()
 	ctx = WithPeer(ctx, pr)
 	ctx = WithCall(ctx, c)

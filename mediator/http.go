@@ -172,6 +172,10 @@ func (g *httpGate) serveMessage(ctx context.Context, w http.ResponseWriter, r *h
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		switch {
+		case method == "" && sid != "" && g.s.asks.take(sid, body):
+			// the answer to a request written on a call's stream (asks.go)
+			w.WriteHeader(http.StatusAccepted)
+			return
 		case method == "" && sid != "":
 			// a response: an error answer to a relayed request keeps its code
 			g.s.clientErrs.note(sid, body)
@@ -194,6 +198,7 @@ func (g *httpGate) serveMessage(ctx context.Context, w http.ResponseWriter, r *h
 		// 2026-07-28 request or a client that takes no stream gets them
 		// the way mcp-go sends them.
 		scope.notify = pw.writeNotification
+		scope.asks = true
 	}
 	g.next.ServeHTTP(pw, r.WithContext(ctx))
 	pw.finish()

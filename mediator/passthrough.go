@@ -84,6 +84,9 @@ type passEntry struct {
 // from another goroutine than responses.
 type passScope struct {
 	notify func(ctx context.Context, msg []byte) error
+	// asks: the stream also takes the mediator's own requests to the agent
+	// (asks.go), whose answers the HTTP gate takes before mcp-go.
+	asks bool
 }
 
 type passScopeKey struct{}

@@ -22,6 +22,9 @@ type peer struct {
 	// live holds the server's live MCP sessions (Server.live), for
 	// NotifySession.
 	live *sync.Map
+	// asks takes the agent's answers to requests written on the call's
+	// own stream (asks.go).
+	asks *asks
 	// scope is the call's own stream (passthrough.go); done is set once
 	// the call's handler returns, after which nothing is written for it.
 	scope *passScope
@@ -123,6 +126,17 @@ func (p *peer) CreateMessage(ctx context.Context, req mcp.CreateMessageRequest) 
 	if !p.clientCan(func(c mcp.ClientCapabilities) bool { return c.Sampling != nil }) {
 		return nil, fmt.Errorf("%w: the agent's client does not support sampling", ErrNotSupported)
 	}
+	if res, handled, err := askAs[mcp.CreateMessageResult](ctx, p, string(mcp.MethodSamplingCreateMessage), req.CreateMessageParams); handled {
+		if err != nil {
+			return nil, err
+		}
+		content, err := mcp.ParseSamplingContent(res.Content)
+		if err != nil {
+			return nil, fmt.Errorf("the agent's answer to sampling/createMessage is not valid: %w", err)
+		}
+		res.Content = content
+		return res, nil
+	}
 	//lint:ignore SA1019 sampling is deprecated in 2026-07-28 but still how 2025-11-25 upstreams ask; we relay what they send
 	res, err := p.srv.RequestSampling(mergeCancel(p.ctx, ctx), req)
 	if ce := p.errs.take(p.session, "sampling/createMessage", err); ce != nil {
@@ -142,6 +156,9 @@ func (p *peer) Elicit(ctx context.Context, req mcp.ElicitationRequest) (*mcp.Eli
 		}
 		return nil, fmt.Errorf("%w: the agent's client does not support %s-mode elicitation", ErrNotSupported, mode)
 	}
+	if res, handled, err := askAs[mcp.ElicitationResult](ctx, p, string(mcp.MethodElicitationCreate), req.Params); handled {
+		return res, err
+	}
 	res, err := p.srv.RequestElicitation(mergeCancel(p.ctx, ctx), req)
 	if ce := p.errs.take(p.session, "elicitation/create", err); ce != nil {
 		return nil, ce
@@ -152,6 +169,9 @@ func (p *peer) Elicit(ctx context.Context, req mcp.ElicitationRequest) (*mcp.Eli
 func (p *peer) ListRoots(ctx context.Context, req mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
 	if !p.clientCan(func(c mcp.ClientCapabilities) bool { return c.Roots != nil }) {
 		return nil, fmt.Errorf("%w: the agent's client does not support roots", ErrNotSupported)
+	}
+	if res, handled, err := askAs[mcp.ListRootsResult](ctx, p, string(mcp.MethodListRoots), struct{}{}); handled {
+		return res, err
 	}
 	res, err := p.srv.RequestRoots(mergeCancel(p.ctx, ctx), req)
 	if ce := p.errs.take(p.session, "roots/list", err); ce != nil {

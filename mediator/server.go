@@ -34,6 +34,8 @@ type Server struct {
 	passed   passthrough
 	// clientErrs: agents' error responses to relayed requests (clienterr.go)
 	clientErrs clientErrors
+	// asks: requests written to agents on their calls' own streams (asks.go)
+	asks asks
 	// levels: the agents' logging/setLevel (logging.go)
 	levels logLevels
 	// cancelled: the requests agents cancelled (cancelled.go)

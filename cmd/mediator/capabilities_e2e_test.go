@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -265,5 +266,62 @@ upstreams:
 			}
 			return
 		}
+	}
+}
+
+// fakeRoots lists one root.
+type fakeRoots struct{}
+
+func (fakeRoots) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+	return &mcp.ListRootsResult{Roots: []mcp.Root{{URI: "file:///work/project", Name: "project"}}}, nil
+}
+
+// Issue 18, item 2: an upstream's sampling, elicitation and roots requests
+// during a call go on that call's own POST stream, as MCP's streamable
+// HTTP transport says. mcp-go's server sends them only on the session's
+// GET stream, so an agent that holds none (here mcp-go's client without
+// continuous listening) never saw them and the call hung until its
+// timeout (10 s here).
+func TestE2EAgentAskedOnItsCallsStream(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, fakeConfig(t, "    timeout: 10s\n"))
+	tr, err := transport.NewStreamableHTTP(p.URL) // no GET stream
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.NewClient(tr, client.WithSamplingHandler(fakeLLM{}), client.WithElicitationHandler(fakeUser{}), client.WithRootsHandler(fakeRoots{}))
+	if err := c.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "e2e-no-get", Version: "1"}
+	if _, err := c.Initialize(t.Context(), init); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ tool, want string }{
+		{"fake__sample", "sampled agent-side-model"},
+		{"fake__elicit", `elicited accept {"name":"Ada"}`},
+		{"fake__roots", "file:///work/project"},
+	} {
+		start := time.Now()
+		if out := resultText(callTool(t, c, tc.tool, nil)); !strings.Contains(out, tc.want) {
+			t.Fatalf("%s for an agent without a GET stream: %q after %s; want %q", tc.tool, out, time.Since(start).Round(time.Millisecond), tc.want)
+		}
+	}
+	// An answer for no waiting request is not taken for one.
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, p.URL, strings.NewReader(`{"jsonrpc":"2.0","id":"mediator-ask-999999","result":{"model":"forged"}}`))
+	must(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", tr.GetSessionId())
+	req.Header.Set("Mcp-Protocol-Version", mcp.LATEST_LEGACY_PROTOCOL_VERSION)
+	res, err := http.DefaultClient.Do(req)
+	must(t, err)
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode == http.StatusAccepted {
+		t.Fatalf("a response to no request of the mediator's was accepted: %s", b)
 	}
 }
