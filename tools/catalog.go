@@ -38,6 +38,11 @@ type listing struct {
 	resources   []mediator.Resource
 	templates   []mediator.ResourceTemplate
 	prompts     []mediator.Prompt
+	// offeredPrompts, offeredResources and offeredTemplates are what the
+	// upstream lists, before the supply guard withholds any (vet).
+	offeredPrompts   []mediator.Prompt
+	offeredResources []mediator.Resource
+	offeredTemplates []mediator.ResourceTemplate
 }
 
 // rewriteName returns def, a JSON object, with the value of every "name"
@@ -234,6 +239,7 @@ func buildListing(cfg *Config, prefix string, raw rawListing, log *slog.Logger) 
 		l.prompts = append(l.prompts, p)
 	}
 	l.resources, l.templates = buildResources(cfg, raw, log)
+	l.offeredPrompts, l.offeredResources, l.offeredTemplates = l.prompts, l.resources, l.templates
 	return l
 }
 

@@ -69,6 +69,10 @@ type Registry struct {
 // names the other upstreams serve.
 type SupplyGuard interface {
 	Vet(ctx context.Context, server, mode string, offered []mediator.Tool, others []string) mediator.Vetted
+	// VetDefinitions scans an upstream's prompts, resources or templates
+	// (kind; definitions by the name agents see) and returns why, by name,
+	// those it withholds are withheld.
+	VetDefinitions(ctx context.Context, server, mode string, kind mediator.Kind, defs map[string][]byte, others []string) map[string]string
 }
 
 // WithSupplyGuard makes g decide which tools of each listing are served.
@@ -90,6 +94,36 @@ func (r *Registry) vet(ctx context.Context, cfg *Config, l *listing) {
 	}
 	v := r.guard.Vet(ctx, cfg.Name, cfg.EffectivePinning(), l.offered, others)
 	l.tools, l.quarantined = v.Serve, v.Quarantined
+	mode := cfg.EffectivePinning()
+	l.prompts = withhold(ctx, r.guard, cfg.Name, mode, mediator.KindPrompt, l.offeredPrompts, others,
+		func(p mediator.Prompt) (string, []byte) { return p.Name, p.Definition })
+	l.resources = withhold(ctx, r.guard, cfg.Name, mode, mediator.KindResource, l.offeredResources, others,
+		func(x mediator.Resource) (string, []byte) { return x.URI, x.Definition })
+	l.templates = withhold(ctx, r.guard, cfg.Name, mode, mediator.KindResource, l.offeredTemplates, others,
+		func(x mediator.ResourceTemplate) (string, []byte) { return x.URITemplate, x.Definition })
+}
+
+// withhold returns items without those the guard withholds.
+func withhold[T any](ctx context.Context, g SupplyGuard, server, mode string, kind mediator.Kind, items []T, others []string, key func(T) (string, []byte)) []T {
+	if len(items) == 0 {
+		return items
+	}
+	defs := make(map[string][]byte, len(items))
+	for _, it := range items {
+		name, def := key(it)
+		defs[name] = def
+	}
+	out := g.VetDefinitions(ctx, server, mode, kind, defs, others)
+	if len(out) == 0 {
+		return items
+	}
+	kept := make([]T, 0, len(items))
+	for _, it := range items {
+		if name, _ := key(it); out[name] == "" {
+			kept = append(kept, it)
+		}
+	}
+	return kept
 }
 
 // SecretAction returns what is done with a secret in a result of the named

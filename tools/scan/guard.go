@@ -38,8 +38,9 @@ type Guard struct {
 	Log      *slog.Logger
 	Now      func() time.Time
 
-	mu     sync.Mutex
-	events map[string]*eventWindow
+	mu       sync.Mutex
+	events   map[string]*eventWindow
+	reported map[string]struct{} // withheld definitions recorded (definitions.go)
 }
 
 type eventWindow struct {

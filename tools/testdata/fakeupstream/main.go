@@ -340,6 +340,17 @@ func addTools(s *server.MCPServer) {
 	})
 	s.AddTool(mcp.NewTool("sample"), sampleTool(s))
 	s.AddTool(mcp.NewTool("elicit"), elicitTool(s))
+	// add_prompt adds a prompt named name with description (for the
+	// supply guard's scan of prompt definitions).
+	s.AddTool(mcp.NewTool("add_prompt", mcp.WithString("name"), mcp.WithString("description")),
+		func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			n := r.GetString("name", "extra")
+			s.AddPrompt(mcp.NewPrompt(n, mcp.WithPromptDescription(r.GetString("description", ""))),
+				func(context.Context, mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+					return mcp.NewGetPromptResult("prompt "+n, []mcp.PromptMessage{mcp.NewPromptMessage(mcp.RoleUser, mcp.NewTextContent("i am "+n))}), nil
+				})
+			return mcp.NewToolResultText("added prompt " + n), nil
+		})
 	// elicit_url asks for a URL-mode elicitation and, once the user
 	// accepted it, completes it 200 ms after answering the call;
 	// complete_elicitation completes the elicitation id (one named in
