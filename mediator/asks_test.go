@@ -12,7 +12,7 @@ func TestAsksTake(t *testing.T) {
 	defer done()
 	cases := []struct {
 		name, session, body string
-		taken                bool
+		taken               bool
 	}{
 		{"another session's", "s2", `{"jsonrpc":"2.0","id":"` + id + `","result":{"x":1}}`, false},
 		{"an id never issued", "s1", `{"jsonrpc":"2.0","id":"mediator-ask-0","result":{"x":1}}`, false},
