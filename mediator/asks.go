@@ -17,11 +17,14 @@ import (
 // A request an upstream sends the agent during a call (sampling,
 // elicitation, roots) belongs to that call, and MCP's streamable HTTP
 // transport says such messages go on the call's own POST stream. mcp-go's
-// HTTP server sends them only on the session's GET stream, so an agent
-// that holds none never saw them and the call hung until its timeout. The
+// HTTP server sends sampling and roots requests only on the session's GET
+// stream, so an agent that holds none never saw them and the call hung
+// until its timeout. The
 // mediator writes them on the call's POST stream itself, with ids of its
 // own (askIDPrefix), and takes the agent's answer, POSTed to the session,
-// before mcp-go sees it. Without such a stream (stdio, a 2026-07-28
+// before mcp-go sees it. (mcp-go v1.2.1 puts sampling and roots requests
+// on the GET stream always, an elicitation on a request-scoped stream only
+// when it finds one; writing all three here keeps one way for them.) Without such a stream (stdio, a 2026-07-28
 // request, a client that takes no event stream, a call already answered)
 // the request goes the way mcp-go sends it; over stdio mcp-go writes it on
 // the pipe, in order.
@@ -98,7 +101,7 @@ func (a *asks) take(session string, body []byte) bool {
 			e.Data = r.Error.Data
 		}
 		ans.err = e
-	case len(r.Result) > 0:
+	case len(r.Result) > 0 && string(r.Result) != "null":
 		ans.result = r.Result
 	default:
 		ans.err = &ClientRPCError{Code: mcp.INVALID_REQUEST, Message: "the agent's response has neither a result nor an error"}

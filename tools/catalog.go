@@ -317,12 +317,17 @@ func buildResources(cfg *Config, raw rawListing, log *slog.Logger) ([]mediator.R
 		})
 	}
 	var templates []mediator.ResourceTemplate
+	seenTmpl := map[string]bool{}
 	for _, def := range raw.templates {
 		tmpl, m, err := keyedObject(def, "uriTemplate")
+		if err == nil && seenTmpl[tmpl] {
+			err = fmt.Errorf("resource template %q listed twice", tmpl)
+		}
 		if err != nil {
 			log.Warn("upstream resource template refused", "err", err)
 			continue
 		}
+		seenTmpl[tmpl] = true
 		templates = append(templates, mediator.ResourceTemplate{
 			URITemplate: tmpl, Server: cfg.Name, Definition: def, DataClass: resourceClass(cfg, m),
 		})

@@ -18,8 +18,11 @@ import (
 
 const (
 	// maxPendingElicitations bounds the URL elicitations a connection
-	// remembers; the oldest is forgotten first.
+	// remembers, and maxPendingPerSession those of one agent session (so
+	// that one agent cannot push out the others'); the oldest is forgotten
+	// first.
 	maxPendingElicitations = 64
+	maxPendingPerSession   = 16
 	// elicitationWait is how long a URL elicitation's completion is
 	// awaited.
 	elicitationWait = time.Hour
@@ -42,15 +45,28 @@ func (c *conn) awaitElicitation(id string, p mediator.Peer) {
 	if c.elicits == nil {
 		c.elicits = map[string]pendingElicitation{}
 	}
+	session := p.SessionID()
 	oldest, oldestAt := "", now
+	own, ownOldest, ownOldestAt := 0, "", now
 	for k, e := range c.elicits {
-		if now.Sub(e.since) > elicitationWait {
+		switch {
+		case now.Sub(e.since) > elicitationWait:
 			delete(c.elicits, k)
-		} else if e.since.Before(oldestAt) {
+			continue
+		case oldest == "" || e.since.Before(oldestAt):
 			oldest, oldestAt = k, e.since
 		}
+		if e.peer.SessionID() == session {
+			own++
+			if ownOldest == "" || e.since.Before(ownOldestAt) {
+				ownOldest, ownOldestAt = k, e.since
+			}
+		}
 	}
-	if len(c.elicits) >= maxPendingElicitations {
+	switch {
+	case own >= maxPendingPerSession:
+		delete(c.elicits, ownOldest)
+	case len(c.elicits) >= maxPendingElicitations:
 		delete(c.elicits, oldest)
 	}
 	c.elicits[id] = pendingElicitation{peer: p, since: now}

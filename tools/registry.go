@@ -108,18 +108,28 @@ func withhold[T any](ctx context.Context, g SupplyGuard, server, mode string, ki
 	if len(items) == 0 {
 		return items
 	}
+	// Each name once, its first definition: the one the catalog serves
+	// (buildListing refuses a second already; a second definition is never
+	// served unscanned).
 	defs := make(map[string][]byte, len(items))
+	dup := false
 	for _, it := range items {
 		name, def := key(it)
+		if _, ok := defs[name]; ok {
+			dup = true
+			continue
+		}
 		defs[name] = def
 	}
 	out := g.VetDefinitions(ctx, server, mode, kind, defs, others)
-	if len(out) == 0 {
+	if len(out) == 0 && !dup {
 		return items
 	}
 	kept := make([]T, 0, len(items))
+	seen := make(map[string]bool, len(items))
 	for _, it := range items {
-		if name, _ := key(it); out[name] == "" {
+		if name, _ := key(it); out[name] == "" && !seen[name] {
+			seen[name] = true
 			kept = append(kept, it)
 		}
 	}

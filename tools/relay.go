@@ -120,28 +120,42 @@ func (c *conn) serveUpstreamRequest(ctx context.Context, req transport.JSONRPCRe
 	rctx, stop := withoutTransportDeadline(ctx, c.ctx)
 	defer stop()
 	resp, err := c.answerUpstream(rctx, req)
-	if _, isHTTP := c.tr.(*transport.StreamableHTTP); !isHTTP || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if _, isHTTP := c.tr.(*transport.StreamableHTTP); !isHTTP {
 		return resp, err
 	}
-	// mcp-go's streamable HTTP client has given up on the request (after
-	// its fixed 30 s) and would send the answer with its expired context:
-	// the answer goes out here instead.
+	// mcp-go's streamable HTTP client would send the answer with the
+	// request's context, which ends after a fixed 30 s: an answer ready
+	// near or after that would be lost. It goes out here, with the
+	// connection's, and with the codes mcp-go's client gives errors.
 	if err != nil {
-		resp = transport.NewJSONRPCErrorResponse(req.ID, mcp.INTERNAL_ERROR, err.Error(), nil)
+		resp = handlerErrorResponse(req, err)
 	}
 	sctx, cancel := context.WithTimeout(c.ctx, max(c.u.timeout, 10*time.Second))
 	defer cancel()
 	if err := c.answerLate(sctx, resp); err != nil {
-		c.u.log.Error("could not send the agent's late answer to the upstream", "method", req.Method, "err", err)
-	} else {
-		c.u.log.Info("sent the agent's answer to the upstream after mcp-go's 30 s", "method", req.Method)
+		c.u.log.Error("could not send the agent's answer to the upstream", "method", req.Method, "err", err)
 	}
 	return nil, nil
 }
 
+// handlerErrorResponse is the error response mcp-go's streamable HTTP
+// client sends for a request handler's error.
+func handlerErrorResponse(req transport.JSONRPCRequest, err error) *transport.JSONRPCResponse {
+	code, msg := mcp.INTERNAL_ERROR, err.Error()
+	switch {
+	case errors.Is(err, context.Canceled):
+		code, msg = mcp.REQUEST_INTERRUPTED, "request was cancelled"
+	case errors.Is(err, context.DeadlineExceeded):
+		code, msg = mcp.REQUEST_INTERRUPTED, "request timed out"
+	case req.Method == string(mcp.MethodSamplingCreateMessage):
+		msg = fmt.Sprintf("sampling request failed: %v", err)
+	}
+	return transport.NewJSONRPCErrorResponse(req.ID, code, msg, nil)
+}
+
 // answerLate posts resp to a streamable HTTP upstream, as mcp-go's
 // transport would: the session's id and protocol version, and the
-// configured and trace headers.
+// configured and trace headers, through the connection's own client.
 func (c *conn) answerLate(ctx context.Context, resp *transport.JSONRPCResponse) error {
 	body, err := json.Marshal(resp)
 	if err != nil {
@@ -232,7 +246,9 @@ func (c *conn) answerUpstream(ctx context.Context, req transport.JSONRPCRequest)
 }
 
 // withoutTransportDeadline returns ctx's values cancelled when ctx is
-// cancelled or conn ends, but not when ctx's deadline passes. mcp-go's
+// cancelled or conn ends, but not when ctx's deadline passes (once it has
+// passed, a later cancellation of ctx is no longer seen: the request is
+// then bounded by its call and conn alone). mcp-go's
 // streamable HTTP client gives each request of the upstream a fixed 30 s,
 // too short for a person answering an elicitation or reviewing a sampling
 // request; such a request's own bounds are the agent's call it belongs to,

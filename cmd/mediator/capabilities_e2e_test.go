@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -310,18 +311,68 @@ func TestE2EAgentAskedOnItsCallsStream(t *testing.T) {
 			t.Fatalf("%s for an agent without a GET stream: %q after %s; want %q", tc.tool, out, time.Since(start).Round(time.Millisecond), tc.want)
 		}
 	}
-	// An answer for no waiting request is not taken for one.
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, p.URL, strings.NewReader(`{"jsonrpc":"2.0","id":"mediator-ask-999999","result":{"model":"forged"}}`))
+}
+
+// The answer to a request the mediator wrote on agent session A's call
+// stream is taken only from session A: session B posting A's request id
+// is not taken for it (and A's call still completes with A's answer).
+func TestE2EAskAnsweredOnlyByItsSession(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, fakeConfig(t, "    timeout: 20s\n"))
+	sidA, _ := rawSession(t, p.URL, `{"sampling":{}}`)
+	sidB, _ := rawSession(t, p.URL, `{"sampling":{}}`)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, p.URL,
+		strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"fake__sample","arguments":{}}}`))
 	must(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Session-Id", tr.GetSessionId())
+	req.Header.Set("Mcp-Session-Id", sidA)
 	req.Header.Set("Mcp-Protocol-Version", mcp.LATEST_LEGACY_PROTOCOL_VERSION)
 	res, err := http.DefaultClient.Do(req)
 	must(t, err)
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode == http.StatusAccepted {
-		t.Fatalf("a response to no request of the mediator's was accepted: %s", b)
+	defer res.Body.Close()
+	events := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			if l, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				events <- l
+			}
+		}
+		close(events)
+	}()
+	next := func() string {
+		select {
+		case l, ok := <-events:
+			if !ok {
+				t.Fatal("A's call stream ended early")
+			}
+			return l
+		case <-time.After(15 * time.Second):
+			t.Fatal("nothing on A's call stream within 15 s")
+		}
+		return ""
+	}
+	var ask struct {
+		ID     string `json:"id"`
+		Method string `json:"method"`
+	}
+	if l := next(); json.Unmarshal([]byte(l), &ask) != nil || ask.Method != "sampling/createMessage" || !strings.HasPrefix(ask.ID, "mediator-ask-") {
+		t.Fatalf("A's call stream: %s; want the sampling request first", l)
+	}
+	answer := func(sid, model string) int {
+		st, _, _ := rawRequest(t, "POST", p.URL, "", sid,
+			`{"jsonrpc":"2.0","id":"`+ask.ID+`","result":{"role":"assistant","content":{"type":"text","text":"hi"},"model":"`+model+`"}}`,
+			map[string]string{"Mcp-Protocol-Version": mcp.LATEST_LEGACY_PROTOCOL_VERSION})
+		return st
+	}
+	if st := answer(sidB, "forged-by-b"); st == http.StatusAccepted {
+		t.Fatal("session B's answer to A's request was accepted")
+	}
+	if st := answer(sidA, "a-model"); st != http.StatusAccepted {
+		t.Fatalf("A's answer: HTTP %d", st)
+	}
+	if l := next(); !strings.Contains(l, "sampled a-model") || strings.Contains(l, "forged") {
+		t.Fatalf("A's call result: %s; want A's answer", l)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,8 +17,9 @@ import (
 // quietTerminal turns the echo of the terminal f off before anything is
 // asked, so that a password typed ahead of the prompt is never shown, and
 // returns a reader of one line and the function that restores the
-// terminal. An interrupt while it is quiet restores the terminal before
-// the process ends, so the user's shell does not stay blind.
+// terminal. An interrupt, SIGTERM or SIGHUP while it is quiet restores the
+// terminal, then ends the process as the signal would have, so the user's
+// shell does not stay blind.
 func quietTerminal(f *os.File) (read func() ([]byte, error), restore func(), err error) {
 	fd := int(f.Fd())
 	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
@@ -36,10 +38,16 @@ func quietTerminal(f *os.File) (read func() ([]byte, error), restore func(), err
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		select {
-		case <-sig:
+		case s := <-sig:
+			// The terminal first; then the signal does what it would have
+			// done without this handler.
 			_ = unix.IoctlSetTermios(fd, unix.TCSETS, old)
 			fmt.Fprintln(os.Stderr)
-			os.Exit(130)
+			signal.Reset(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			n, _ := s.(syscall.Signal) // always, on Linux
+			_ = syscall.Kill(os.Getpid(), n)
+			time.Sleep(time.Second) // the signal ends the process
+			os.Exit(128 + int(n))
 		case <-done:
 		}
 	}()
