@@ -61,18 +61,25 @@ func newCapsAgent(t *testing.T, url string, caps mcp.ClientCapabilities) *capsAg
 			a.completed <- id
 		}
 	})
-	if err := a.c.Start(t.Context()); err != nil {
+	initLegacy(t, a.c, caps)
+	return a
+}
+
+// initLegacy starts c and initialises it at protocol 2025-11-25 declaring
+// caps; it is closed when the test ends.
+func initLegacy(t *testing.T, c *client.Client, caps mcp.ClientCapabilities) {
+	t.Helper()
+	if err := c.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = a.c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	init := mcp.InitializeRequest{}
 	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "e2e-caps", Version: "1"}
+	init.Params.ClientInfo = mcp.Implementation{Name: "e2e-legacy", Version: "1"}
 	init.Params.Capabilities = caps
-	if _, err := a.c.Initialize(t.Context(), init); err != nil {
+	if _, err := c.Initialize(t.Context(), init); err != nil {
 		t.Fatal(err)
 	}
-	return a
 }
 
 // upstreamSaw is the client capabilities the fake upstream was given, as
@@ -291,16 +298,7 @@ func TestE2EAgentAskedOnItsCallsStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := client.NewClient(tr, client.WithSamplingHandler(fakeLLM{}), client.WithElicitationHandler(fakeUser{}), client.WithRootsHandler(fakeRoots{}))
-	if err := c.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "e2e-no-get", Version: "1"}
-	if _, err := c.Initialize(t.Context(), init); err != nil {
-		t.Fatal(err)
-	}
+	initLegacy(t, c, mcp.ClientCapabilities{})
 	for _, tc := range []struct{ tool, want string }{
 		{"fake__sample", "sampled agent-side-model"},
 		{"fake__elicit", `elicited accept {"name":"Ada"}`},
