@@ -149,12 +149,17 @@ func (s *Server) onError(ctx context.Context, _ any, method mcp.MCPMethod, messa
 		return
 	}
 	c := s.newCall(ctx, string(method), requestName(message))
-	cause := fmt.Errorf("%w: %w", ErrUnknownTool, err)
-	if !errors.Is(err, server.ErrToolNotFound) && !errors.Is(err, server.ErrPromptNotFound) &&
-		!errors.Is(err, server.ErrResourceNotFound) {
-		cause = fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	// The record names what was not found: a tool, a prompt or a resource.
+	kind := ErrInvalidRequest
+	switch {
+	case errors.Is(err, server.ErrToolNotFound):
+		kind = ErrUnknownTool
+	case errors.Is(err, server.ErrPromptNotFound):
+		kind = ErrUnknownPrompt
+	case errors.Is(err, server.ErrResourceNotFound):
+		kind = ErrUnknownResource
 	}
-	_ = s.reject(ctx, c, cause)
+	_ = s.reject(ctx, c, fmt.Errorf("%w: %w", kind, err))
 }
 
 // requestName digs the tool/prompt name or URI out of a parsed request.

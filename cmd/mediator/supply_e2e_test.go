@@ -301,8 +301,14 @@ upstreams:
 	if _, err := c.GetPrompt(t.Context(), req); err != nil {
 		t.Fatalf("the plain prompt: %v", err)
 	}
-	var quarantined int
+	var quarantined, refused int
 	for _, r := range exportRecords(t, p.Dir, p.DB) {
+		if r.Method == "prompts/get" && r.Name == "fake__sneaky" {
+			refused++
+			if !strings.HasPrefix(r.Error, "unknown prompt") || r.Outcome == mediator.OutcomeOK {
+				t.Errorf("the refused prompts/get is recorded as %s %q; want an unknown prompt", r.Outcome, r.Error)
+			}
+		}
 		if r.Method == mediator.SupplyMethod && r.Decision.Rule == "supply.quarantined" && r.Kind == mediator.KindPrompt {
 			quarantined++
 			if r.Name != "fake__sneaky" || r.Scan == nil || len(r.Scan.Definition) == 0 || !strings.Contains(r.Decision.Reason, "instruction") {
@@ -310,6 +316,9 @@ upstreams:
 				t.Errorf("the prompt's quarantine record: %s", b)
 			}
 		}
+	}
+	if refused != 1 {
+		t.Errorf("%d records of the refused prompts/get; want 1", refused)
 	}
 	if quarantined != 1 {
 		t.Fatalf("%d quarantine records of a prompt; want 1 (recorded once, not at every listing)", quarantined)
