@@ -21,12 +21,15 @@ type Catalog struct {
 
 	// Quarantined are the tools withheld from agents until reviewed.
 	Quarantined []QuarantinedTool
+	// WithheldPrompts are the prompts the supply guard withholds.
+	WithheldPrompts []WithheldPrompt
 
-	tools       map[string]int
-	quarantined map[string]int
-	prompts     map[string]int
-	resources   map[string]int
-	templates   []compiledTemplate
+	tools           map[string]int
+	quarantined     map[string]int
+	withheldPrompts map[string]int
+	prompts         map[string]int
+	resources       map[string]int
+	templates       []compiledTemplate
 }
 
 // ServerState describes one upstream in a catalog snapshot.
@@ -117,6 +120,28 @@ func (c *Catalog) SetQuarantined(qs []QuarantinedTool) {
 	for i, q := range qs {
 		c.quarantined[q.Tool.Name] = i
 	}
+}
+
+// SetWithheldPrompts sets the catalog's withheld prompts; call it once,
+// before the catalog is published.
+func (c *Catalog) SetWithheldPrompts(ws []WithheldPrompt) {
+	c.WithheldPrompts = ws
+	c.withheldPrompts = make(map[string]int, len(ws))
+	for i, w := range ws {
+		c.withheldPrompts[w.Name] = i
+	}
+}
+
+// WithheldPrompt returns the withheld prompt with the given catalog name.
+func (c *Catalog) WithheldPrompt(name string) (WithheldPrompt, bool) {
+	if c == nil {
+		return WithheldPrompt{}, false
+	}
+	i, ok := c.withheldPrompts[name]
+	if !ok {
+		return WithheldPrompt{}, false
+	}
+	return c.WithheldPrompts[i], true
 }
 
 // Quarantine returns the withheld tool with the given catalog name.

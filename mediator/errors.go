@@ -72,6 +72,7 @@ var sentinels = []struct {
 	{ErrInvalidIdentity, "invalid_identity", true},
 	{ErrUnknownTool, "unknown_tool", true},
 	{ErrToolQuarantined, "tool_quarantined", true},
+	{ErrWithheld, "definition_withheld", true},
 	{ErrUnknownPrompt, "unknown_prompt", true},
 	{ErrUnknownResource, "unknown_resource", true},
 	{ErrMethodNotAllowed, "method_not_allowed", true},

@@ -94,7 +94,7 @@ var sentinelByName = map[string]error{
 	"ErrMethodNotAllowed": ErrMethodNotAllowed, "ErrInvalidRequest": ErrInvalidRequest,
 	"ErrUpstreamUnavailable": ErrUpstreamUnavailable, "ErrUpstreamTimeout": ErrUpstreamTimeout, "ErrUpstream": ErrUpstream,
 	"ErrAudit": ErrAudit, "ErrNotSupported": ErrNotSupported, "ErrTaskState": ErrTaskState, "ErrUnknownTask": ErrUnknownTask,
-	"ErrInternal": ErrInternal, "ErrInvalidIdentity": ErrInvalidIdentity, "ErrToolQuarantined": ErrToolQuarantined,
+	"ErrInternal": ErrInternal, "ErrInvalidIdentity": ErrInvalidIdentity, "ErrToolQuarantined": ErrToolQuarantined, "ErrWithheld": ErrWithheld,
 	"ErrResultBlocked": ErrResultBlocked, "ErrUnknownApproval": ErrUnknownApproval, "ErrApprovalDecided": ErrApprovalDecided,
 	"ErrApprovalExpired": ErrApprovalExpired, "ErrApprovalForbidden": ErrApprovalForbidden, "ErrUnknownApprover": ErrUnknownApprover,
 	"ErrReviewStale": ErrReviewStale, "ErrPinNotFound": ErrPinNotFound,

@@ -21,6 +21,9 @@ func Resolve(cat *Catalog, c *Call) (Target, error) {
 		return ToolTarget(t), nil
 	case "prompts/get":
 		pr, ok := cat.Prompt(c.Name)
+		if w, held := cat.WithheldPrompt(c.Name); !ok && held {
+			return Target{}, fmt.Errorf("%w: %s", ErrWithheld, w.Reason)
+		}
 		if !ok {
 			return Target{}, fmt.Errorf("%w %q: call prompts/list to see the prompts you may use", ErrUnknownPrompt, trimForError(c.Name, 128))
 		}

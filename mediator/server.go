@@ -256,7 +256,13 @@ func (s *Server) syncPrompts(cat *Catalog) {
 		mp.Name = p.Name
 		prompts = append(prompts, server.ServerPrompt{Prompt: mp, Handler: s.handlePrompt})
 	}
-	if s.synced.changed("prompts", project(cat.Prompts, func(p Prompt) any { return []any{p.Definition, p.Order} })) {
+	for _, w := range cat.WithheldPrompts {
+		// Registered so that a prompts/get reaches the pipeline and is
+		// refused with the reason; never listed (filterPrompts keeps
+		// catalog prompts).
+		prompts = append(prompts, server.ServerPrompt{Prompt: mcp.Prompt{Name: w.Name}, Handler: s.handlePrompt})
+	}
+	if s.synced.changed("prompts", []any{project(cat.Prompts, func(p Prompt) any { return []any{p.Definition, p.Order} }), cat.WithheldPrompts}) {
 		s.mcp.SetPrompts(prompts...)
 	}
 }

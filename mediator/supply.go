@@ -11,6 +11,18 @@ import (
 // definition is not (or no longer) the one an administrator reviewed.
 var ErrToolQuarantined = errors.New("tool quarantined")
 
+// ErrWithheld is wrapped by the error of a prompts/get of a prompt the
+// supply guard withholds: the scanner found its definition poisoned.
+var ErrWithheld = errors.New("definition withheld")
+
+// WithheldPrompt is an upstream prompt the supply guard withholds from
+// agents, and why.
+type WithheldPrompt struct {
+	Name   string `json:"name"`
+	Server string `json:"server"`
+	Reason string `json:"reason"`
+}
+
 // Severity ranks a scanner finding. A high finding in a tool definition
 // quarantines the tool even on first sight.
 type Severity string

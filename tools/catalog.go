@@ -43,6 +43,8 @@ type listing struct {
 	offeredPrompts   []mediator.Prompt
 	offeredResources []mediator.Resource
 	offeredTemplates []mediator.ResourceTemplate
+	// withheldPrompts are the offered prompts the guard withholds.
+	withheldPrompts []mediator.WithheldPrompt
 }
 
 // rewriteName returns def, a JSON object, with the value of every "name"

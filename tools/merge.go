@@ -71,6 +71,7 @@ func merge(snaps []snapshot) (*mediator.Catalog, []collision) {
 		resources   []mediator.Resource
 		templates   []mediator.ResourceTemplate
 		quarantined []mediator.QuarantinedTool
+		withheld    []mediator.WithheldPrompt
 		servers     = make([]mediator.ServerState, 0, len(snaps))
 	)
 	toolNames, promptNames := newClaims("tool", &found), newClaims("prompt", &found)
@@ -96,6 +97,11 @@ func merge(snaps []snapshot) (*mediator.Catalog, []collision) {
 				prompts = append(prompts, p)
 			}
 		}
+		for _, w := range s.listing.withheldPrompts {
+			if promptNames.take(w.Name, server) {
+				withheld = append(withheld, w)
+			}
+		}
 		for _, r := range s.listing.resources {
 			if uris.take(r.URI, server) {
 				resources = append(resources, r)
@@ -109,6 +115,7 @@ func merge(snaps []snapshot) (*mediator.Catalog, []collision) {
 	}
 	cat := mediator.NewCatalog(tools, resources, templates, prompts, servers)
 	cat.SetQuarantined(quarantined)
+	cat.SetWithheldPrompts(withheld)
 	return cat, found
 }
 

@@ -95,18 +95,26 @@ func (r *Registry) vet(ctx context.Context, cfg *Config, l *listing) {
 	v := r.guard.Vet(ctx, cfg.Name, cfg.EffectivePinning(), l.offered, others)
 	l.tools, l.quarantined = v.Serve, v.Quarantined
 	mode := cfg.EffectivePinning()
-	l.prompts = withhold(ctx, r.guard, cfg.Name, mode, mediator.KindPrompt, l.offeredPrompts, others,
+	var held map[string]string
+	l.prompts, held = withhold(ctx, r.guard, cfg.Name, mode, mediator.KindPrompt, l.offeredPrompts, others,
 		func(p mediator.Prompt) (string, []byte) { return p.Name, p.Definition })
-	l.resources = withhold(ctx, r.guard, cfg.Name, mode, mediator.KindResource, l.offeredResources, others,
+	l.withheldPrompts = nil
+	for _, p := range l.offeredPrompts {
+		if reason := held[p.Name]; reason != "" {
+			l.withheldPrompts = append(l.withheldPrompts, mediator.WithheldPrompt{Name: p.Name, Server: p.Server, Reason: reason})
+		}
+	}
+	l.resources, _ = withhold(ctx, r.guard, cfg.Name, mode, mediator.KindResource, l.offeredResources, others,
 		func(x mediator.Resource) (string, []byte) { return x.URI, x.Definition })
-	l.templates = withhold(ctx, r.guard, cfg.Name, mode, mediator.KindResource, l.offeredTemplates, others,
+	l.templates, _ = withhold(ctx, r.guard, cfg.Name, mode, mediator.KindResource, l.offeredTemplates, others,
 		func(x mediator.ResourceTemplate) (string, []byte) { return x.URITemplate, x.Definition })
 }
 
-// withhold returns items without those the guard withholds.
-func withhold[T any](ctx context.Context, g SupplyGuard, server, mode string, kind mediator.Kind, items []T, others []string, key func(T) (string, []byte)) []T {
+// withhold returns items without those the guard withholds, and why
+// those are, by name.
+func withhold[T any](ctx context.Context, g SupplyGuard, server, mode string, kind mediator.Kind, items []T, others []string, key func(T) (string, []byte)) ([]T, map[string]string) {
 	if len(items) == 0 {
-		return items
+		return items, nil
 	}
 	// Each name once, its first definition: the one the catalog serves
 	// (buildListing refuses a second already; a second definition is never
@@ -123,7 +131,7 @@ func withhold[T any](ctx context.Context, g SupplyGuard, server, mode string, ki
 	}
 	out := g.VetDefinitions(ctx, server, mode, kind, defs, others)
 	if len(out) == 0 && !dup {
-		return items
+		return items, nil
 	}
 	kept := make([]T, 0, len(items))
 	seen := make(map[string]bool, len(items))
@@ -133,7 +141,7 @@ func withhold[T any](ctx context.Context, g SupplyGuard, server, mode string, ki
 			kept = append(kept, it)
 		}
 	}
-	return kept
+	return kept, out
 }
 
 // SecretAction returns what is done with a secret in a result of the named

@@ -294,19 +294,26 @@ upstreams:
 	}
 	req := mcp.GetPromptRequest{}
 	req.Params.Name = "fake__sneaky"
-	if _, err := c.GetPrompt(t.Context(), req); err == nil {
-		t.Fatal("the poisoned prompt could be got")
+	if _, err := c.GetPrompt(t.Context(), req); err == nil || !strings.Contains(err.Error(), "is withheld: the scanner found") {
+		t.Fatalf("prompts/get of the poisoned prompt: %v; want a refusal saying why", err)
 	}
 	req.Params.Name = "fake__plain"
 	if _, err := c.GetPrompt(t.Context(), req); err != nil {
 		t.Fatalf("the plain prompt: %v", err)
 	}
+	req.Params.Name = "fake__nowhere"
+	if _, err := c.GetPrompt(t.Context(), req); err == nil {
+		t.Fatal("a prompt no upstream offers could be got")
+	}
 	var quarantined, refused int
 	for _, r := range exportRecords(t, p.Dir, p.DB) {
+		if r.Method == "prompts/get" && r.Name == "fake__nowhere" && !strings.HasPrefix(r.Error, "unknown prompt") {
+			t.Errorf("a prompts/get of no prompt is recorded as %q; want an unknown prompt", r.Error)
+		}
 		if r.Method == "prompts/get" && r.Name == "fake__sneaky" {
 			refused++
-			if !strings.HasPrefix(r.Error, "unknown prompt") || r.Outcome == mediator.OutcomeOK {
-				t.Errorf("the refused prompts/get is recorded as %s %q; want an unknown prompt", r.Outcome, r.Error)
+			if !strings.HasPrefix(r.Error, "definition withheld") || r.Outcome == mediator.OutcomeOK {
+				t.Errorf("the refused prompts/get is recorded as %s %q; want a withheld definition", r.Outcome, r.Error)
 			}
 		}
 		if r.Method == mediator.SupplyMethod && r.Decision.Rule == "supply.quarantined" && r.Kind == mediator.KindPrompt {
