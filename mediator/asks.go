@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -17,17 +18,15 @@ import (
 // A request an upstream sends the agent during a call (sampling,
 // elicitation, roots) belongs to that call, and MCP's streamable HTTP
 // transport says such messages go on the call's own POST stream. mcp-go's
-// HTTP server sends sampling and roots requests only on the session's GET
-// stream, so an agent that holds none never saw them and the call hung
-// until its timeout. The
-// mediator writes them on the call's POST stream itself, with ids of its
-// own (askIDPrefix), and takes the agent's answer, POSTed to the session,
-// before mcp-go sees it. (mcp-go v1.2.1 puts sampling and roots requests
-// on the GET stream always, an elicitation on a request-scoped stream only
-// when it finds one; writing all three here keeps one way for them.) Without such a stream (stdio, a 2026-07-28
-// request, a client that takes no event stream, a call already answered)
-// the request goes the way mcp-go sends it; over stdio mcp-go writes it on
-// the pipe, in order.
+// HTTP server (v1.2.1) sends sampling and roots requests only on the
+// session's GET stream, and an elicitation on a request-scoped stream only
+// when it finds one, so an agent holding no GET stream was never asked and
+// the call hung until its timeout. The mediator writes all three on the
+// call's POST stream itself, with ids of its own (askIDPrefix), and takes
+// the agent's answer, POSTed to the session, before mcp-go sees it.
+// Without such a stream (stdio, a 2026-07-28 request, a client that takes
+// no event stream, a call already answered) the request goes the way
+// mcp-go sends it; over stdio mcp-go writes it on the pipe, in order.
 
 // askIDPrefix begins the id of every request the mediator writes on a
 // call's stream.
@@ -137,7 +136,7 @@ func (p *peer) ask(ctx context.Context, method string, params any) (result json.
 	cancel()
 	p.mu.Unlock()
 	if err != nil {
-		if err == errStreamClosed {
+		if errors.Is(err, errStreamClosed) {
 			return nil, false, nil
 		}
 		return nil, true, fmt.Errorf("writing %s on the call's stream: %w", method, err)

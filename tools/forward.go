@@ -148,7 +148,8 @@ func (u *upstream) call(ctx context.Context, rec *callRec, method string, params
 	u.mu.Unlock()
 	res, err := c.request(cctx, method, params)
 	if err != nil {
-		if rpc := (*rpcError)(nil); errors.As(err, &rpc) {
+		var rpc *rpcError
+		if errors.As(err, &rpc) {
 			c.awaitRequiredElicitations(rpc, rec.peer)
 		}
 		return nil, u.callError(ctx, cctx, c, method, err)

@@ -92,9 +92,9 @@ func (r *Registry) vet(ctx context.Context, cfg *Config, l *listing) {
 			others = append(others, t.Name, t.Original)
 		}
 	}
-	v := r.guard.Vet(ctx, cfg.Name, cfg.EffectivePinning(), l.offered, others)
-	l.tools, l.quarantined = v.Serve, v.Quarantined
 	mode := cfg.EffectivePinning()
+	v := r.guard.Vet(ctx, cfg.Name, mode, l.offered, others)
+	l.tools, l.quarantined = v.Serve, v.Quarantined
 	var held map[string]string
 	l.prompts, held = withhold(ctx, r.guard, cfg.Name, mode, mediator.KindPrompt, l.offeredPrompts, others,
 		func(p mediator.Prompt) (string, []byte) { return p.Name, p.Definition })
