@@ -83,6 +83,9 @@ func (s *Server) gate(ctx context.Context, _ any, message any) error {
 	if isGated(head.Method) {
 		return s.gateSubscription(ctx, c, raw)
 	}
+	if isTaskMethod(head.Method) {
+		return s.gateTask(ctx, c, raw)
+	}
 	if IsMediated(head.Method) {
 		return nil // the handler runs the chain
 	}

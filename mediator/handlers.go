@@ -73,12 +73,13 @@ func (s *Server) run(ctx context.Context, c *Call, h http.Header) error {
 // to do, so that the agent's model sees it; it is never a successful-looking
 // result.
 func (s *Server) handleTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	c := s.newCall(ctx, "tools/call", req.Params.Name)
-	c.Arguments = req.GetArguments()
-	takePrompt(c, req.Params.Meta, s.promptCap())
-	takeTrace(c, req.Params.Meta)
-	stripMediatorMeta(req.Params.Meta)
-	c.Request = &req
+	switch asTask, err := s.taskCheck(ctx, &req); {
+	case err != nil:
+		return s.refuseCall(ctx, s.toolCall(ctx, &req), err)
+	case asTask:
+		return s.startTask(ctx, req)
+	}
+	c := s.toolCall(ctx, &req)
 	ctx, raw := withRawResult(ctx)
 	if err := s.run(ctx, c, req.Header); err != nil {
 		if perr := s.passed.errorFor(ctx, err); perr != nil {

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"slices"
 	"time"
 
@@ -33,7 +32,7 @@ const (
 
 // listedTool is how an agent is shown a catalog object.
 type listedTool struct {
-	def  json.RawMessage // the upstream's definition (a tool's without "execution")
+	def  json.RawMessage // the upstream's definition, name rewritten
 	rank [2]int          // its upstream's place in the catalog, its place in that upstream's list
 }
 
@@ -65,11 +64,7 @@ func showLists(cat *Catalog) *shownLists {
 		templates: make(map[string]listedTool, len(cat.Templates)),
 	}
 	for _, t := range cat.Tools {
-		def, err := withoutMember(t.Definition, "execution")
-		if err != nil {
-			continue // mcp-go's encoding then
-		}
-		out.tools[t.Name] = listedTool{def: def, rank: [2]int{servers[t.Server], t.Order}}
+		out.tools[t.Name] = listedTool{def: t.Definition, rank: [2]int{servers[t.Server], t.Order}}
 	}
 	for _, p := range cat.Prompts {
 		out.prompts[p.Name] = listedTool{def: p.Definition, rank: [2]int{servers[p.Server], p.Order}}
@@ -83,44 +78,6 @@ func showLists(cat *Catalog) *shownLists {
 		out.templates[t.URITemplate] = listedTool{def: t.Definition, rank: [2]int{servers[t.Server], i}}
 	}
 	return out
-}
-
-// withoutMember returns the JSON object def without its member key (tasks
-// are not proxied, so a tool's "execution" is not offered), keeping the
-// other members' bytes and order; def unchanged when it has none.
-func withoutMember(def json.RawMessage, key string) (json.RawMessage, error) {
-	if !bytes.Contains(def, []byte(`"`+key+`"`)) {
-		return def, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(def))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, errors.New("definition is not a JSON object")
-	}
-	var out bytes.Buffer
-	out.WriteByte('{')
-	for dec.More() {
-		k, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return nil, err
-		}
-		name, _ := k.(string)
-		if name == key {
-			continue
-		}
-		if out.Len() > 1 {
-			out.WriteByte(',')
-		}
-		kb, _ := marshalAsSent(name)
-		out.Write(kb)
-		out.WriteByte(':')
-		out.Write(val)
-	}
-	out.WriteByte('}')
-	return out.Bytes(), nil
 }
 
 // showTools orders res's tools as agents are shown them (the mediator's

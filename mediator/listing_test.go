@@ -6,25 +6,6 @@ import (
 	"testing"
 )
 
-func TestWithoutMember(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{`{"name":"a","execution":{"taskSupport":"optional"},"x":1}`, `{"name":"a","x":1}`},
-		{`{"execution":{},"name":"a"}`, `{"name":"a"}`},
-		{`{"name":"a"}`, `{"name":"a"}`},
-		{`{"name":"a","description":"see \"execution\" below"}`, `{"name":"a","description":"see \"execution\" below"}`},
-		{`{ "name" : "a" , "execution" : null }`, `{"name":"a"}`},
-	}
-	for _, tt := range tests {
-		got, err := withoutMember(json.RawMessage(tt.in), "execution")
-		if err != nil || string(got) != tt.want {
-			t.Errorf("withoutMember(%s) = %s, %v; want %s", tt.in, got, err, tt.want)
-		}
-	}
-	if _, err := withoutMember(json.RawMessage(`["execution"]`), "execution"); err == nil {
-		t.Error("an array passed for an object")
-	}
-}
-
 // A listing token is honoured once, only on the stream it was issued for;
 // the definitions replace mcp-go's encodings and the token leaves the result.
 func TestRewriteListing(t *testing.T) {

@@ -13,8 +13,6 @@ const (
 	methodLocal methodRule = iota + 1
 	// methodMediated: acts on an upstream object; goes through policy.
 	methodMediated
-	// methodRefused: known to MCP but not offered through the mediator.
-	methodRefused
 	// methodGated: acts on an upstream object, goes through policy, and is
 	// answered by mcp-go once the gate has run the chain (subscriptions).
 	methodGated
@@ -38,12 +36,11 @@ var methodTable = map[string]methodRule{
 	"completion/complete":      methodMediated,
 	"resources/subscribe":      methodGated,
 	"resources/unsubscribe":    methodGated,
-	// Long-running tasks are not proxied yet: refuse them plainly rather
-	// than half-support them.
-	"tasks/get":    methodRefused,
-	"tasks/list":   methodRefused,
-	"tasks/result": methodRefused,
-	"tasks/cancel": methodRefused,
+	// Tasks: the mediator is the receiver of every task (tasks.go).
+	"tasks/get":    methodLocal,
+	"tasks/list":   methodLocal,
+	"tasks/result": methodLocal,
+	"tasks/cancel": methodLocal,
 }
 
 // IsMediated reports whether method acts on an upstream object and is
@@ -64,9 +61,6 @@ func decideMethod(method string) (Decision, error) {
 	switch methodTable[method] {
 	case methodLocal:
 		return Decision{Effect: EffectAllow, Rule: "method-table", Reason: "protocol method served by the mediator"}, nil
-	case methodRefused:
-		d := Decision{Effect: EffectDeny, Rule: "method-table", Reason: "method " + method + " is not offered through the mediator"}
-		return d, fmt.Errorf("%w: %s is not offered through the mediator", ErrMethodNotAllowed, method)
 	default:
 		d := Decision{Effect: EffectDeny, Rule: "method-table", Reason: "unknown method"}
 		return d, fmt.Errorf("%w: unknown method %q", ErrMethodNotAllowed, trimForError(method, 64))

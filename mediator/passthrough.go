@@ -116,8 +116,14 @@ func (e *passedError) Unwrap() error { return e.err }
 // rewrites responses, nil otherwise.
 func (p *passthrough) errorFor(ctx context.Context, err error) error {
 	var rpc *UpstreamRPCError
+	var own *ownRPCError
 	sc := scopeOf(ctx)
-	if sc == nil || !errors.As(err, &rpc) {
+	switch {
+	case sc == nil:
+		return nil
+	case errors.As(err, &own):
+		rpc = own.rpc
+	case !errors.As(err, &rpc):
 		return nil
 	}
 	var b [passTokenHex / 2]byte

@@ -540,6 +540,8 @@ func (p *pipeline) forward(ctx context.Context, c *Call) (err error) {
 		return nil
 	case *ToolUseRequest:
 		return nil // the agent's client runs the tool: the decision is the answer
+	case *taskRequest:
+		return req.run(ctx, c) // the mediator is the task's receiver (tasks.go)
 	case *mcp.CallToolRequest:
 		t, ok := p.d.Upstreams.Catalog().Tool(c.Target.Name)
 		if !ok {

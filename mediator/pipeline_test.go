@@ -80,7 +80,7 @@ func TestChainOutcomes(t *testing.T) {
 			},
 			outcome: OutcomeOK, forwarded: true},
 		{name: "protocol method allowed by the method table", call: &Call{Method: "tools/list"}, outcome: OutcomeOK},
-		{name: "refused protocol method", call: &Call{Method: "tasks/list"}, wantErr: ErrMethodNotAllowed, outcome: OutcomeDenied},
+		{name: "unknown protocol method", call: &Call{Method: "tasks/lst"}, wantErr: ErrMethodNotAllowed, outcome: OutcomeDenied},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

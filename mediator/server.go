@@ -40,6 +40,8 @@ type Server struct {
 	levels logLevels
 	// cancelled: the requests agents cancelled (cancelled.go)
 	cancelled cancelledIDs
+	// tasks: the agents' tasks (tasks.go)
+	tasks taskBoard
 	// live: the registered MCP sessions, by id (server.ClientSession)
 	live   sync.Map
 	syncMu sync.Mutex
@@ -125,6 +127,10 @@ func NewServer(deps Deps, opts ...Option) (*Server, error) {
 		server.WithResourceCapabilities(true, true),
 		server.WithPromptCapabilities(true),
 		server.WithLogging(),
+		// The mediator answers tasks/* itself (tasks.go); mcp-go's own
+		// task store stays empty, as no tool is registered with it as a
+		// task tool.
+		server.WithTaskCapabilities(true, true, true),
 		// No WithElicitation or EnableSampling: sampling and elicitation
 		// are client capabilities, which mcp-go would advertise as the
 		// server's; relaying them needs neither.
@@ -335,7 +341,8 @@ func ToMCPTool(t Tool) (mcp.Tool, error) {
 	if raw := fields["outputSchema"]; len(raw) > 0 && string(raw) != "null" {
 		mt.RawOutputSchema = raw
 	}
-	// Tasks are not proxied: a task-only tool is offered for direct calls.
+	// mcp-go must not run a task itself: the mediator is every task's
+	// receiver (tasks.go), and listings show the upstream's "execution".
 	mt.Execution = nil
 	return mt, nil
 }

@@ -160,7 +160,7 @@ func TestServerBadInput(t *testing.T) {
 		wantBody   string
 	}{
 		{"unknown method", sid, `{"jsonrpc":"2.0","id":5,"method":"evil/do"}`, 200, `"code":-32601`},
-		{"refused method", sid, `{"jsonrpc":"2.0","id":6,"method":"tasks/list"}`, 200, "not offered through the mediator"},
+		{"unknown task", sid, `{"jsonrpc":"2.0","id":6,"method":"tasks/get","params":{"taskId":"nope"}}`, 200, "not found"},
 		{"malformed JSON", sid, `{"jsonrpc":"2.0","id":7,"method":`, 0, ""},
 		{"forged session id", "mcp-session-00000000-0000-4000-8000-000000000000", `{"jsonrpc":"2.0","id":8,"method":"ping"}`, 404, ""},
 		{"over the size cap", sid, `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"demo__echo","arguments":{"message":"` + strings.Repeat("x", 70<<10) + `"}}}`, 413, "cap"},

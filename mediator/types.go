@@ -136,7 +136,22 @@ type Tool struct {
 	// Order is the tool's position in its upstream's tools/list: agents
 	// get tools in the upstreams' order (the catalog itself is by name).
 	Order int `json:"order,omitempty"`
+	// TaskSupport is the tool's execution.taskSupport as its upstream
+	// listed it: TaskOptional, TaskRequired, or "" (forbidden, absent or
+	// a value MCP does not define).
+	TaskSupport TaskSupport `json:"task_support,omitempty"`
 }
+
+// TaskSupport is whether a tool may or must be called as a task (MCP
+// 2025-11-25, execution.taskSupport).
+type TaskSupport string
+
+// The task support values the mediator acts on; anything else is
+// "forbidden", MCP's default.
+const (
+	TaskOptional TaskSupport = "optional"
+	TaskRequired TaskSupport = "required"
+)
 
 // ArgKind is what an argument of a tool holds, as far as intent
 // constraints are concerned.

@@ -272,8 +272,24 @@ func buildTool(cfg *Config, prefix string, def json.RawMessage) (mediator.Tool, 
 	return mediator.Tool{
 		Name: name, Server: cfg.Name, Original: original, Definition: rewritten,
 		Risk: risk, DataClass: class, Hints: hints, Hash: hash,
-		Args: cfg.Tools[original].ArgKinds(),
+		Args: cfg.Tools[original].ArgKinds(), TaskSupport: taskSupportOf(m),
 	}, nil
+}
+
+// taskSupportOf reads a tool's execution.taskSupport; a value MCP does not
+// define, or an execution member that is not an object, is "forbidden".
+func taskSupportOf(m map[string]json.RawMessage) mediator.TaskSupport {
+	var e struct {
+		TaskSupport string `json:"taskSupport"`
+	}
+	if raw, ok := m["execution"]; !ok || json.Unmarshal(raw, &e) != nil {
+		return ""
+	}
+	switch ts := mediator.TaskSupport(e.TaskSupport); ts {
+	case mediator.TaskOptional, mediator.TaskRequired:
+		return ts
+	}
+	return ""
 }
 
 func buildPrompt(prefix, server string, def json.RawMessage) (mediator.Prompt, error) {

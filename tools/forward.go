@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/client/transport"
@@ -29,6 +30,9 @@ func (r *Registry) CallTool(ctx context.Context, t mediator.Tool, req mcp.CallTo
 	if len(req.Params.RawArguments) > 0 {
 		args = req.Params.RawArguments // keeps numbers beyond 2^53 exact
 	}
+	if t.TaskSupport == mediator.TaskRequired {
+		return r.callAsTask(ctx, t, req, args)
+	}
 	raw, err := r.forward(ctx, t.Server, string(mcp.MethodToolsCall), req.Params.Meta, func(meta map[string]any) any {
 		return struct {
 			Name      string         `json:"name"`
@@ -44,6 +48,64 @@ func (r *Registry) CallTool(ctx context.Context, t mediator.Tool, req mcp.CallTo
 		return nil, badResult(t.Server, mcp.MethodToolsCall, err)
 	}
 	mediator.KeepRawResult(ctx, raw)
+	return res, nil
+}
+
+// callAsTask calls a tool its upstream runs only as a task: tools/call
+// with a task, then tasks/result for the task's outcome, asked again while
+// the upstream's timeout passes and the agent's call goes on. When the
+// agent's call ends first (its task cancelled, its lifetime over), the
+// upstream's task is cancelled with tasks/cancel.
+func (r *Registry) callAsTask(ctx context.Context, t mediator.Tool, req mcp.CallToolRequest, args any) (*mcp.CallToolResult, error) {
+	var ttl *int64
+	if dl, ok := ctx.Deadline(); ok {
+		ms := max(time.Until(dl).Milliseconds(), 1)
+		ttl = &ms
+	}
+	raw, err := r.forward(ctx, t.Server, string(mcp.MethodToolsCall), req.Params.Meta, func(meta map[string]any) any {
+		return struct {
+			Name      string         `json:"name"`
+			Arguments any            `json:"arguments,omitempty"`
+			Meta      map[string]any `json:"_meta,omitempty"`
+			Task      mcp.TaskParams `json:"task"`
+		}{t.Original, args, meta, mcp.TaskParams{TTL: ttl}}
+	})
+	if err != nil {
+		return nil, err
+	}
+	var created mcp.CreateTaskResult
+	if err := json.Unmarshal(raw, &created); err != nil || created.Task.TaskId == "" {
+		return nil, fmt.Errorf("%w: upstream %q answered a task-augmented tools/call without a task (%d bytes): %v",
+			mediator.ErrUpstream, t.Server, len(raw), err)
+	}
+	id := created.Task.TaskId
+	for {
+		raw, err = r.forward(ctx, t.Server, string(mcp.MethodTasksResult), nil, func(map[string]any) any {
+			return mcp.TaskResultParams{TaskId: id}
+		})
+		if errors.Is(err, mediator.ErrUpstreamTimeout) && ctx.Err() == nil {
+			continue // the task runs longer than one request may wait
+		}
+		break
+	}
+	if ctx.Err() != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, cerr := r.forward(cctx, t.Server, string(mcp.MethodTasksCancel), nil, func(map[string]any) any {
+			return mcp.CancelTaskParams{TaskId: id}
+		})
+		r.log.Info("upstream task cancelled", "upstream", t.Server, "tool", t.Original, "task", id, "err", cerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res, err := mcp.ParseCallToolResult(&raw)
+	if err != nil {
+		return nil, badResult(t.Server, mcp.MethodTasksResult, err)
+	}
+	if res.Meta != nil {
+		delete(res.Meta.AdditionalFields, "io.modelcontextprotocol/related-task") // the upstream's task, not the agent's
+	}
 	return res, nil
 }
 

@@ -63,8 +63,7 @@ func listedAs(t *testing.T, r rpcResponse, key string) []json.RawMessage {
 // "annotations": {} or other member added, icons, output schema, _meta and
 // an empty description kept, byte for byte, over stdio and HTTP (before:
 // sorted by name and re-encoded by mcp-go, which added "annotations": {}).
-// "execution" is dropped on purpose: tasks are not proxied. The mediator
-// claims no sampling or elicitation capability of its own.
+// "execution" is kept: tasks are proxied (tasks.go). The mediator claims no sampling or elicitation capability of its own.
 func TestE2EToolListingAsUpstreamSent(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -94,12 +93,10 @@ func TestE2EToolListingAsUpstreamSent(t *testing.T) {
 	r, _ := httpCall(t, p.URL, sid, 2, "tools/list", `{}`)
 	viaHTTP := listedTools(t, r)
 
-	// What the agent should see: the upstream's tools, renamed, without
-	// "execution".
+	// What the agent should see: the upstream's tools, renamed.
 	var want []string
 	for _, d := range direct {
 		s := strings.Replace(string(d), `"name":"`, `"name":"raw__`, 1)
-		s = strings.Replace(s, `,"execution":{"taskSupport":"optional"}`, "", 1)
 		want = append(want, s)
 	}
 	for via, got := range map[string][]json.RawMessage{"stdio": viaStdio, "http": viaHTTP} {

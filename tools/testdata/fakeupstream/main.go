@@ -87,6 +87,7 @@ func newServer() *server.MCPServer {
 		server.WithCompletions(),
 		server.WithPromptCompletionProvider(completer{}),
 		server.WithElicitation(),
+		server.WithTaskCapabilities(true, true, true),
 	}
 	if *pageSize > 0 {
 		opts = append(opts, server.WithPaginationLimit(*pageSize))
@@ -160,6 +161,12 @@ func addTools(s *server.MCPServer) {
 			return mcp.NewToolResultStructured(map[string]any{"value": r.GetString("text", "")}, "see structuredContent"), nil
 		})
 	s.AddTool(mcp.NewTool("sleep", mcp.WithNumber("seconds")), sleepTool)
+	// slow_task may be called as a task; only_task must be (this server
+	// runs it as one).
+	s.AddTool(mcp.NewTool("slow_task", mcp.WithNumber("seconds"), mcp.WithString("text"),
+		mcp.WithTaskSupport(mcp.TaskSupportOptional)), slowTask)
+	s.AddTool(mcp.NewTool("only_task", mcp.WithNumber("seconds"), mcp.WithString("text"),
+		mcp.WithTaskSupport(mcp.TaskSupportRequired)), slowTask)
 	s.AddTool(mcp.NewTool("progress", mcp.WithNumber("steps")), progressTool(s))
 	s.AddTool(mcp.NewTool("crash"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		fmt.Fprintln(os.Stderr, "crashing on request")
@@ -378,6 +385,20 @@ func addTools(s *server.MCPServer) {
 		h, _ := ctx.Value(headerKey{}).(http.Header)
 		return mcp.NewToolResultText(fmt.Sprintf("%s=%s;Authorization=%s", *header, h.Get(*header), h.Get("Authorization"))), nil
 	})
+}
+
+// slowTask waits seconds (default 0), then answers "done <text>", or
+// fails with isError when text is "fail".
+func slowTask(ctx context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(time.Duration(r.GetFloat("seconds", 0) * float64(time.Second))):
+	}
+	if r.GetString("text", "") == "fail" {
+		return mcp.NewToolResultError("failed as asked"), nil
+	}
+	return mcp.NewToolResultText("done " + r.GetString("text", "")), nil
 }
 
 func sleepTool(ctx context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
