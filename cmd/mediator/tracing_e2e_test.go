@@ -293,7 +293,7 @@ upstreams:
 	if res := callWithTrace(t, c, "fake__wipe", map[string]any{"target": "SECRET-ARG-42"}, tp); res.IsError {
 		t.Fatalf("approved wipe: %s", resultText(res))
 	}
-	all := rcv.trace(approvedTrace, 10) // two calls of 5 spans each
+	all := rcv.trace(approvedTrace, 15) // the pending call's 7 spans, the approved call's 8
 	var pending, approved *tracepb.Span
 	for _, s := range all {
 		if s.GetName() == "tools/call fake__wipe" && s.GetKind() == tracepb.Span_SPAN_KIND_SERVER {

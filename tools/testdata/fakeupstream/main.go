@@ -166,7 +166,13 @@ func addTools(s *server.MCPServer) {
 	s.AddTool(mcp.NewTool("slow_task", mcp.WithNumber("seconds"), mcp.WithString("text"),
 		mcp.WithTaskSupport(mcp.TaskSupportOptional)), slowTask)
 	s.AddTool(mcp.NewTool("only_task", mcp.WithNumber("seconds"), mcp.WithString("text"),
-		mcp.WithTaskSupport(mcp.TaskSupportRequired)), slowTask)
+		mcp.WithTaskSupport(mcp.TaskSupportRequired)), func(ctx context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		// mcp-go runs a task on its request's context, which its stdio
+		// server may end once the CreateTaskResult is written: the task
+		// then ends "cancelled", without a result. Not this server's
+		// point, so the task outlives it.
+		return slowTask(context.WithoutCancel(ctx), r)
+	})
 	s.AddTool(mcp.NewTool("progress", mcp.WithNumber("steps")), progressTool(s))
 	s.AddTool(mcp.NewTool("crash"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		fmt.Fprintln(os.Stderr, "crashing on request")

@@ -3,8 +3,7 @@
 // agent sees directly with what it sees through the mediator byte for byte:
 // tools in an order that is not by name, without annotations or a
 // description, with icons, an output schema, "required": false in a schema,
-// and an execution member (which the mediator does not offer: tasks are not
-// proxied); prompts, resources and templates likewise, with members mcp-go's
+// and an execution member (which the mediator keeps); prompts, resources and templates likewise, with members mcp-go's
 // types drop or add. The tool "grow" adds a resource and a template and
 // sends one notifications/resources/list_changed; resources/read answers
 // with the params it received, as text. completion/complete answers with
