@@ -101,7 +101,12 @@ type clientOut struct {
 }
 
 type callOut struct {
-	Name              string          `json:"name"`
+	Name string `json:"name"`
+	// Task, TaskID and Statuses: a call made as a task (--task), the
+	// statuses its stream reported, in order.
+	Task              bool            `json:"task"`
+	TaskID            string          `json:"taskId"`
+	Statuses          []string        `json:"statuses"`
 	IsError           bool            `json:"isError"`
 	Content           []contentBlock  `json:"content"`
 	StructuredContent json.RawMessage `json:"structuredContent"`
@@ -147,6 +152,19 @@ type toolCall struct {
 // fails the test with the client's stderr.
 func (k *nodeKit) runClient(t *testing.T, calls []toolCall, transport ...string) *clientOut {
 	t.Helper()
+	return k.runCalls(t, "--call", calls, transport...)
+}
+
+// runTaskClient is runClient calling each tool as a task (--task).
+func (k *nodeKit) runTaskClient(t *testing.T, calls []toolCall, transport ...string) *clientOut {
+	t.Helper()
+	return k.runCalls(t, "--task", calls, transport...)
+}
+
+// runCalls runs mcp-client.mjs making each call with flag (--call or
+// --task).
+func (k *nodeKit) runCalls(t *testing.T, flag string, calls []toolCall, transport ...string) *clientOut {
+	t.Helper()
 	const deadline = 60 * time.Second
 	args := []string{filepath.Join(k.dir, "mcp-client.mjs"), "--timeout-ms", strconv.Itoa(int(deadline.Milliseconds()))}
 	for _, c := range calls {
@@ -154,7 +172,7 @@ func (k *nodeKit) runClient(t *testing.T, calls []toolCall, transport ...string)
 		if err != nil {
 			t.Fatal(err)
 		}
-		args = append(args, "--call", c.name, "--args", string(a))
+		args = append(args, flag, c.name, "--args", string(a))
 	}
 	args = append(args, transport...)
 	ctx, cancel := context.WithTimeout(t.Context(), deadline+15*time.Second)

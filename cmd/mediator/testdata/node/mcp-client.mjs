@@ -9,7 +9,10 @@
 //
 // Options:
 //   --call NAME        call tool NAME after listing tools (repeatable)
-//   --args JSON        arguments of the preceding --call (default {})
+//   --task NAME        call tool NAME as a task (MCP 2025-11-25): the SDK's
+//                      experimental callToolStream, which polls tasks/get and
+//                      fetches tasks/result (repeatable; in order with --call)
+//   --args JSON        arguments of the preceding --call or --task (default {})
 //   --header K=V       extra HTTP header (repeatable; --url only)
 //   --timeout-ms N     whole-run deadline (default 60000); each request
 //                      gets the same bound
@@ -18,6 +21,8 @@
 // order and prints one JSON object on stdout:
 //   {"ok":true,"server":{...},"protocolVersion":"...","tools":["a","b"],
 //    "calls":[{"name":"a","isError":false,"content":[...],"structuredContent":...}]}
+// A --task's entry adds "task":true, "taskId" and "statuses" (each status
+// the stream reported, in order).
 // A tool result with isError:true is reported, not a failure. A protocol
 // error from a call is reported as {"name":..,"error":{"code":..,"message":..}}.
 // Anything else (connect failure, tools/list error, deadline) prints
@@ -28,7 +33,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 
 function usage(msg) {
   process.stderr.write(`mcp-client: ${msg}\n` +
-    "usage: mcp-client.mjs [--call NAME [--args JSON]]... [--timeout-ms N] (--url URL | --stdio -- CMD [ARG...])\n");
+    "usage: mcp-client.mjs [--call|--task NAME [--args JSON]]... [--timeout-ms N] (--url URL | --stdio -- CMD [ARG...])\n");
   process.exit(64);
 }
 
@@ -43,8 +48,9 @@ function parseArgs(argv) {
     switch (a) {
       case "--url": o.url = next(); break;
       case "--call": o.calls.push({ name: next(), arguments: {} }); break;
+      case "--task": o.calls.push({ name: next(), arguments: {}, task: true }); break;
       case "--args": {
-        if (o.calls.length === 0) usage("--args must follow --call");
+        if (o.calls.length === 0) usage("--args must follow --call or --task");
         const v = next();
         try { o.calls[o.calls.length - 1].arguments = JSON.parse(v); } catch (e) { usage(`--args ${v}: ${e.message}`); }
         break;
@@ -105,6 +111,10 @@ async function main() {
 
   const calls = [];
   for (const c of opts.calls) {
+    if (c.task) {
+      calls.push(await callAsTask(client, c, reqOpts));
+      continue;
+    }
     try {
       const res = await client.callTool({ name: c.name, arguments: c.arguments }, undefined, reqOpts);
       calls.push({ name: c.name, isError: res.isError === true, content: res.content ?? [],
@@ -117,6 +127,29 @@ async function main() {
     protocolVersion: transport.protocolVersion ?? null, tools, calls };
   await client.close();
   return result;
+}
+
+// callAsTask calls c as a task and reports the stream's statuses and result.
+async function callAsTask(client, c, reqOpts) {
+  const entry = { name: c.name, task: true, taskId: null, statuses: [] };
+  try {
+    const stream = client.experimental.tasks.callToolStream({ name: c.name, arguments: c.arguments }, undefined,
+      { ...reqOpts, task: { ttl: 120000 } });
+    for await (const m of stream) {
+      if (m.type === "taskCreated" || m.type === "taskStatus") {
+        entry.taskId = m.task.taskId;
+        entry.statuses.push(m.task.status);
+      } else if (m.type === "result") {
+        Object.assign(entry, { isError: m.result.isError === true, content: m.result.content ?? [],
+          structuredContent: m.result.structuredContent });
+      } else if (m.type === "error") {
+        entry.error = { code: m.error?.code ?? null, message: String(m.error?.message ?? m.error) };
+      }
+    }
+  } catch (e) {
+    entry.error = { code: e?.code ?? null, message: String(e?.message ?? e) };
+  }
+  return entry;
 }
 
 main().then((r) => {
