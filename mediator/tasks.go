@@ -46,6 +46,11 @@ const (
 	maxAgentTasks = 32
 	// maxTasks is how many tasks the mediator holds in all.
 	maxTasks = 4096
+	// maxTaskBytes bounds the results the mediator holds for tasks, in
+	// all: the oldest finished tasks are forgotten to make room, and a
+	// result larger than this on its own is not kept (its task fails,
+	// saying so).
+	maxTaskBytes = 256 << 20
 	// taskRetryGap is the least time between two askings of a call that
 	// waits for approval.
 	taskRetryGap = time.Second
@@ -72,8 +77,27 @@ type taskRun struct {
 
 // taskBoard holds the tasks of every agent.
 type taskBoard struct {
-	mu   sync.Mutex
-	runs map[string]*taskRun
+	mu    sync.Mutex
+	runs  map[string]*taskRun
+	bytes int // the results held
+	// limits: 0 means maxAgentTasks, maxTasks and maxTaskBytes (tests set
+	// smaller ones)
+	perAgent, total, maxBytes int
+}
+
+// limits returns the board's bounds.
+func (b *taskBoard) limits() (perAgent, total, maxBytes int) {
+	perAgent, total, maxBytes = maxAgentTasks, maxTasks, maxTaskBytes
+	if b.perAgent > 0 {
+		perAgent = b.perAgent
+	}
+	if b.total > 0 {
+		total = b.total
+	}
+	if b.maxBytes > 0 {
+		maxBytes = b.maxBytes
+	}
+	return perAgent, total, maxBytes
 }
 
 // errTaskNotFound is the answer for a task that is not the agent's, never
@@ -83,29 +107,34 @@ func errTaskNotFound(method, id string) error {
 		fmt.Sprintf("task %q not found: it is not one of this agent's tasks, or it ended (tasks are kept for their ttl, at most %s, and not across a mediator restart); call tasks/list", trimForError(id, 64), taskTTLMax))
 }
 
-// create adds a task for agent, unless the agent or the mediator holds as
-// many as they may.
-func (b *taskBoard) create(id, agent, tool string, ttl *int64, now time.Time) (*taskRun, error) {
-	d := taskTTLMax
-	if ttl != nil && *ttl > 0 && time.Duration(*ttl)*time.Millisecond < d {
-		d = time.Duration(*ttl) * time.Millisecond
+// taskTTL is the lifetime of a task the agent asked ttl (ms) for.
+func taskTTL(ttl *int64) time.Duration {
+	if ttl != nil && *ttl > 0 && *ttl < taskTTLMax.Milliseconds() {
+		return time.Duration(*ttl) * time.Millisecond
 	}
+	return taskTTLMax
+}
+
+// create adds a task for agent, living d and stopped by cancel, unless
+// the agent or the mediator holds as many as they may.
+func (b *taskBoard) create(id, agent, tool string, d time.Duration, cancel context.CancelFunc, now time.Time) (*taskRun, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.runs == nil {
 		b.runs = map[string]*taskRun{}
 	}
 	b.sweep(now)
-	if !b.makeRoom(func(t *taskRun) bool { return t.agent == agent }, maxAgentTasks) {
+	perAgent, total, _ := b.limits()
+	if !b.makeRoom(func(t *taskRun) bool { return t.agent == agent }, perAgent) {
 		return nil, ownRPC(ErrInvalidRequest, "tools/call", mcp.INVALID_REQUEST,
-			fmt.Sprintf("this agent already has %d unfinished tasks (the mediator's cap); wait for one with tasks/result, or cancel one with tasks/cancel", maxAgentTasks))
+			fmt.Sprintf("this agent already has %d unfinished tasks (the mediator's cap); wait for one with tasks/result, or cancel one with tasks/cancel", perAgent))
 	}
-	if !b.makeRoom(func(*taskRun) bool { return true }, maxTasks) {
+	if !b.makeRoom(func(*taskRun) bool { return true }, total) {
 		return nil, ownRPC(ErrInvalidRequest, "tools/call", mcp.INVALID_REQUEST,
-			fmt.Sprintf("the mediator holds %d unfinished tasks (its cap); try again when some have finished, or call the tool without a task", maxTasks))
+			fmt.Sprintf("the mediator holds %d unfinished tasks (its cap); try again when some have finished, or call the tool without a task", total))
 	}
 	t := &taskRun{id: id, agent: agent, tool: tool, created: now, ttl: d, done: make(chan struct{}),
-		status: mcp.TaskStatusWorking, message: "running", updated: now, cancel: func() {}}
+		status: mcp.TaskStatusWorking, message: "running", updated: now, cancel: cancel}
 	b.runs[id] = t
 	return t, nil
 }
@@ -117,7 +146,7 @@ func (b *taskBoard) sweep(now time.Time) {
 		if now.Sub(t.created) > t.ttl {
 			b.end(t, mcp.TaskStatusCancelled, "the task's lifetime (ttl) ended before it finished", nil, nil, now)
 			t.cancel()
-			delete(b.runs, id)
+			b.forget(id)
 		}
 	}
 }
@@ -138,7 +167,7 @@ func (b *taskBoard) makeRoom(mine func(*taskRun) bool, limit int) bool {
 			break
 		}
 		if t.status.IsTerminal() {
-			delete(b.runs, t.id)
+			b.forget(t.id)
 			held = slices.DeleteFunc(held, func(o *taskRun) bool { return o == t })
 		}
 	}
@@ -199,11 +228,46 @@ func (b *taskBoard) note(t *taskRun, msg string, now time.Time) {
 	}
 }
 
-// finish ends t with its outcome, unless it ended already (cancelled).
+// forget drops task id and its result. Called with b.mu held.
+func (b *taskBoard) forget(id string) {
+	if t, ok := b.runs[id]; ok {
+		b.bytes -= len(t.result)
+		delete(b.runs, id)
+	}
+}
+
+// finish ends t with its outcome, unless it ended already (cancelled). The
+// oldest finished tasks are forgotten while the results would exceed
+// maxTaskBytes; a result that cannot fit is not kept.
 func (b *taskBoard) finish(t *taskRun, status mcp.TaskStatus, msg string, result json.RawMessage, rpcErr *UpstreamRPCError, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.end(t, status, msg, result, rpcErr, now)
+	if t.status.IsTerminal() {
+		return
+	}
+	_, _, maxBytes := b.limits()
+	if b.bytes+len(result) > maxBytes {
+		var done []*taskRun
+		for _, o := range b.runs {
+			if o.status.IsTerminal() && len(o.result) > 0 {
+				done = append(done, o)
+			}
+		}
+		slices.SortFunc(done, func(x, y *taskRun) int { return x.created.Compare(y.created) })
+		for _, o := range done {
+			if b.bytes+len(result) <= maxBytes {
+				break
+			}
+			b.forget(o.id)
+		}
+	}
+	if b.bytes+len(result) > maxBytes {
+		status, msg = mcp.TaskStatusFailed, fmt.Sprintf("the call's result of %d bytes is more than the mediator keeps for tasks (%d bytes in all); call the tool without a task", len(result), maxBytes)
+		result, rpcErr = nil, &UpstreamRPCError{Method: "tools/call", Code: mcp.INTERNAL_ERROR, Message: msg}
+	}
+	if b.end(t, status, msg, result, rpcErr, now) {
+		b.bytes += len(result)
+	}
 }
 
 // end sets t's terminal status once. Called with b.mu held.
@@ -327,24 +391,27 @@ func (s *Server) startTask(ctx context.Context, req mcp.CallToolRequest) (*mcp.C
 		}
 		return ErrorResult(fmt.Errorf("%w: the call was not authenticated", ErrInternal)), nil
 	}
-	t, err := s.tasks.create(c.ID, c.Agent.ID, c.Name, ttl, s.now())
+	// The task outlives the request. Its notifications and the upstream's
+	// requests go through the agent's session, not the request's stream.
+	d := taskTTL(ttl)
+	rctx, cancel := context.WithTimeout(withPassScope(context.WithoutCancel(ctx), nil), d)
+	t, err := s.tasks.create(c.ID, c.Agent.ID, c.Name, d, cancel, s.now())
 	if err != nil {
+		cancel()
 		return s.refuseCall(ctx, c, err)
 	}
 	created, err := marshalAsSent(mcp.CreateTaskResult{Task: s.tasks.view(t)})
 	if err != nil {
 		s.tasks.finish(t, mcp.TaskStatusFailed, "the task could not be created", nil, nil, s.now())
+		cancel()
 		return s.refuseCall(ctx, c, fmt.Errorf("%w: encoding the task: %w", ErrInternal, err))
 	}
 	meta := s.passed.listingMeta(scopeOf(ctx), passEntry{whole: created})
 	if meta == nil {
 		s.tasks.finish(t, mcp.TaskStatusFailed, "the task could not be created", nil, nil, s.now())
+		cancel()
 		return s.refuseCall(ctx, c, fmt.Errorf("%w: the mediator holds too many answers not yet written; try again", ErrInternal))
 	}
-	// The task outlives the request. Its notifications and the upstream's
-	// requests go through the agent's session, not the request's stream.
-	rctx, cancel := context.WithTimeout(withPassScope(context.WithoutCancel(ctx), nil), t.ttl)
-	t.cancel = cancel
 	go s.runTask(rctx, t, c, req)
 	res := &mcp.CallToolResult{}
 	res.Meta = meta
