@@ -361,7 +361,9 @@ func (s *Server) taskCheck(ctx context.Context, req *mcp.CallToolRequest) (asTas
 			"tasks are offered to clients of protocol 2025-11-25 over stdio and streamable HTTP; call the tool without params.task")
 	}
 	if t.TaskSupport == TaskRequired && !tasksOffered(ctx) {
-		return false, nil // no way to call it: the upstream refuses the plain call, saying why
+		// An agent that cannot be offered tasks calls it plainly: the
+		// mediator calls the upstream's task and waits for its result.
+		return false, nil
 	}
 	return asTask, taskMode(t, asTask)
 }
