@@ -152,15 +152,24 @@ func httpCall(t *testing.T, url, sid string, id int, method, params string) (rpc
 	t.Helper()
 	status, _, body := rawRequest(t, "POST", url, "", sid, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":%q,"params":%s}`, id, method, params),
 		map[string]string{"Mcp-Protocol-Version": "2025-11-25"})
+	if r, ok := responseIn(body, id); ok {
+		return r, status
+	}
+	t.Fatalf("%s: no response in HTTP %d body %q", method, status, body)
+	return rpcResponse{}, 0
+}
+
+// responseIn finds the response to id in an HTTP body, JSON or an SSE
+// stream.
+func responseIn(body string, id int) (rpcResponse, bool) {
 	for _, l := range strings.Split(body, "\n") {
 		l = strings.TrimPrefix(strings.TrimSpace(l), "data: ")
 		var r rpcResponse
 		if json.Unmarshal([]byte(l), &r) == nil && string(r.ID) == fmt.Sprint(id) {
-			return r, status
+			return r, true
 		}
 	}
-	t.Fatalf("%s: no response in HTTP %d body %q", method, status, body)
-	return rpcResponse{}, 0
+	return rpcResponse{}, false
 }
 
 // Issue 18, item 3: an upstream's JSON-RPC error reaches the agent with the

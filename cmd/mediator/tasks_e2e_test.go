@@ -190,12 +190,8 @@ func tokenCall(t *testing.T, url, tok, sid string) taskPeer {
 		id++
 		status, _, body := rawRequest(t, "POST", url, tok, sid, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":%q,"params":%s}`, id, method, params),
 			map[string]string{"Mcp-Protocol-Version": "2025-11-25"})
-		for _, l := range strings.Split(body, "\n") {
-			l = strings.TrimPrefix(strings.TrimSpace(l), "data: ")
-			var r rpcResponse
-			if json.Unmarshal([]byte(l), &r) == nil && string(r.ID) == fmt.Sprint(id) {
-				return r
-			}
+		if r, ok := responseIn(body, id); ok {
+			return r
 		}
 		t.Fatalf("%s: no response in HTTP %d body %q", method, status, body)
 		return rpcResponse{}
