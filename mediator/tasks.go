@@ -20,7 +20,7 @@ import (
 // background (policy, intent, approval, forwarding, scanning, the record),
 // and answers tasks/get, tasks/list, tasks/result and tasks/cancel itself,
 // for the agent that created the task only. A task's id is the id of the
-// tool call's audit record. An upstream whose tool requires tasks is
+// tool call's (first) audit record. An upstream whose tool requires tasks is
 // called as a task in turn (tools.Registry.CallTool), and polled.
 //
 // A call that needs approval waits inside its task instead of coming back
