@@ -63,7 +63,8 @@ func listedAs(t *testing.T, r rpcResponse, key string) []json.RawMessage {
 // "annotations": {} or other member added, icons, output schema, _meta and
 // an empty description kept, byte for byte, over stdio and HTTP (before:
 // sorted by name and re-encoded by mcp-go, which added "annotations": {}).
-// "execution" is kept: tasks are proxied (tasks.go). The mediator claims no sampling or elicitation capability of its own.
+// "execution" is kept: tasks are proxied (tasks.go). The mediator claims
+// no sampling or elicitation capability of its own.
 func TestE2EToolListingAsUpstreamSent(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
