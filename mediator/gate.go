@@ -133,10 +133,14 @@ func (s *Server) checkOwner(c *Call) error {
 	return nil
 }
 
-// refuse records c as refused for err and returns the error for mcp-go.
+// refuse records c as refused for err and returns the error for mcp-go:
+// err's JSON-RPC error, with its code, when it carries one.
 func (s *Server) refuse(ctx context.Context, c *Call, err error) error {
 	if rerr := s.reject(ctx, c, err); rerr != nil {
-		return &recordedError{rerr}
+		err = rerr // the cause, or why it could not be recorded
+	}
+	if perr := s.passed.errorFor(ctx, err); perr != nil {
+		return &recordedError{perr}
 	}
 	return &recordedError{err}
 }

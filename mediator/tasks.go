@@ -528,7 +528,7 @@ func (s *Server) gateTask(ctx context.Context, c *Call, raw json.RawMessage) err
 		} `json:"params"`
 	}
 	if err := json.Unmarshal(raw, &msg); err != nil {
-		return s.refuseRPC(ctx, c, ownRPC(ErrInvalidRequest, c.Method, mcp.INVALID_PARAMS, "params: "+err.Error()))
+		return s.refuse(ctx, c, ownRPC(ErrInvalidRequest, c.Method, mcp.INVALID_PARAMS, "params: "+err.Error()))
 	}
 	id := msg.Params.TaskID
 	c.Name = trimForError(id, 128)
@@ -602,16 +602,4 @@ func (s *Server) taskResult(ctx context.Context, c *Call, tr *taskRequest, id st
 	}
 	tr.answer = result
 	return nil
-}
-
-// refuseRPC records c as refused for err and returns err's JSON-RPC error
-// for mcp-go.
-func (s *Server) refuseRPC(ctx context.Context, c *Call, err error) error {
-	if rerr := s.reject(ctx, c, err); rerr != nil {
-		err = rerr // the cause, or why it could not be recorded
-	}
-	if perr := s.passed.errorFor(ctx, err); perr != nil {
-		return &recordedError{perr}
-	}
-	return &recordedError{err}
 }
